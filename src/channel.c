@@ -1,0 +1,2 @@
+/* channel.c */
+#include "linksocks.h"

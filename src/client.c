@@ -1,0 +1,2 @@
+/* client.c */
+#include "linksocks.h"

@@ -1,0 +1,2 @@
+/* http.c */
+#include "linksocks.h"

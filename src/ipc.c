@@ -1,0 +1,2 @@
+/* ipc.c */
+#include "linksocks.h"

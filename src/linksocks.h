@@ -1,0 +1,362 @@
+/*
+ * linksocks -- SOCKS5 over WebSocket, wire compatible with linksocks 0x01.
+ *
+ * One internal header: types first, then prototypes grouped by the file
+ * that defines them.  Every exported function carries its file's prefix.
+ */
+#ifndef LINKSOCKS_H
+#define LINKSOCKS_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/queue.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+
+#ifndef __dead
+#define __dead		__attribute__((__noreturn__))
+#endif
+#define LS_PRINTF(a, b)	__attribute__((__format__(printf, a, b)))
+#define LS_UNUSED	__attribute__((__unused__))
+
+#define LS_NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Protocol constants (spec appendix B). */
+#define LS_PROTO_VERSION	0x01
+#define LS_REF_VERSION		"v1.8.9"	/* reported in GET / and status */
+#define LS_MSG_MAX		(32u * 1024 * 1024)	/* WebSocket read limit */
+#define LS_GZIP_THRESHOLD	(512u * 1024)
+#define LS_INFLATE_MAX		(64u * 1024 * 1024)	/* P-18 cap */
+#define LS_CONNECT_TIMEOUT	10	/* seconds */
+#define LS_FASTOPEN_GUARD	(LS_CONNECT_TIMEOUT + 5)
+#define LS_WAIT_TUNNEL		10	/* SOCKS waits this long for a tunnel */
+#define LS_PING_INTERVAL	30
+#define LS_READ_TIMEOUT		60	/* after last frame/pong received */
+#define LS_CHANNEL_ID_LEN	16
+#define LS_DEFAULT_WS_PORT	8765
+#define LS_DEFAULT_SOCKS_PORT	9870
+
+/* Exit status a worker uses for "fatal, do not respawn, stop everything". */
+#define LS_EXIT_FATAL		3
+
+/* ------------------------------------------------------------------ */
+/* msg.c: linksocks message codec (pure, no I/O)                       */
+
+enum msg_type {
+	MSG_UNKNOWN = 0x00,
+	MSG_AUTH = 0x01,
+	MSG_AUTH_RESPONSE = 0x02,
+	MSG_CONNECT = 0x03,
+	MSG_DATA = 0x04,
+	MSG_CONNECT_RESPONSE = 0x05,
+	MSG_DISCONNECT = 0x06,
+	MSG_CONNECTOR = 0x07,
+	MSG_CONNECTOR_RESPONSE = 0x08,
+	MSG_LOG = 0x09,
+	MSG_PARTNERS = 0x0a,
+	MSG_DIRECT_CAPS = 0x0b,
+	MSG_DIRECT_RENDEZVOUS = 0x0c,
+	MSG_DIRECT_STATUS = 0x0d
+};
+
+enum msg_proto {
+	PROTO_NONE = 0,
+	PROTO_TCP = 1,
+	PROTO_UDP = 2
+};
+
+enum msg_connector_op {
+	CONNECTOR_ADD = 1,
+	CONNECTOR_REMOVE = 2
+};
+
+/* A byte string pointing into the parsed buffer (not NUL terminated). */
+struct msg_str {
+	const uint8_t	*p;
+	size_t		 len;
+};
+
+/*
+ * A parsed message.  Strings and m_data point into the buffer given to
+ * msg_parse() (or into m_inflated for gzip Data), so the buffer must
+ * outlive the struct.  msg_free() releases m_inflated.
+ */
+struct msg {
+	uint8_t		 m_version;
+	uint8_t		 m_type;	/* enum msg_type; MSG_UNKNOWN for others */
+	uint8_t		 m_rawtype;	/* type byte as received */
+	uint8_t		 m_id[LS_CHANNEL_ID_LEN]; /* ChannelID or Instance */
+	int		 m_success;	/* AuthResponse, ConnectResponse, ConnectorResponse */
+	int		 m_reverse;	/* Auth */
+	int		 m_proto;	/* Connect, Data: enum msg_proto */
+	int		 m_op;		/* Connector */
+	int		 m_compression;	/* Data: byte as received */
+	struct msg_str	 m_token;	/* Auth, Connector, ConnectorResponse(ok) */
+	struct msg_str	 m_error;	/* *Response(fail), Disconnect */
+	struct msg_str	 m_addr;	/* Connect; Data(udp) Address */
+	uint16_t	 m_port;	/* Connect; Data(udp) Port */
+	struct msg_str	 m_taddr;	/* Data(udp) TargetAddr */
+	uint16_t	 m_tport;	/* Data(udp) TargetPort */
+	struct msg_str	 m_json;	/* Log, Partners, 0x0b-0x0d */
+	const uint8_t	*m_data;	/* Data payload (inflated if gzip) */
+	size_t		 m_datalen;
+	uint8_t		*m_inflated;	/* owned by the struct */
+};
+
+/*
+ * Parse one whole message.  Returns 0, or -1 with a reference-style error
+ * text in err ("message too short", "invalid data message length", ...).
+ * Gzip Data is inflated up to maxinflate bytes (error above it).
+ */
+int		 msg_parse(struct msg *, const uint8_t *, size_t, size_t,
+		    char *, size_t);
+void		 msg_free(struct msg *);
+const char	*msg_typename(int);
+
+/*
+ * Encoders: each appends one complete message to the evbuffer and returns
+ * 0, or -1 (allocation failure, string > 255 bytes where it cannot be
+ * truncated).  Error texts longer than 255 bytes are truncated (P-17).
+ * NULL strings are treated as empty.
+ */
+int		 msg_put_auth(struct evbuffer *, const char *, int,
+		    const uint8_t *);
+int		 msg_put_auth_response(struct evbuffer *, int, const char *);
+int		 msg_put_connect(struct evbuffer *, int, const uint8_t *,
+		    const char *, uint16_t);
+/* TCP Data from a flat buffer; gzip when len >= LS_GZIP_THRESHOLD. */
+int		 msg_put_data(struct evbuffer *, const uint8_t *,
+		    const uint8_t *, size_t);
+/* TCP Data moving len bytes out of src (no copy below the threshold). */
+int		 msg_put_data_evbuffer(struct evbuffer *, const uint8_t *,
+		    struct evbuffer *, size_t);
+/* UDP Data: addr/port = source (dial->socks), taddr/tport = target. */
+int		 msg_put_data_udp(struct evbuffer *, const uint8_t *,
+		    const uint8_t *, size_t, const char *, uint16_t,
+		    const char *, uint16_t);
+int		 msg_put_connect_response(struct evbuffer *, int,
+		    const uint8_t *, const char *);
+int		 msg_put_disconnect(struct evbuffer *, const uint8_t *,
+		    const char *);
+int		 msg_put_connector(struct evbuffer *, const uint8_t *,
+		    const char *, int);
+int		 msg_put_connector_response(struct evbuffer *,
+		    const uint8_t *, int, const char *);
+int		 msg_put_log(struct evbuffer *, const char *, const char *);
+int		 msg_put_partners(struct evbuffer *, int);
+
+/* ------------------------------------------------------------------ */
+/* socks5.c: SOCKS5 server-side parser (pure, resumable)               */
+
+enum socks5_state {
+	S5_GREETING,
+	S5_AUTH,
+	S5_REQUEST,
+	S5_DONE,	/* request parsed: fields below are valid */
+	S5_FAILED	/* a reply (if any) is in the output; close after flush */
+};
+
+#define S5_CMD_CONNECT		0x01
+#define S5_CMD_BIND		0x02
+#define S5_CMD_UDP		0x03
+
+#define S5_ATYP_IPV4		0x01
+#define S5_ATYP_DOMAIN		0x03
+#define S5_ATYP_IPV6		0x04
+
+#define S5_REP_OK		0x00
+#define S5_REP_FAIL		0x01
+#define S5_REP_NOTALLOWED	0x02
+#define S5_REP_NETUNREACH	0x03
+#define S5_REP_HOSTUNREACH	0x04
+#define S5_REP_REFUSED		0x05
+#define S5_REP_TTL		0x06
+#define S5_REP_CMD		0x07
+#define S5_REP_ATYP		0x08
+
+struct socks5 {
+	enum socks5_state s5_state;
+	const char	*s5_user;	/* configured credentials: both */
+	const char	*s5_pass;	/* non-NULL and non-empty = required */
+	int		 s5_anyauth;	/* RFC 1929 chosen without creds */
+	/* Results, valid in S5_DONE. */
+	uint8_t		 s5_cmd;
+	uint8_t		 s5_atyp;
+	char		 s5_host[256];	/* text sent in Connect */
+	uint16_t	 s5_port;
+	char		 s5_user_got[256];	/* RFC 1929 user, for logs */
+	const char	*s5_error;	/* static text why S5_FAILED */
+};
+
+void		 socks5_init(struct socks5 *, const char *, const char *);
+/*
+ * Consume what is complete from in, append replies to out.  Returns the
+ * new state.  In S5_DONE, bytes after the request stay in `in' (early
+ * data for fast open).
+ */
+enum socks5_state socks5_input(struct socks5 *, struct evbuffer *,
+		    struct evbuffer *);
+/* Append a 10-byte (IPv4/NULL) or 22-byte (IPv6) reply. */
+void		 socks5_reply(struct evbuffer *, uint8_t,
+		    const struct sockaddr *);
+const char	*socks5_strstate(enum socks5_state);
+
+/* ------------------------------------------------------------------ */
+/* url.c: client URL normalisation (spec 2.2)                          */
+
+struct ls_url {
+	int		 u_tls;		/* wss */
+	char		 u_host[256];	/* no brackets */
+	uint16_t	 u_port;
+	char		 u_path[1024];	/* path + "?" + query, starts with / */
+	int		 u_query_auth;	/* path was exactly /socket */
+};
+
+int		 url_parse(const char *, struct ls_url *, char *, size_t);
+/* The request target for query auth: /socket?instance=..&reverse=..&token=.. */
+int		 url_auth_target(const struct ls_url *, const char *, int,
+		    const uint8_t *, char *, size_t);
+void		 url_uuid_format(const uint8_t *, char *);	/* 37 bytes */
+void		 url_sha256_hex(const char *, size_t, char *);	/* 65 bytes */
+
+/* ------------------------------------------------------------------ */
+/* http.c: HTTP/1.1 request/response head parsing (pure)               */
+
+#define HTTP_MAX_HEAD		8192
+#define HTTP_MAX_HEADERS	64
+
+struct http_header {
+	char		*h_name;
+	char		*h_value;
+};
+
+struct http_head {
+	char		*hh_buf;	/* owned copy of the head */
+	char		*hh_method;	/* request */
+	char		*hh_target;	/* request: path?query */
+	char		*hh_path;	/* request: decoded path part */
+	char		*hh_query;	/* request: raw query or "" */
+	int		 hh_status;	/* response */
+	char		*hh_reason;	/* response */
+	int		 hh_nheaders;
+	struct http_header hh_headers[HTTP_MAX_HEADERS];
+};
+
+/*
+ * Parse a head from the evbuffer once "\r\n\r\n" is present: 1 parsed
+ * (head removed from the buffer), 0 need more, -1 malformed or too large.
+ */
+int		 http_parse_request(struct evbuffer *, struct http_head *);
+int		 http_parse_response(struct evbuffer *, struct http_head *);
+void		 http_head_free(struct http_head *);
+const char	*http_header(const struct http_head *, const char *);
+/* Does a comma-separated header value contain token (case-insensitive)? */
+int		 http_header_has_token(const struct http_head *, const char *,
+		    const char *);
+/* Copy the URL-decoded value of query parameter name; 1 found, 0 not. */
+int		 http_query_get(const char *, const char *, char *, size_t);
+void		 http_respond(struct evbuffer *, int, const char *,
+		    const char *, const char *);
+
+/* ------------------------------------------------------------------ */
+/* ws.c: RFC 6455 WebSocket on a bufferevent, framing by wslay         */
+
+struct ws_conn;
+struct ssl_ctx_st;
+
+struct ws_cb {
+	/* Client: 101 verified.  Server: upgrade written. */
+	void	(*ws_open)(struct ws_conn *, void *);
+	/* One complete data message (binary or text). */
+	void	(*ws_message)(struct ws_conn *, const uint8_t *, size_t,
+		    void *);
+	/* Output drained below the low watermark after ws_output_len() was
+	 * above the high watermark. */
+	void	(*ws_drain)(struct ws_conn *, void *);
+	/* A pong arrived. */
+	void	(*ws_pong)(struct ws_conn *, void *);
+	/*
+	 * The connection ended (peer close, error, read limit, handshake
+	 * failure).  Called once; the ws_conn is freed right after it
+	 * returns.  Not called after ws_close()/ws_free() by the owner.
+	 */
+	void	(*ws_closed)(struct ws_conn *, const char *, void *);
+	/*
+	 * Server only: a request head arrived.  Return 1 to upgrade (the
+	 * ws layer validated the WebSocket headers already and writes the
+	 * 101), or 0 after calling ws_http_reply() for a plain response.
+	 */
+	int	(*ws_request)(struct ws_conn *, const struct http_head *,
+		    void *);
+	/* Client only: 3xx with Location (absolute or relative URL). */
+	void	(*ws_redirect)(struct ws_conn *, const char *, void *);
+};
+
+#define WS_OUT_HIGH	(4u * 1024 * 1024)
+#define WS_OUT_LOW	(1u * 1024 * 1024)
+
+/* Server: serve an accepted socket (HTTP first, then maybe WebSocket). */
+struct ws_conn	*ws_accept(struct event_base *, evutil_socket_t,
+		    const struct ws_cb *, void *);
+/*
+ * Client: resolve (evdns), connect, TLS if url->u_tls (SNI + hostname
+ * verification with ctx), send the upgrade for target (path?query) with
+ * extra header lines (may be NULL, each ending "\r\n").
+ */
+struct ws_conn	*ws_connect(struct event_base *, struct evdns_base *,
+		    struct ssl_ctx_st *, const struct ls_url *, const char *,
+		    const char *, const struct ws_cb *, void *);
+/* Queue one binary message; 0 or -1 (closed / out of memory). */
+int		 ws_send(struct ws_conn *, const uint8_t *, size_t);
+/* Queue the whole evbuffer as one binary message and drain it. */
+int		 ws_send_evbuffer(struct ws_conn *, struct evbuffer *);
+int		 ws_ping(struct ws_conn *);
+size_t		 ws_output_len(struct ws_conn *);
+/* Stop/resume delivering messages (backpressure on the socket). */
+void		 ws_pause(struct ws_conn *, int);
+/* Plain HTTP answer from ws_request; the connection closes after it. */
+void		 ws_http_reply(struct ws_conn *, int, const char *,
+		    const char *, const char *);
+/* Close frame (code, reason), flush, then free.  No ws_closed call. */
+void		 ws_close(struct ws_conn *, uint16_t, const char *);
+/* Free at once, no callback. */
+void		 ws_free(struct ws_conn *);
+void		 ws_set_cb(struct ws_conn *, const struct ws_cb *, void *);
+/* Peer address text "1.2.3.4:5" / "[::1]:5" for logs. */
+const char	*ws_peer(struct ws_conn *);
+time_t		 ws_last_rx(struct ws_conn *);	/* monotonic seconds */
+/* Sec-WebSocket-Accept for a key: out gets 28 chars + NUL. */
+void		 ws_accept_key(const char *, char *);
+
+/* ------------------------------------------------------------------ */
+/* log.c: OpenBSD-style logging                                        */
+
+void		 log_init(int, int);	/* debug level, use syslog */
+void		 log_procinit(const char *);
+void		 log_setverbose(int);
+int		 log_getverbose(void);
+void		 log_warn(const char *, ...) LS_PRINTF(1, 2);
+void		 log_warnx(const char *, ...) LS_PRINTF(1, 2);
+void		 log_info(const char *, ...) LS_PRINTF(1, 2);
+void		 log_debug(const char *, ...) LS_PRINTF(1, 2);
+void		 log_trace(const char *, ...) LS_PRINTF(1, 2);
+void		 vlog(int, const char *, va_list) LS_PRINTF(2, 0);
+__dead void	 fatal(const char *, ...) LS_PRINTF(1, 2);
+__dead void	 fatalx(const char *, ...) LS_PRINTF(1, 2);
+/* Escape bytes for logging (printable ASCII kept); static buffer. */
+const char	*log_str(const uint8_t *, size_t);
+const char	*log_id(const uint8_t *);	/* short hex channel id */
+
+/* ------------------------------------------------------------------ */
+/* config.c: command line, environment, main entry                     */
+
+int		 linksocks_main(int, char **);
+
+#endif /* LINKSOCKS_H */

@@ -1,0 +1,2 @@
+/* master.c */
+#include "linksocks.h"

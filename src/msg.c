@@ -1,0 +1,2 @@
+/* msg.c */
+#include "linksocks.h"

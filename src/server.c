@@ -1,0 +1,2 @@
+/* server.c */
+#include "linksocks.h"

@@ -1,0 +1,2 @@
+/* socks.c */
+#include "linksocks.h"

@@ -1,0 +1,2 @@
+/* socks5.c */
+#include "linksocks.h"

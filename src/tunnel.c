@@ -1,0 +1,2 @@
+/* tunnel.c */
+#include "linksocks.h"

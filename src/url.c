@@ -1,0 +1,2 @@
+/* url.c */
+#include "linksocks.h"
