@@ -329,6 +329,12 @@ void		 ws_close(struct ws_conn *, uint16_t, const char *);
 /* Free at once, no callback. */
 void		 ws_free(struct ws_conn *);
 void		 ws_set_cb(struct ws_conn *, const struct ws_cb *, void *);
+/* Server, inside ws_request before returning 1: extra 101 header line(s),
+ * each ending "\r\n". */
+void		 ws_add_response_header(struct ws_conn *, const char *);
+/* The handshake head: request (server) or 101 response (client); valid
+ * until the connection is freed. */
+const struct http_head *ws_handshake_head(struct ws_conn *);
 /* Peer address text "1.2.3.4:5" / "[::1]:5" for logs. */
 const char	*ws_peer(struct ws_conn *);
 time_t		 ws_last_rx(struct ws_conn *);	/* monotonic seconds */
