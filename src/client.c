@@ -1,2 +1,385 @@
-/* client.c */
+/*
+ * client.c -- the tunnel client inside a worker: keeps its share of the
+ * WebSocket connections up (reconnecting with backoff), authenticates
+ * (spec 6.5), and serves SOCKS5 on this worker's SO_REUSEPORT socket
+ * once a tunnel is up (or at once with -i).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+
 #include "linksocks.h"
+
+#define CLIENT_AUTH_TIMEOUT	30
+#define CLIENT_DELAY_MIN	1.0
+#define CLIENT_DELAY_MAX	600.0
+#define CLIENT_MAX_REDIRECTS	5
+
+enum client_slot_state {
+	CS_IDLE,		/* waiting to reconnect */
+	CS_CONNECTING,		/* ws_connect in progress */
+	CS_AUTH,		/* tunnel open, waiting for AuthResponse */
+	CS_OPEN
+};
+
+struct client_slot {
+	int			 cs_idx;
+	enum client_slot_state	 cs_state;
+	struct ws_conn		*cs_ws;
+	struct tunnel		*cs_tun;
+	struct ls_url		 cs_url;	/* after redirects */
+	int			 cs_redirects;
+	double			 cs_delay;
+	struct event		*cs_timer;
+};
+
+static struct client_slot	*client_slots;
+static int			 client_nslots;
+static unsigned			 client_rr;
+static struct evconnlistener	*client_listener;
+static int			 client_ever_open;
+
+static void	client_connect(struct client_slot *);
+static void	client_retry(struct client_slot *, int);
+static void	client_timer(evutil_socket_t, short, void *);
+static void	client_ws_open(struct ws_conn *, void *);
+static void	client_ws_closed(struct ws_conn *, const char *, void *);
+static void	client_ws_redirect(struct ws_conn *, const char *, void *);
+static void	client_auth(struct tunnel *, struct msg *, const char *);
+static void	client_message(struct tunnel *, struct msg *);
+static void	client_closed(struct tunnel *, const char *);
+static void	client_listen(void);
+static void	client_accept(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	client_accept_error(struct evconnlistener *, void *);
+
+static const struct ws_cb client_ws_cb = {
+	.ws_open = client_ws_open,
+	.ws_closed = client_ws_closed,
+	.ws_redirect = client_ws_redirect,
+};
+
+static const struct tunnel_ops client_tunnel_ops = {
+	.to_auth = client_auth,
+	.to_message = client_message,
+	.to_closed = client_closed,
+};
+
+void
+client_init(void)
+{
+	struct config	*c = ls_conf;
+	SSL_CTX		*ctx;
+	int		 i, n;
+
+	if (c->c_wsurl.u_tls || 1) {
+		/* Redirects may lead to wss:// even from ws://. */
+		if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+			fatalx("SSL_CTX_new failed");
+		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+			log_warnx("cannot load the system CA certificates");
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		ls_worker->w_ssl = ctx;
+	}
+	/* --threads connections in all, at least one per worker. */
+	n = (c->c_threads + c->c_workers - 1) / c->c_workers;
+	if (n < 1)
+		n = 1;
+	client_nslots = n;
+	if ((client_slots = calloc((size_t)n, sizeof(*client_slots))) == NULL)
+		fatal("%s: calloc", __func__);
+	for (i = 0; i < n; i++) {
+		client_slots[i].cs_idx = i;
+		client_slots[i].cs_url = c->c_wsurl;
+		client_slots[i].cs_timer = evtimer_new(ls_worker->w_base,
+		    client_timer, &client_slots[i]);
+		client_connect(&client_slots[i]);
+	}
+	if (c->c_socks_nowait)
+		client_listen();
+}
+
+void
+client_drain(void)
+{
+	if (client_listener != NULL) {
+		evconnlistener_free(client_listener);
+		client_listener = NULL;
+	}
+}
+
+struct tunnel *
+client_pick_tunnel(void)
+{
+	struct client_slot	*cs;
+	int			 i;
+
+	for (i = 0; i < client_nslots; i++) {
+		cs = &client_slots[(client_rr + (unsigned)i) %
+		    (unsigned)client_nslots];
+		if (cs->cs_state == CS_OPEN && cs->cs_tun != NULL) {
+			client_rr += (unsigned)i + 1;
+			return (cs->cs_tun);
+		}
+	}
+	return (NULL);
+}
+
+static void
+client_connect(struct client_slot *cs)
+{
+	struct config	*c = ls_conf;
+	char		 target[2048];
+
+	if (cs->cs_url.u_query_auth) {
+		if (url_auth_target(&cs->cs_url, c->c_token != NULL ?
+		    c->c_token : "anonymous", c->c_role == ROLE_PROVIDER,
+		    c->c_instance, target, sizeof(target)) == -1)
+			worker_fatal("URL too long");
+	} else
+		snprintf(target, sizeof(target), "%s", cs->cs_url.u_path);
+	log_debug("connecting to %s://%s:%u%s", cs->cs_url.u_tls ? "wss" : "ws",
+	    cs->cs_url.u_host, cs->cs_url.u_port, cs->cs_url.u_path);
+	cs->cs_state = CS_CONNECTING;
+	cs->cs_ws = ws_connect(ls_worker->w_base, ls_worker->w_dns,
+	    ls_worker->w_ssl, &cs->cs_url, target,
+	    LS_FEATURE_HEADER ": " LS_FEATURES "\r\n", &client_ws_cb, cs);
+	if (cs->cs_ws == NULL) {
+		log_warnx("cannot start a connection to %s", cs->cs_url.u_host);
+		client_retry(cs, 0);
+	}
+}
+
+/* Schedule the next attempt (spec 6.7 delays). */
+static void
+client_retry(struct client_slot *cs, int was_open)
+{
+	struct timeval	tv;
+
+	cs->cs_state = CS_IDLE;
+	cs->cs_ws = NULL;
+	cs->cs_tun = NULL;
+	if (ls_conf->c_noreconnect)
+		worker_fatal("connection lost and --no-reconnect is set");
+	if (was_open || cs->cs_delay == 0)
+		cs->cs_delay = CLIENT_DELAY_MIN;
+	else if ((cs->cs_delay *= 1.5) > CLIENT_DELAY_MAX)
+		cs->cs_delay = CLIENT_DELAY_MAX;
+	cs->cs_url = ls_conf->c_wsurl;
+	cs->cs_redirects = 0;
+	log_warnx("connection error, waiting %.1fs before retrying",
+	    cs->cs_delay);
+	tv.tv_sec = (time_t)cs->cs_delay;
+	tv.tv_usec = (suseconds_t)((cs->cs_delay - (double)tv.tv_sec) * 1e6);
+	evtimer_add(cs->cs_timer, &tv);
+}
+
+static void
+client_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct client_slot	*cs = arg;
+
+	switch (cs->cs_state) {
+	case CS_IDLE:
+		client_connect(cs);
+		break;
+	case CS_AUTH:
+		log_warnx("no authentication response within %d s",
+		    CLIENT_AUTH_TIMEOUT);
+		tunnel_close(cs->cs_tun, "authentication timeout");
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+client_ws_redirect(struct ws_conn *ws, const char *location, void *arg)
+{
+	struct client_slot	*cs = arg;
+	struct ls_url		 u;
+	char			 err[256], abs[2048];
+
+	cs->cs_ws = NULL;
+	if (++cs->cs_redirects > CLIENT_MAX_REDIRECTS) {
+		log_warnx("too many redirects (maximum %d)",
+		    CLIENT_MAX_REDIRECTS);
+		client_retry(cs, 0);
+		return;
+	}
+	if (location[0] == '/')
+		snprintf(abs, sizeof(abs), "%s://%s%s%s%s:%u%s",
+		    cs->cs_url.u_tls ? "wss" : "ws",
+		    strchr(cs->cs_url.u_host, ':') ? "[" : "", cs->cs_url.u_host,
+		    strchr(cs->cs_url.u_host, ':') ? "]" : "", "",
+		    cs->cs_url.u_port, location);
+	else
+		snprintf(abs, sizeof(abs), "%s", location);
+	if (url_parse(abs, &u, err, sizeof(err)) == -1) {
+		log_warnx("bad redirect location \"%s\": %s", location, err);
+		client_retry(cs, 0);
+		return;
+	}
+	log_info("redirected to %s", abs);
+	cs->cs_url = u;
+	client_connect(cs);
+}
+
+static void
+client_ws_closed(struct ws_conn *ws, const char *why, void *arg)
+{
+	struct client_slot	*cs = arg;
+
+	/* Before the upgrade: connect, TLS or handshake failure. */
+	log_warnx("cannot connect to %s:%u: %s", cs->cs_url.u_host,
+	    cs->cs_url.u_port, why);
+	client_retry(cs, 0);
+}
+
+static void
+client_ws_open(struct ws_conn *ws, void *arg)
+{
+	struct client_slot	*cs = arg;
+	const struct http_head	*h;
+	const char		*feat;
+	struct tunnel		*t;
+	struct timeval		 tv = { CLIENT_AUTH_TIMEOUT, 0 };
+
+	if ((t = tunnel_new(ws, 1, &client_tunnel_ops, cs)) == NULL) {
+		ws_free(ws);
+		client_retry(cs, 0);
+		return;
+	}
+	cs->cs_tun = t;
+	cs->cs_state = CS_AUTH;
+	t->t_kind = ls_conf->c_role == ROLE_PROVIDER ? TUNK_REVERSE :
+	    TUNK_FORWARD;
+	if ((h = ws_handshake_head(ws)) != NULL &&
+	    (feat = http_header(h, LS_FEATURE_HEADER)) != NULL &&
+	    strstr(feat, "halfclose") != NULL)
+		t->t_halfclose = 1;
+	tunnel_set_state(t, TUN_AUTH);
+	if (!cs->cs_url.u_query_auth) {
+		/* Message authentication (spec 6.3). */
+		if (msg_put_auth(t->t_out, ls_conf->c_token != NULL ?
+		    ls_conf->c_token : "anonymous",
+		    ls_conf->c_role == ROLE_PROVIDER, ls_conf->c_instance) == -1 ||
+		    tunnel_flush_msg(t) == -1) {
+			tunnel_close(t, "cannot send Auth");
+			return;
+		}
+	}
+	evtimer_add(cs->cs_timer, &tv);
+}
+
+static void
+client_auth(struct tunnel *t, struct msg *m, const char *err)
+{
+	struct client_slot	*cs = t->t_arg;
+
+	evtimer_del(cs->cs_timer);
+	if (m == NULL || m->m_type != MSG_AUTH_RESPONSE) {
+		log_warnx("unexpected message type for auth response%s%s",
+		    err ? ": " : "", err ? err : "");
+		tunnel_close(t, "bad auth response");
+		return;
+	}
+	if (!m->m_success) {
+		log_warnx("Authentication failed: %s",
+		    log_str(m->m_error.p, m->m_error.len));
+		if (ls_conf->c_retry_auth) {
+			tunnel_close(t, "authentication failed");
+			return;
+		}
+		if (ls_conf->c_token == NULL)
+			worker_fatal("authentication failed: please provide a "
+			    "token with -t or set LINKSOCKS_TOKEN");
+		worker_fatal("authentication failed: invalid token");
+	}
+	cs->cs_state = CS_OPEN;
+	cs->cs_delay = 0;
+	tunnel_set_state(t, TUN_OPEN);
+	tunnel_start_keepalive(t);
+	log_info("tunnel %d to %s:%u ready%s", cs->cs_idx, cs->cs_url.u_host,
+	    cs->cs_url.u_port, t->t_halfclose ? " (half-close)" : "");
+	client_ever_open = 1;
+	client_listen();
+	socks_tunnel_available();
+}
+
+static void
+client_message(struct tunnel *t, struct msg *m)
+{
+	switch (m->m_type) {
+	case MSG_CONNECT:
+		if (t->t_kind != TUNK_REVERSE) {
+			log_debug("tunnel %s: Connect on a forward tunnel, "
+			    "ignored", t->t_name);
+			return;
+		}
+		channel_dial(t, m);
+		break;
+	case MSG_LOG:
+		log_info("server log: %s", log_str(m->m_json.p, m->m_json.len));
+		break;
+	case MSG_PARTNERS:
+		log_debug("partners: %s", log_str(m->m_json.p, m->m_json.len));
+		break;
+	default:
+		log_debug("tunnel %s: ignoring %s", t->t_name,
+		    msg_typename(m->m_type));
+		break;
+	}
+}
+
+static void
+client_closed(struct tunnel *t, const char *why)
+{
+	struct client_slot	*cs = t->t_arg;
+	int			 was_open = cs->cs_state == CS_OPEN;
+
+	evtimer_del(cs->cs_timer);
+	if (was_open)
+		log_warnx("tunnel %d lost: %s", cs->cs_idx, why);
+	client_retry(cs, was_open);
+}
+
+static void
+client_listen(void)
+{
+	if (client_listener != NULL || ls_worker->w_socks_fd == -1 ||
+	    ls_worker->w_draining)
+		return;
+	client_listener = evconnlistener_new(ls_worker->w_base, client_accept,
+	    NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+	    ls_worker->w_socks_fd);
+	if (client_listener == NULL)
+		fatal("SOCKS5 listen");
+	ls_worker->w_socks_fd = -1;	/* owned by the listener now */
+	evconnlistener_set_error_cb(client_listener, client_accept_error);
+	log_info("SOCKS5 listening on %s:%d", ls_conf->c_socks_host,
+	    ls_conf->c_socks_port);
+}
+
+static void
+client_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	socks_accept(fd, sa, salen);
+}
+
+static void
+client_accept_error(struct evconnlistener *l, void *arg)
+{
+	log_warn("%s: accept", __func__);
+}

@@ -1,8 +1,510 @@
-/* config.c */
+/*
+ * config.c -- command line and LINKSOCKS_* environment, then hand-off to
+ * the master.  Precedence: explicit flag, then non-empty environment
+ * value, then default (spec 12.3).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
 #include "linksocks.h"
+
+struct config	*ls_conf;
+
+enum {
+	OPT_RETRY_AUTH = 256,
+	OPT_WORKERS,
+	OPT_PORT_FILE,
+	OPT_SYSLOG,
+	OPT_DRAIN,
+	OPT_WAIT_PROVIDER,
+	OPT_DIRECT_MODE
+};
+
+static const struct option server_opts[] = {
+	{ "ws-host",		required_argument, NULL, 'H' },
+	{ "ws-port",		required_argument, NULL, 'P' },
+	{ "token",		required_argument, NULL, 't' },
+	{ "buffer-size",	required_argument, NULL, 'b' },
+	{ "fast-open",		optional_argument, NULL, 'f' },
+	{ "debug",		no_argument,	   NULL, 'd' },
+	{ "workers",		required_argument, NULL, OPT_WORKERS },
+	{ "port-file",		required_argument, NULL, OPT_PORT_FILE },
+	{ "syslog",		no_argument,	   NULL, OPT_SYSLOG },
+	{ "drain-timeout",	required_argument, NULL, OPT_DRAIN },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+static const char server_short[] = "H:P:t:b:f::dh";
+
+static const struct option client_opts[] = {
+	{ "token",		required_argument, NULL, 't' },
+	{ "url",		required_argument, NULL, 'u' },
+	{ "socks-host",		required_argument, NULL, 's' },
+	{ "socks-port",		required_argument, NULL, 'p' },
+	{ "socks-username",	required_argument, NULL, 'n' },
+	{ "socks-password",	required_argument, NULL, 'w' },
+	{ "socks-no-wait",	optional_argument, NULL, 'i' },
+	{ "no-reconnect",	optional_argument, NULL, 'R' },
+	{ "retry-auth",		optional_argument, NULL, OPT_RETRY_AUTH },
+	{ "threads",		required_argument, NULL, 'T' },
+	{ "fast-open",		optional_argument, NULL, 'f' },
+	{ "no-env-proxy",	optional_argument, NULL, 'E' },
+	{ "direct-mode",	required_argument, NULL, OPT_DIRECT_MODE },
+	{ "debug",		no_argument,	   NULL, 'd' },
+	{ "workers",		required_argument, NULL, OPT_WORKERS },
+	{ "port-file",		required_argument, NULL, OPT_PORT_FILE },
+	{ "syslog",		no_argument,	   NULL, OPT_SYSLOG },
+	{ "drain-timeout",	required_argument, NULL, OPT_DRAIN },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+static const char client_short[] = "t:u:s:p:n:w:i::R::T:f::E::dh";
+
+static __dead void	config_usage(const char *, int);
+static __dead void	config_die(const char *, ...) LS_PRINTF(1, 2);
+static const char	*config_env(const char *);
+static int		 config_parse_bool(const char *, int *);
+static int		 config_parse_int(const char *, long, long, int *);
+static void		 config_env_string(char **, const char *);
+static void		 config_env_bool(int *, const char *);
+static void		 config_env_int(int *, const char *, long, long);
+static void		 config_defaults(struct config *, enum ls_role);
+static void		 config_parse(struct config *, int, char **);
+static void		 config_check(struct config *);
+
+static __dead void
+config_die(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "linksocks: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+static __dead void
+config_usage(const char *sub, int status)
+{
+	FILE	*f = status ? stderr : stdout;
+
+	if (sub != NULL && strcmp(sub, "server") == 0) {
+		fprintf(f,
+"usage: linksocks server [-dh] [-f[BOOL]] [-H host] [-P port] [-t token]\n"
+"                        [-b bytes] [--workers n] [--port-file file]\n"
+"                        [--drain-timeout sec] [--syslog]\n"
+"\n"
+"Accept linksocks clients over WebSocket and dial their targets.\n"
+"  -H, --ws-host HOST         listen address (0.0.0.0; LINKSOCKS_WEBSOCKET_HOST)\n"
+"  -P, --ws-port PORT         listen port (8765, 0 = any; LINKSOCKS_WEBSOCKET_PORT)\n"
+"  -t, --token TOKEN          forward token (generated if omitted; LINKSOCKS_TOKEN)\n"
+"  -b, --buffer-size BYTES    largest Data payload sent (1048576)\n"
+"  -f, --fast-open            fast open on the server's own SOCKS ports\n"
+"      --workers N            worker processes (online CPUs)\n"
+"      --port-file FILE       write \"ws PORT\" once listening\n"
+"      --drain-timeout SEC    SIGTERM drain limit (30)\n"
+"      --syslog               log to syslog instead of stderr\n"
+"  -d, --debug                debug logging; -dd for trace\n"
+"  -h, --help                 this help\n");
+	} else if (sub != NULL) {
+		fprintf(f,
+"usage: linksocks %s [-dh] [-f[BOOL]] [-i] [-R] [-t token] [-u url]\n"
+"                        [-s host] [-p port] [-n user] [-w password]\n"
+"                        [-T threads] [--retry-auth] [--workers n]\n"
+"                        [--port-file file] [--syslog]\n"
+"\n"
+"Connect to a linksocks server and serve SOCKS5 locally.\n"
+"  -t, --token TOKEN          token (anonymous if omitted; LINKSOCKS_TOKEN)\n"
+"  -u, --url URL              server URL (ws://localhost:8765; LINKSOCKS_URL)\n"
+"  -s, --socks-host HOST      SOCKS5 listen address (127.0.0.1; LINKSOCKS_SOCKS_HOST)\n"
+"  -p, --socks-port PORT      SOCKS5 listen port (9870, 0 = any; LINKSOCKS_SOCKS_PORT)\n"
+"  -n, --socks-username USER  require RFC 1929 user (LINKSOCKS_SOCKS_USERNAME)\n"
+"  -w, --socks-password PASS  ... and password (LINKSOCKS_SOCKS_PASSWORD)\n"
+"  -f, --fast-open            answer CONNECT before the remote connect (LINKSOCKS_FASTOPEN)\n"
+"  -i, --socks-no-wait        listen before the tunnel is up\n"
+"  -R, --no-reconnect         exit when the tunnel drops\n"
+"      --retry-auth           keep retrying after authentication failures\n"
+"  -T, --threads N            WebSocket connections in all (1; at least one per worker)\n"
+"  -E, --no-env-proxy         accepted for compatibility (no proxy is used)\n"
+"      --workers N            worker processes (online CPUs)\n"
+"      --port-file FILE       write \"socks PORT\" once bound\n"
+"      --syslog               log to syslog instead of stderr\n"
+"  -d, --debug                debug logging; -dd for trace\n"
+"  -h, --help                 this help\n", sub);
+	} else {
+		fprintf(f,
+"usage: linksocks server|client|connector [options]\n"
+"       linksocks version | --version\n"
+"       linksocks SUBCOMMAND --help\n"
+"\n"
+"SOCKS5 over WebSocket, compatible with linksocks protocol 0x01.\n"
+"See linksocks(1).\n");
+	}
+	exit(status);
+}
+
+static const char *
+config_env(const char *name)
+{
+	static char	 buf[4096];
+	const char	*v;
+	size_t		 len;
+
+	if ((v = getenv(name)) == NULL)
+		return (NULL);
+	while (isspace((unsigned char)*v))
+		v++;
+	len = strlen(v);
+	while (len > 0 && isspace((unsigned char)v[len - 1]))
+		len--;
+	if (len == 0 || len >= sizeof(buf))
+		return (NULL);
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	return (buf);
+}
+
+/* Go strconv.ParseBool spellings. */
+static int
+config_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+	static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+	size_t	i;
+
+	for (i = 0; i < LS_NITEMS(yes); i++)
+		if (strcmp(s, yes[i]) == 0) {
+			*out = 1;
+			return (0);
+		}
+	for (i = 0; i < LS_NITEMS(no); i++)
+		if (strcmp(s, no[i]) == 0) {
+			*out = 0;
+			return (0);
+		}
+	return (-1);
+}
+
+static int
+config_parse_int(const char *s, long min, long max, int *out)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return (-1);
+	*out = (int)v;
+	return (0);
+}
+
+static void
+config_env_string(char **dst, const char *name)
+{
+	const char	*v;
+
+	if ((v = config_env(name)) != NULL) {
+		free(*dst);
+		*dst = util_xstrdup(v);
+	}
+}
+
+static void
+config_env_bool(int *dst, const char *name)
+{
+	const char	*v;
+
+	if ((v = config_env(name)) != NULL && config_parse_bool(v, dst) == -1)
+		config_die("invalid %s: \"%s\"", name, v);
+}
+
+static void
+config_env_int(int *dst, const char *name, long min, long max)
+{
+	const char	*v;
+
+	if ((v = config_env(name)) != NULL &&
+	    config_parse_int(v, min, max, dst) == -1)
+		config_die("invalid %s: \"%s\"", name, v);
+}
+
+static void
+config_defaults(struct config *c, enum ls_role role)
+{
+	long	n;
+
+	c->c_role = role;
+	c->c_socks_host = util_xstrdup("127.0.0.1");
+	c->c_socks_port = LS_DEFAULT_SOCKS_PORT;
+	c->c_ws_host = util_xstrdup("0.0.0.0");
+	c->c_ws_port = LS_DEFAULT_WS_PORT;
+	c->c_url = util_xstrdup("ws://localhost:8765");
+	c->c_bufsize = 1024 * 1024;
+	c->c_connector_wait = 5000;
+	c->c_threads = 1;
+	c->c_drain_timeout = 30;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	c->c_workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+
+	config_env_string(&c->c_token, "LINKSOCKS_TOKEN");
+	config_env_string(&c->c_connector_token, "LINKSOCKS_CONNECTOR_TOKEN");
+	config_env_string(&c->c_socks_host, "LINKSOCKS_SOCKS_HOST");
+	config_env_int(&c->c_socks_port, "LINKSOCKS_SOCKS_PORT", 0, 65535);
+	config_env_string(&c->c_socks_user, "LINKSOCKS_SOCKS_USERNAME");
+	config_env_string(&c->c_socks_pass, "LINKSOCKS_SOCKS_PASSWORD");
+	config_env_string(&c->c_upstream, "LINKSOCKS_UPSTREAM_PROXY");
+	config_env_bool(&c->c_fastopen, "LINKSOCKS_FASTOPEN");
+	if (role == ROLE_SERVER) {
+		config_env_string(&c->c_ws_host, "LINKSOCKS_WEBSOCKET_HOST");
+		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
+		    65535);
+		config_env_string(&c->c_api_key, "LINKSOCKS_API_KEY");
+		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
+	} else {
+		config_env_string(&c->c_url, "LINKSOCKS_URL");
+		config_env_bool(&c->c_retry_auth, "LINKSOCKS_RETRY_AUTH");
+	}
+}
+
+static void
+config_optbool(int *dst, const char *arg, const char *name)
+{
+	if (arg == NULL)
+		*dst = 1;
+	else if (config_parse_bool(arg, dst) == -1)
+		config_die("invalid argument \"%s\" for --%s", arg, name);
+}
+
+static void
+config_parse(struct config *c, int argc, char **argv)
+{
+	const struct option	*opts;
+	const char		*shortopts;
+	int			 ch, v;
+
+	if (c->c_role == ROLE_SERVER) {
+		opts = server_opts;
+		shortopts = server_short;
+	} else {
+		opts = client_opts;
+		shortopts = client_short;
+	}
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		switch (ch) {
+		case 'H':
+			free(c->c_ws_host);
+			c->c_ws_host = util_xstrdup(optarg);
+			break;
+		case 'P':
+			if (config_parse_int(optarg, 0, 65535, &c->c_ws_port))
+				config_die("invalid --ws-port: \"%s\"", optarg);
+			break;
+		case 't':
+			free(c->c_token);
+			c->c_token = util_xstrdup(optarg);
+			break;
+		case 'b':
+			if (config_parse_int(optarg, 1024, 16 * 1024 * 1024,
+			    &v))
+				config_die("invalid --buffer-size: \"%s\" "
+				    "(1024..16777216)", optarg);
+			c->c_bufsize = (size_t)v;
+			break;
+		case 'f':
+			config_optbool(&c->c_fastopen, optarg, "fast-open");
+			break;
+		case 'd':
+			c->c_debug++;
+			break;
+		case 'u':
+			free(c->c_url);
+			c->c_url = util_xstrdup(optarg);
+			break;
+		case 's':
+			free(c->c_socks_host);
+			c->c_socks_host = util_xstrdup(optarg);
+			break;
+		case 'p':
+			if (config_parse_int(optarg, 0, 65535, &c->c_socks_port))
+				config_die("invalid --socks-port: \"%s\"",
+				    optarg);
+			break;
+		case 'n':
+			free(c->c_socks_user);
+			c->c_socks_user = util_xstrdup(optarg);
+			break;
+		case 'w':
+			free(c->c_socks_pass);
+			c->c_socks_pass = util_xstrdup(optarg);
+			break;
+		case 'i':
+			config_optbool(&c->c_socks_nowait, optarg,
+			    "socks-no-wait");
+			break;
+		case 'R':
+			config_optbool(&c->c_noreconnect, optarg,
+			    "no-reconnect");
+			break;
+		case 'E':
+			config_optbool(&c->c_no_env_proxy, optarg,
+			    "no-env-proxy");
+			break;
+		case OPT_RETRY_AUTH:
+			config_optbool(&c->c_retry_auth, optarg, "retry-auth");
+			break;
+		case 'T':
+			if (config_parse_int(optarg, -1, 100000, &v))
+				config_die("invalid --threads: \"%s\"", optarg);
+			c->c_threads = v;
+			break;
+		case OPT_DIRECT_MODE:
+			if (strcmp(optarg, "relay-only") != 0 &&
+			    strcmp(optarg, "auto") != 0)
+				config_die("--direct-mode %s is not supported "
+				    "(this implementation relays only)", optarg);
+			break;
+		case OPT_WORKERS:
+			if (config_parse_int(optarg, 1, 64, &c->c_workers))
+				config_die("invalid --workers: \"%s\" (1..64)",
+				    optarg);
+			break;
+		case OPT_PORT_FILE:
+			free(c->c_portfile);
+			c->c_portfile = util_xstrdup(optarg);
+			break;
+		case OPT_SYSLOG:
+			c->c_syslog = 1;
+			break;
+		case OPT_DRAIN:
+			if (config_parse_int(optarg, 0, 86400,
+			    &c->c_drain_timeout))
+				config_die("invalid --drain-timeout: \"%s\"",
+				    optarg);
+			break;
+		case 'h':
+			config_usage(c->c_subcmd, 0);
+		case ':':
+			config_die("option %s needs a value (see linksocks %s "
+			    "--help)", argv[optind - 1], c->c_subcmd);
+		default:
+			config_die("unknown option %s (see linksocks %s --help)",
+			    argv[optind - 1], c->c_subcmd);
+		}
+	}
+	if (optind < argc)
+		config_die("unexpected argument \"%s\" (see linksocks %s "
+		    "--help)", argv[optind], c->c_subcmd);
+}
+
+static void
+config_check(struct config *c)
+{
+	char	 err[256];
+
+	if ((c->c_socks_user == NULL || *c->c_socks_user == '\0') !=
+	    (c->c_socks_pass == NULL || *c->c_socks_pass == '\0'))
+		config_die("SOCKS5 authentication needs both -n/--socks-username "
+		    "and -w/--socks-password");
+	if (c->c_socks_user != NULL && (strlen(c->c_socks_user) > 255 ||
+	    strlen(c->c_socks_pass) > 255))
+		config_die("SOCKS5 username and password are limited to 255 "
+		    "bytes (RFC 1929)");
+	if (c->c_token != NULL && strlen(c->c_token) > 255)
+		config_die("token is longer than 255 bytes");
+	if (c->c_role == ROLE_SERVER) {
+		if (c->c_token != NULL && strcmp(c->c_token, "anonymous") == 0)
+			config_die("'anonymous' is reserved and cannot be used "
+			    "as a token");
+		return;
+	}
+	if (url_parse(c->c_url, &c->c_wsurl, err, sizeof(err)) == -1)
+		config_die("invalid --url \"%s\": %s", c->c_url, err);
+	if (c->c_threads <= 0)
+		c->c_threads = c->c_threads < 0 ? c->c_workers : 1;
+	util_random(c->c_instance, sizeof(c->c_instance));
+	c->c_instance[6] = (c->c_instance[6] & 0x0f) | 0x40;
+	c->c_instance[8] = (c->c_instance[8] & 0x3f) | 0x80;
+}
+
 int
 linksocks_main(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	return (0);
+	struct config	*c;
+	const char	*sub, *mode;
+	char		**av = argv;
+	int		 ac = argc, i;
+	enum ls_role	 role;
+
+	/* LINKSOCKS_MODE inserts a subcommand when none is given. */
+	if ((argc < 2 || argv[1][0] == '-') &&
+	    (mode = config_env("LINKSOCKS_MODE")) != NULL) {
+		sub = NULL;
+		if (strcasecmp(mode, "client") == 0 ||
+		    strcasecmp(mode, "forward") == 0)
+			sub = "client";
+		else if (strcasecmp(mode, "connector") == 0)
+			sub = "connector";
+		else if (strcasecmp(mode, "provider") == 0 ||
+		    strcasecmp(mode, "reverse") == 0)
+			sub = "provider";
+		else if (strcasecmp(mode, "server") == 0)
+			sub = "server";
+		if (sub != NULL) {
+			if ((av = calloc((size_t)argc + 2, sizeof(*av))) == NULL)
+				config_die("out of memory");
+			av[0] = argv[0];
+			av[1] = (char *)sub;
+			for (i = 1; i < argc; i++)
+				av[i + 1] = argv[i];
+			ac = argc + 1;
+		}
+	}
+	if (ac < 2)
+		config_usage(NULL, 0);
+	sub = av[1];
+	if (strcmp(sub, "version") == 0 || strcmp(sub, "--version") == 0 ||
+	    strcmp(sub, "-V") == 0) {
+		printf("linksocks version %s (C, protocol 0x%02x)\n",
+		    PACKAGE_VERSION, LS_PROTO_VERSION);
+		return (0);
+	}
+	if (strcmp(sub, "help") == 0 || strcmp(sub, "--help") == 0 ||
+	    strcmp(sub, "-h") == 0)
+		config_usage(ac > 2 ? av[2] : NULL, 0);
+	if (strcmp(sub, "server") == 0)
+		role = ROLE_SERVER;
+	else if (strcmp(sub, "client") == 0 || strcmp(sub, "connector") == 0)
+		role = ROLE_CLIENT;
+	else if (strcmp(sub, "provider") == 0)
+		role = ROLE_PROVIDER;
+	else
+		config_die("unknown command \"%s\" (try linksocks --help)", sub);
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		config_die("out of memory");
+	c->c_subcmd = sub;
+	config_defaults(c, role);
+	config_parse(c, ac - 1, av + 1);
+	if (role == ROLE_CLIENT && c->c_reverse)
+		c->c_role = role = ROLE_PROVIDER;
+	if (role == ROLE_PROVIDER)
+		config_die("provider mode (client -r) is not available in this "
+		    "release");
+	config_check(c);
+	ls_conf = c;
+	return (master_run(c));
 }

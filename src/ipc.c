@@ -1,2 +1,261 @@
-/* ipc.c */
+/*
+ * ipc.c -- master <-> worker messages.  Each message is one datagram on a
+ * SOCK_SEQPACKET socketpair: a fixed header, a size-checked payload, and at
+ * most one descriptor (SCM_RIGHTS).  Unknown types are the receiver's bug
+ * to report (it logs and drops the peer).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "linksocks.h"
+
+struct ipc_hdr {
+	uint16_t	ih_type;
+	uint16_t	ih_version;
+	uint32_t	ih_len;
+};
+
+struct ipc_pending {
+	TAILQ_ENTRY(ipc_pending) ip_entry;
+	int		 ip_fd;
+	size_t		 ip_len;
+	uint8_t		 ip_buf[];
+};
+
+struct ipc {
+	int			 i_fd;
+	struct event		*i_rev;
+	struct event		*i_wev;
+	ipc_dispatch_cb		 i_dispatch;
+	ipc_closed_cb		 i_closed;
+	void			*i_arg;
+	TAILQ_HEAD(, ipc_pending) i_queue;
+};
+
+static void	ipc_read(evutil_socket_t, short, void *);
+static void	ipc_write(evutil_socket_t, short, void *);
+static int	ipc_sendraw(struct ipc *, const uint8_t *, size_t, int);
+
+const char *
+ipc_typename(int type)
+{
+	switch (type) {
+	case IPC_TUNNEL_FD:	return ("TUNNEL_FD");
+	case IPC_LOAD:		return ("LOAD");
+	case IPC_FATAL:		return ("FATAL");
+	default:		return ("unknown");
+	}
+}
+
+struct ipc *
+ipc_new(struct event_base *base, int fd, ipc_dispatch_cb dispatch,
+    ipc_closed_cb closed, void *arg)
+{
+	struct ipc	*i;
+
+	if ((i = calloc(1, sizeof(*i))) == NULL)
+		fatal("%s: calloc", __func__);
+	i->i_fd = fd;
+	i->i_dispatch = dispatch;
+	i->i_closed = closed;
+	i->i_arg = arg;
+	TAILQ_INIT(&i->i_queue);
+	util_socket_nonblock(fd);
+	i->i_rev = event_new(base, fd, EV_READ | EV_PERSIST, ipc_read, i);
+	i->i_wev = event_new(base, fd, EV_WRITE, ipc_write, i);
+	if (i->i_rev == NULL || i->i_wev == NULL)
+		fatalx("%s: event_new", __func__);
+	event_add(i->i_rev, NULL);
+	return (i);
+}
+
+void
+ipc_free(struct ipc *i)
+{
+	struct ipc_pending	*p;
+
+	if (i == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&i->i_queue)) != NULL) {
+		TAILQ_REMOVE(&i->i_queue, p, ip_entry);
+		if (p->ip_fd != -1)
+			close(p->ip_fd);
+		free(p);
+	}
+	event_free(i->i_rev);
+	event_free(i->i_wev);
+	close(i->i_fd);
+	free(i);
+}
+
+static int
+ipc_sendraw(struct ipc *i, const uint8_t *buf, size_t len, int fd)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr	*c;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = (void *)buf;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd != -1) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	for (;;) {
+		if (sendmsg(i->i_fd, &mh, MSG_NOSIGNAL) != -1)
+			return (0);
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+			return (1);
+		return (-1);
+	}
+}
+
+/*
+ * Send a message; the descriptor (if any) is closed here once it has been
+ * passed, whatever the outcome.
+ */
+int
+ipc_send(struct ipc *i, int type, const void *data, size_t len, int fd)
+{
+	struct ipc_pending	*p;
+	struct ipc_hdr		 h;
+	int			 rc;
+
+	if (len > IPC_MAX_PAYLOAD) {
+		log_warnx("%s: %s payload too large (%zu)", __func__,
+		    ipc_typename(type), len);
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	if ((p = malloc(sizeof(*p) + sizeof(h) + len)) == NULL)
+		fatal("%s: malloc", __func__);
+	h.ih_type = (uint16_t)type;
+	h.ih_version = IPC_VERSION;
+	h.ih_len = (uint32_t)len;
+	memcpy(p->ip_buf, &h, sizeof(h));
+	if (len)
+		memcpy(p->ip_buf + sizeof(h), data, len);
+	p->ip_len = sizeof(h) + len;
+	p->ip_fd = fd;
+	if (TAILQ_EMPTY(&i->i_queue) &&
+	    (rc = ipc_sendraw(i, p->ip_buf, p->ip_len, fd)) != 1) {
+		if (fd != -1)
+			close(fd);
+		free(p);
+		if (rc == -1)
+			log_warn("%s: sendmsg %s", __func__,
+			    ipc_typename(type));
+		return (rc);
+	}
+	TAILQ_INSERT_TAIL(&i->i_queue, p, ip_entry);
+	event_add(i->i_wev, NULL);
+	return (0);
+}
+
+static void
+ipc_write(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ipc		*i = arg;
+	struct ipc_pending	*p;
+	int			 rc;
+
+	while ((p = TAILQ_FIRST(&i->i_queue)) != NULL) {
+		if ((rc = ipc_sendraw(i, p->ip_buf, p->ip_len, p->ip_fd)) == 1)
+			break;
+		if (rc == -1)
+			log_warn("%s: sendmsg", __func__);
+		TAILQ_REMOVE(&i->i_queue, p, ip_entry);
+		if (p->ip_fd != -1)
+			close(p->ip_fd);
+		free(p);
+	}
+	if (!TAILQ_EMPTY(&i->i_queue))
+		event_add(i->i_wev, NULL);
+}
+
+static void
+ipc_read(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ipc	*i = arg;
+	uint8_t		 buf[sizeof(struct ipc_hdr) + IPC_MAX_PAYLOAD];
+	struct ipc_hdr	 h;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr	*c;
+	ssize_t		 n;
+	int		 rfd;
+
+	for (;;) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = buf;
+		iov.iov_len = sizeof(buf);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			log_warn("%s: recvmsg", __func__);
+			goto closed;
+		}
+		if (n == 0)
+			goto closed;
+		rfd = -1;
+		for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET &&
+			    c->cmsg_type == SCM_RIGHTS)
+				memcpy(&rfd, CMSG_DATA(c), sizeof(int));
+		if ((size_t)n < sizeof(h) || (mh.msg_flags & MSG_TRUNC)) {
+			log_warnx("%s: short or truncated message (%zd)",
+			    __func__, n);
+			goto bad;
+		}
+		memcpy(&h, buf, sizeof(h));
+		if (h.ih_version != IPC_VERSION ||
+		    h.ih_len != (size_t)n - sizeof(h)) {
+			log_warnx("%s: bad header (version %u, len %u, got %zd)",
+			    __func__, h.ih_version, h.ih_len, n);
+			goto bad;
+		}
+		i->i_dispatch(i, h.ih_type, buf + sizeof(h), h.ih_len, rfd,
+		    i->i_arg);
+		continue;
+ bad:
+		if (rfd != -1)
+			close(rfd);
+		goto closed;
+	}
+ closed:
+	event_del(i->i_rev);
+	i->i_closed(i, i->i_arg);
+}

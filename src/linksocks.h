@@ -363,6 +363,284 @@ const char	*log_id(const uint8_t *);	/* short hex channel id */
 /* ------------------------------------------------------------------ */
 /* config.c: command line, environment, main entry                     */
 
+enum ls_role {
+	ROLE_SERVER,
+	ROLE_CLIENT,		/* forward client or connector */
+	ROLE_PROVIDER		/* client -r */
+};
+
+struct config {
+	enum ls_role	 c_role;
+	const char	*c_subcmd;	/* as typed: server client provider connector */
+	char		*c_token;	/* NULL: generated (server) / anonymous */
+	int		 c_token_generated;
+	char		*c_connector_token;
+	int		 c_reverse;
+	int		 c_autonomy;
+	int		 c_fastopen;
+	int		 c_debug;
+	int		 c_workers;
+	char		*c_socks_host;
+	int		 c_socks_port;
+	char		*c_socks_user;
+	char		*c_socks_pass;
+	int		 c_socks_nowait;
+	char		*c_upstream;
+	char		*c_portfile;
+	int		 c_syslog;
+	int		 c_drain_timeout;	/* seconds, SIGTERM drain */
+	/* server */
+	char		*c_ws_host;
+	int		 c_ws_port;
+	size_t		 c_bufsize;
+	char		*c_api_key;
+	int		 c_connector_wait;	/* ms */
+	/* client */
+	char		*c_url;
+	struct ls_url	 c_wsurl;
+	int		 c_noreconnect;
+	int		 c_retry_auth;
+	int		 c_threads;
+	int		 c_no_env_proxy;
+	uint8_t		 c_instance[LS_CHANNEL_ID_LEN];
+};
+
+extern struct config	*ls_conf;
+
 int		 linksocks_main(int, char **);
+
+/* ------------------------------------------------------------------ */
+/* util.c                                                              */
+
+void		 util_random(void *, size_t);
+void		 util_token_generate(char *);	/* 17 bytes: 16 hex + NUL */
+int		 util_ct_streq(const char *, const char *);
+double		 util_now(void);		/* monotonic seconds */
+int		 util_socket_nonblock(int);
+void		 util_sockaddr_str(const struct sockaddr *, char *, size_t);
+/* Bind a TCP socket (SO_REUSEADDR, optionally SO_REUSEPORT); listen
+ * when backlog > 0.  Returns fd or -1 with err filled. */
+int		 util_bind_tcp(const char *, int, int, int, char *, size_t);
+int		 util_local_port(int);
+void		 util_set_nodelay(int);
+char		*util_xstrdup(const char *);
+
+/* ------------------------------------------------------------------ */
+/* ipc.c: typed, versioned messages over SOCK_SEQPACKET socketpairs    */
+
+#define IPC_VERSION	1
+#define IPC_MAX_PAYLOAD	4096
+
+enum ipc_type {
+	/* master -> worker: 1..99 */
+	IPC_TUNNEL_FD = 1,	/* fd: an accepted tunnel client socket */
+	/* worker -> master: 100..199 */
+	IPC_LOAD = 100,		/* struct ipc_load */
+	IPC_FATAL = 101		/* text: worker stops everything */
+};
+
+struct ipc_load {
+	uint32_t	 il_tunnels;
+	uint32_t	 il_channels;
+};
+
+struct ipc;
+typedef void	(*ipc_dispatch_cb)(struct ipc *, int, const void *, size_t,
+		    int, void *);
+typedef void	(*ipc_closed_cb)(struct ipc *, void *);
+
+struct ipc	*ipc_new(struct event_base *, int, ipc_dispatch_cb,
+		    ipc_closed_cb, void *);
+int		 ipc_send(struct ipc *, int, const void *, size_t, int);
+void		 ipc_free(struct ipc *);
+const char	*ipc_typename(int);
+
+/* ------------------------------------------------------------------ */
+/* master.c                                                            */
+
+int		 master_run(struct config *);
+
+/* ------------------------------------------------------------------ */
+/* worker.c: one event loop per worker process                         */
+
+struct worker {
+	int			 w_idx;
+	struct event_base	*w_base;
+	struct evdns_base	*w_dns;
+	struct ipc		*w_ipc;
+	int			 w_socks_fd;	/* client side; -1 on server */
+	int			 w_draining;
+	double			 w_drain_started;
+	unsigned		 w_tunnels;
+	unsigned		 w_channels;
+	struct ssl_ctx_st	*w_ssl;
+	struct event		*w_drain_ev;
+};
+
+extern struct worker	*ls_worker;
+
+__dead void	 worker_main(struct config *, int, int, int);
+void		 worker_load_changed(void);
+void		 worker_fatal(const char *, ...) LS_PRINTF(1, 2);
+
+/* ------------------------------------------------------------------ */
+/* tunnel.c: one authenticated WebSocket carrying channels             */
+
+enum tunnel_state {
+	TUN_CONNECTING,		/* client: TCP/TLS/HTTP handshake */
+	TUN_AUTH,		/* waiting for Auth / AuthResponse */
+	TUN_OPEN,
+	TUN_CLOSED
+};
+
+enum tunnel_kind {
+	TUNK_FORWARD,		/* forward client (server side: we dial) */
+	TUNK_REVERSE,		/* provider */
+	TUNK_CONNECTOR
+};
+
+struct channel;
+struct tunnel;
+
+struct chan_table {
+	struct channel	**ct_slots;
+	size_t		  ct_size;	/* power of two */
+	size_t		  ct_count;
+};
+
+struct tunnel_ops {
+	/* TUN_AUTH: the first message (NULL with err on a parse error). */
+	void	(*to_auth)(struct tunnel *, struct msg *, const char *);
+	/* A decoded message that is not channel traffic the tunnel handles. */
+	void	(*to_message)(struct tunnel *, struct msg *);
+	/* The tunnel is gone (channels already closed). */
+	void	(*to_closed)(struct tunnel *, const char *);
+	/* The tunnel reached TUN_OPEN (client: WS open). */
+	void	(*to_open)(struct tunnel *);
+};
+
+struct tunnel {
+	struct ws_conn		*t_ws;
+	enum tunnel_state	 t_state;
+	enum tunnel_kind	 t_kind;
+	int			 t_client;	/* we dialled it */
+	int			 t_halfclose;	/* peer speaks our extension */
+	const struct tunnel_ops	*t_ops;
+	void			*t_arg;
+	struct chan_table	 t_chans;
+	TAILQ_HEAD(, channel)	 t_blocked;	/* waiting for ws drain */
+	unsigned		 t_pausers;	/* channels pausing our reader */
+	struct evbuffer		*t_out;		/* scratch for one message */
+	struct event		*t_timer;	/* auth timeout / keepalive */
+	char			 t_name[64];
+	char			*t_token;	/* server: raw token it used */
+	int			 t_refs;
+	TAILQ_ENTRY(tunnel)	 t_entry;
+};
+
+#define LS_FEATURE_HEADER	"X-Linksocks-Features"
+#define LS_FEATURES		"halfclose"
+
+struct tunnel	*tunnel_new(struct ws_conn *, int, const struct tunnel_ops *,
+		    void *);
+void		 tunnel_set_state(struct tunnel *, enum tunnel_state);
+const char	*tunnel_strstate(enum tunnel_state);
+/* Close the tunnel and every channel on it; to_closed is called. */
+void		 tunnel_close(struct tunnel *, const char *);
+/* Send the message built in t_out; -1 if the tunnel is gone. */
+int		 tunnel_flush_msg(struct tunnel *);
+int		 tunnel_writable(struct tunnel *);	/* below high mark */
+void		 tunnel_block(struct tunnel *, struct channel *);
+void		 tunnel_pause(struct tunnel *, int);
+struct channel	*tunnel_find(struct tunnel *, const uint8_t *);
+int		 tunnel_add(struct tunnel *, struct channel *);
+void		 tunnel_remove(struct tunnel *, struct channel *);
+void		 tunnel_start_keepalive(struct tunnel *);
+extern const struct ws_cb tunnel_ws_cb;
+
+/* ------------------------------------------------------------------ */
+/* channel.c: one proxied TCP connection over a tunnel                 */
+
+enum channel_state {
+	CH_SOCKS,		/* SOCKS5 negotiation with the application */
+	CH_WAIT_TUNNEL,		/* request parsed, no tunnel yet */
+	CH_CONNECTING,		/* Connect sent / dial in progress */
+	CH_RELAY,
+	CH_CLOSED
+};
+
+#define CHF_LOCAL_EOF		0x01	/* local read side ended, Disconnect sent */
+#define CHF_REMOTE_EOF		0x02	/* Disconnect received */
+#define CHF_PAUSING		0x04	/* we paused the tunnel reader */
+#define CHF_BLOCKED		0x08	/* on t_blocked, waiting for drain */
+#define CHF_FASTOPEN		0x10
+#define CHF_CONFIRMED		0x20	/* ConnectResponse(1) seen / dial ok */
+#define CHF_DIAL		0x40	/* dial side */
+#define CHF_SHUTWR		0x80	/* local write side shut down */
+
+#define CH_OUT_HIGH		(2u * 1024 * 1024)
+#define CH_OUT_LOW		(512u * 1024)
+#define CH_READ_CHUNK		(256u * 1024)
+#define CH_LINGER		5	/* seconds, 0x01-only peers */
+
+struct channel {
+	uint8_t			 ch_id[LS_CHANNEL_ID_LEN];
+	enum channel_state	 ch_state;
+	int			 ch_flags;
+	struct tunnel		*ch_tun;
+	struct bufferevent	*ch_bev;	/* application or target */
+	struct event		*ch_timer;
+	struct socks5		 ch_s5;
+	char			 ch_host[256];
+	uint16_t		 ch_port;
+	char			 ch_peer[64];
+	struct evdns_getaddrinfo_request *ch_dnsreq;
+	struct evutil_addrinfo	*ch_ai, *ch_ai_next;
+	char			 ch_err[256];
+	struct channel		*ch_hnext;	/* chan_table chain */
+	TAILQ_ENTRY(channel)	 ch_entry;	/* t_blocked or waiters */
+	int			 ch_onlist;
+};
+
+const char	*channel_strstate(enum channel_state);
+void		 channel_set_state(struct channel *, enum channel_state);
+/* One teardown: send Disconnect if needed, free everything. */
+void		 channel_close(struct channel *, const char *, int);
+/* Tunnel side events. */
+void		 channel_tunnel_data(struct channel *, const uint8_t *, size_t);
+void		 channel_tunnel_disconnect(struct channel *, const char *);
+void		 channel_tunnel_connect_response(struct channel *, int,
+		    const char *);
+void		 channel_tunnel_gone(struct channel *);
+void		 channel_tunnel_drained(struct channel *);
+/* Dial side: Connect received on t. */
+void		 channel_dial(struct tunnel *, const struct msg *);
+/* SOCKS side: the request is parsed and a tunnel chosen. */
+void		 channel_socks_start(struct channel *, struct tunnel *);
+void		 channel_start_relay(struct channel *);
+
+/* ------------------------------------------------------------------ */
+/* socks.c: SOCKS5 frontend sessions on bufferevents                   */
+
+void		 socks_accept(evutil_socket_t, const struct sockaddr *, int);
+void		 socks_tunnel_available(void);
+void		 socks_unwait(struct channel *);
+struct tunnel	*socks_pick_tunnel(void);
+unsigned	 socks_waiting(void);
+
+/* ------------------------------------------------------------------ */
+/* server.c: tunnel server (runs in workers)                           */
+
+void		 server_init(void);
+void		 server_accept_fd(int);
+void		 server_drain(void);
+
+/* ------------------------------------------------------------------ */
+/* client.c: tunnel client (runs in workers)                           */
+
+void		 client_init(void);
+void		 client_drain(void);
+/* Live tunnels of this worker for SOCKS channels, round robin. */
+struct tunnel	*client_pick_tunnel(void);
 
 #endif /* LINKSOCKS_H */

@@ -1,2 +1,503 @@
-/* master.c */
+/*
+ * master.c -- the parent process.  It creates every listening socket
+ * before forking (one SO_REUSEPORT SOCKS5 socket per client worker, as
+ * nginx clones its listeners), forks and supervises the workers, owns the
+ * signals, and on the server accepts tunnel clients and passes each
+ * socket to a worker.  It never touches payload bytes.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef HAVE_PRCTL
+#include <sys/prctl.h>
+#endif
+
+#include <event2/listener.h>
+
 #include "linksocks.h"
+
+#define MASTER_RESPAWN_MIN	1.0	/* seconds */
+#define MASTER_RESPAWN_MAX	30.0
+#define MASTER_STABLE		10.0	/* a worker older than this is healthy */
+
+enum master_state {
+	MS_RUNNING,
+	MS_DRAINING,		/* SIGTERM: workers drain, no respawn */
+	MS_STOPPING		/* SIGINT or fatal: workers stop now */
+};
+
+struct master_worker {
+	int		 mw_idx;
+	pid_t		 mw_pid;
+	struct ipc	*mw_ipc;
+	int		 mw_socks_fd;		/* client: this worker's listener */
+	double		 mw_started;
+	double		 mw_backoff;
+	struct event	*mw_respawn;
+	struct ipc_load	 mw_load;
+	unsigned	 mw_assigned;		/* tunnels passed since last load */
+};
+
+struct master {
+	struct config		*m_conf;
+	struct event_base	*m_base;
+	enum master_state	 m_state;
+	int			 m_exit;
+	struct master_worker	*m_workers;
+	int			 m_nworkers;
+	int			 m_ws_fd;
+	struct evconnlistener	*m_ws_listener;
+	struct event		*m_sigev[5];
+	struct event		*m_killtimer;
+	unsigned		 m_rr;
+};
+
+static struct master	*master;
+
+static void	master_bind(struct master *);
+static void	master_portfile(struct master *);
+static void	master_spawn(struct master *, struct master_worker *);
+static void	master_respawn(evutil_socket_t, short, void *);
+static void	master_signal(evutil_socket_t, short, void *);
+static void	master_reap(struct master *);
+static void	master_stop(struct master *, enum master_state, int);
+static void	master_killtimer(evutil_socket_t, short, void *);
+static void	master_accept(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	master_accept_error(struct evconnlistener *, void *);
+static void	master_dispatch(struct ipc *, int, const void *, size_t, int,
+		    void *);
+static void	master_ipc_closed(struct ipc *, void *);
+static int	master_alive(struct master *);
+
+static void
+master_bind(struct master *m)
+{
+	struct config	*c = m->m_conf;
+	char		 err[256];
+	int		 i, port;
+
+	m->m_ws_fd = -1;
+	if (c->c_role == ROLE_SERVER) {
+		if ((m->m_ws_fd = util_bind_tcp(c->c_ws_host, c->c_ws_port, 0,
+		    1024, err, sizeof(err))) == -1)
+			fatalx("%s", err);
+		log_info("listening for tunnels on %s:%d", c->c_ws_host,
+		    util_local_port(m->m_ws_fd));
+		return;
+	}
+	/*
+	 * One SO_REUSEPORT socket per worker, bound here, listened on by the
+	 * worker once its tunnel is up.  With port 0 the first bind picks
+	 * the port and the others join it.
+	 */
+	port = c->c_socks_port;
+	for (i = 0; i < m->m_nworkers; i++) {
+		if ((m->m_workers[i].mw_socks_fd = util_bind_tcp(c->c_socks_host,
+		    port, 1, 0, err, sizeof(err))) == -1)
+			fatalx("SOCKS5 listener: %s", err);
+		if (port == 0)
+			port = util_local_port(m->m_workers[i].mw_socks_fd);
+	}
+	c->c_socks_port = port;
+	log_info("SOCKS5 address %s:%d (%d worker socket%s)", c->c_socks_host,
+	    port, m->m_nworkers, m->m_nworkers > 1 ? "s" : "");
+}
+
+static void
+master_portfile(struct master *m)
+{
+	struct config	*c = m->m_conf;
+	char		 tmp[4096];
+	FILE		*f;
+
+	if (c->c_portfile == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", c->c_portfile, (int)getpid());
+	if ((f = fopen(tmp, "w")) == NULL)
+		fatal("port file %s", tmp);
+	if (m->m_ws_fd != -1)
+		fprintf(f, "ws %d\n", util_local_port(m->m_ws_fd));
+	if (c->c_role != ROLE_SERVER)
+		fprintf(f, "socks %d\n", c->c_socks_port);
+	if (fclose(f) == EOF || rename(tmp, c->c_portfile) == -1)
+		fatal("port file %s", c->c_portfile);
+}
+
+static void
+master_spawn(struct master *m, struct master_worker *w)
+{
+	sigset_t	 all, old;
+	int		 sp[2], i;
+	pid_t		 pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
+		fatal("%s: socketpair", __func__);
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	switch ((pid = fork())) {
+	case -1:
+		fatal("%s: fork", __func__);
+	case 0:
+		/* Child: drop what belongs to the master and the others. */
+		close(sp[0]);
+		if (m->m_ws_fd != -1)
+			close(m->m_ws_fd);
+		for (i = 0; i < m->m_nworkers; i++) {
+			if (&m->m_workers[i] == w)
+				continue;
+			if (m->m_workers[i].mw_socks_fd != -1)
+				close(m->m_workers[i].mw_socks_fd);
+		}
+		for (i = 1; i < NSIG; i++)
+			if (i != SIGKILL && i != SIGSTOP)
+				signal(i, SIG_DFL);
+		signal(SIGPIPE, SIG_IGN);
+#ifdef HAVE_PRCTL
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		worker_main(m->m_conf, w->mw_idx, sp[1], w->mw_socks_fd);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sp[1]);
+	w->mw_pid = pid;
+	w->mw_started = util_now();
+	memset(&w->mw_load, 0, sizeof(w->mw_load));
+	w->mw_assigned = 0;
+	w->mw_ipc = ipc_new(m->m_base, sp[0], master_dispatch,
+	    master_ipc_closed, w);
+	log_debug("worker %d started, pid %d", w->mw_idx, (int)pid);
+}
+
+static void
+master_respawn(evutil_socket_t fd, short ev, void *arg)
+{
+	struct master_worker	*w = arg;
+
+	if (master->m_state != MS_RUNNING || w->mw_pid != 0)
+		return;
+	log_info("respawning worker %d", w->mw_idx);
+	master_spawn(master, w);
+}
+
+static void
+master_reap(struct master *m)
+{
+	struct master_worker	*w;
+	struct timeval		 tv;
+	pid_t			 pid;
+	int			 status, i;
+	double			 lived;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		w = NULL;
+		for (i = 0; i < m->m_nworkers; i++)
+			if (m->m_workers[i].mw_pid == pid)
+				w = &m->m_workers[i];
+		if (w == NULL)
+			continue;
+		w->mw_pid = 0;
+		if (w->mw_ipc != NULL) {
+			ipc_free(w->mw_ipc);
+			w->mw_ipc = NULL;
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == LS_EXIT_FATAL) {
+			log_debug("worker %d stopped with a fatal error",
+			    w->mw_idx);
+			if (m->m_state == MS_RUNNING)
+				master_stop(m, MS_STOPPING, 1);
+			continue;
+		}
+		if (m->m_state != MS_RUNNING) {
+			log_debug("worker %d exited", w->mw_idx);
+			continue;
+		}
+		if (WIFSIGNALED(status))
+			log_warnx("worker %d (pid %d) killed by signal %d",
+			    w->mw_idx, (int)pid, WTERMSIG(status));
+		else
+			log_warnx("worker %d (pid %d) exited with status %d",
+			    w->mw_idx, (int)pid, WEXITSTATUS(status));
+		/* Back off when a worker keeps dying young. */
+		lived = util_now() - w->mw_started;
+		if (lived >= MASTER_STABLE)
+			w->mw_backoff = 0;
+		else
+			w->mw_backoff = w->mw_backoff == 0 ? MASTER_RESPAWN_MIN :
+			    w->mw_backoff * 2 > MASTER_RESPAWN_MAX ?
+			    MASTER_RESPAWN_MAX : w->mw_backoff * 2;
+		tv.tv_sec = (time_t)w->mw_backoff;
+		tv.tv_usec = (suseconds_t)((w->mw_backoff - (double)tv.tv_sec) *
+		    1e6);
+		if (w->mw_backoff == 0)
+			tv.tv_usec = 100000;
+		evtimer_add(w->mw_respawn, &tv);
+	}
+	if (m->m_state != MS_RUNNING && !master_alive(m))
+		event_base_loopexit(m->m_base, NULL);
+}
+
+static int
+master_alive(struct master *m)
+{
+	int	i, n = 0;
+
+	for (i = 0; i < m->m_nworkers; i++)
+		if (m->m_workers[i].mw_pid != 0)
+			n++;
+	return (n);
+}
+
+static void
+master_stop(struct master *m, enum master_state st, int exitcode)
+{
+	struct timeval	tv;
+	int		i, sig;
+
+	if (m->m_state == MS_STOPPING ||
+	    (m->m_state == MS_DRAINING && st == MS_DRAINING))
+		return;
+	m->m_state = st;
+	if (exitcode)
+		m->m_exit = exitcode;
+	if (m->m_ws_listener != NULL) {
+		evconnlistener_free(m->m_ws_listener);	/* closes the port */
+		m->m_ws_listener = NULL;
+		m->m_ws_fd = -1;
+	}
+	sig = st == MS_DRAINING ? SIGTERM : SIGINT;
+	for (i = 0; i < m->m_nworkers; i++) {
+		evtimer_del(m->m_workers[i].mw_respawn);
+		if (m->m_workers[i].mw_pid != 0)
+			kill(m->m_workers[i].mw_pid, sig);
+	}
+	/* Workers that outstay the drain (or 5 s for a stop) get SIGKILL. */
+	tv.tv_sec = st == MS_DRAINING ? m->m_conf->c_drain_timeout + 5 : 5;
+	tv.tv_usec = 0;
+	evtimer_add(m->m_killtimer, &tv);
+	if (!master_alive(m))
+		event_base_loopexit(m->m_base, NULL);
+}
+
+static void
+master_killtimer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct master	*m = arg;
+	int		 i;
+
+	for (i = 0; i < m->m_nworkers; i++)
+		if (m->m_workers[i].mw_pid != 0) {
+			log_warnx("worker %d did not stop in time, killing it",
+			    i);
+			kill(m->m_workers[i].mw_pid, SIGKILL);
+		}
+}
+
+static void
+master_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct master	*m = arg;
+
+	switch (sig) {
+	case SIGCHLD:
+		master_reap(m);
+		break;
+	case SIGTERM:
+		log_info("SIGTERM: draining (up to %d s)",
+		    m->m_conf->c_drain_timeout);
+		master_stop(m, MS_DRAINING, 0);
+		break;
+	case SIGINT:
+		log_info("SIGINT: stopping");
+		master_stop(m, MS_STOPPING, 0);
+		break;
+	case SIGHUP:
+		log_info("SIGHUP: nothing to reload (configuration comes from "
+		    "the command line)");
+		break;
+	case SIGUSR1:
+		log_info("SIGUSR1: logs go to %s, nothing to reopen",
+		    m->m_conf->c_syslog ? "syslog" : "stderr");
+		break;
+	}
+}
+
+/* Least-loaded placement of a tunnel client among live workers. */
+static struct master_worker *
+master_pick(struct master *m)
+{
+	struct master_worker	*w, *best = NULL;
+	unsigned		 load, bestload = 0;
+	int			 i, j;
+
+	for (j = 0; j < m->m_nworkers; j++) {
+		i = (int)((m->m_rr + (unsigned)j) % (unsigned)m->m_nworkers);
+		w = &m->m_workers[i];
+		if (w->mw_pid == 0 || w->mw_ipc == NULL)
+			continue;
+		load = w->mw_load.il_tunnels + w->mw_assigned;
+		if (best == NULL || load < bestload) {
+			best = w;
+			bestload = load;
+		}
+	}
+	m->m_rr++;
+	return (best);
+}
+
+static void
+master_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct master		*m = arg;
+	struct master_worker	*w;
+	char			 peer[64];
+
+	util_sockaddr_str(sa, peer, sizeof(peer));
+	if ((w = master_pick(m)) == NULL) {
+		log_warnx("tunnel client %s: no worker available, closing",
+		    peer);
+		close(fd);
+		return;
+	}
+	log_debug("tunnel client %s -> worker %d", peer, w->mw_idx);
+	w->mw_assigned++;
+	if (ipc_send(w->mw_ipc, IPC_TUNNEL_FD, NULL, 0, fd) == -1)
+		log_warnx("tunnel client %s: hand-off to worker %d failed",
+		    peer, w->mw_idx);
+}
+
+static void
+master_accept_error(struct evconnlistener *l, void *arg)
+{
+	/* EMFILE and friends: libevent retries on the next readiness. */
+	log_warn("%s: accept", __func__);
+}
+
+static void
+master_dispatch(struct ipc *i, int type, const void *data, size_t len,
+    int fd, void *arg)
+{
+	struct master_worker	*w = arg;
+
+	if (fd != -1)
+		close(fd);	/* workers never send descriptors */
+	switch (type) {
+	case IPC_LOAD:
+		if (len != sizeof(struct ipc_load)) {
+			log_warnx("worker %d: bad %s size %zu", w->mw_idx,
+			    ipc_typename(type), len);
+			return;
+		}
+		memcpy(&w->mw_load, data, sizeof(w->mw_load));
+		w->mw_assigned = 0;
+		break;
+	case IPC_FATAL:
+		log_warnx("worker %d: fatal: %.*s", w->mw_idx, (int)len,
+		    (const char *)data);
+		if (master->m_state == MS_RUNNING)
+			master_stop(master, MS_STOPPING, 1);
+		break;
+	default:
+		log_warnx("worker %d: unexpected IPC message type %d",
+		    w->mw_idx, type);
+		if (w->mw_pid != 0)
+			kill(w->mw_pid, SIGKILL);
+	}
+}
+
+static void
+master_ipc_closed(struct ipc *i, void *arg)
+{
+	struct master_worker	*w = arg;
+
+	/* The worker died or is dying; SIGCHLD does the bookkeeping. */
+	ipc_free(w->mw_ipc);
+	w->mw_ipc = NULL;
+}
+
+int
+master_run(struct config *c)
+{
+	static const int	 sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
+				    SIGUSR1 };
+	struct master		*m;
+	char			 tok[17];
+	size_t			 i;
+
+	log_init(c->c_debug, c->c_syslog);
+	log_procinit("master");
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		fatal("%s: calloc", __func__);
+	master = m;
+	m->m_conf = c;
+	m->m_nworkers = c->c_workers;
+	if ((m->m_workers = calloc((size_t)m->m_nworkers,
+	    sizeof(*m->m_workers))) == NULL)
+		fatal("%s: calloc", __func__);
+	for (i = 0; i < (size_t)m->m_nworkers; i++) {
+		m->m_workers[i].mw_idx = (int)i;
+		m->m_workers[i].mw_socks_fd = -1;
+	}
+
+	if (c->c_role == ROLE_SERVER && c->c_token == NULL) {
+		util_token_generate(tok);
+		c->c_token = util_xstrdup(tok);
+		c->c_token_generated = 1;
+	}
+
+	master_bind(m);
+	if ((m->m_base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	log_debug("libevent %s, backend %s", event_get_version(),
+	    event_base_get_method(m->m_base));
+	if (c->c_role == ROLE_SERVER) {
+		log_info("Configuration:");
+		log_info("  Mode: forward proxy (SOCKS5 on client -> server -> "
+		    "network)");
+		log_info("  Token: %s%s", c->c_token,
+		    c->c_token_generated ? " (generated)" : "");
+		log_info("  Workers: %d", m->m_nworkers);
+	}
+	for (i = 0; i < LS_NITEMS(sigs); i++) {
+		m->m_sigev[i] = evsignal_new(m->m_base, sigs[i], master_signal,
+		    m);
+		evsignal_add(m->m_sigev[i], NULL);
+	}
+	m->m_killtimer = evtimer_new(m->m_base, master_killtimer, m);
+	for (i = 0; i < (size_t)m->m_nworkers; i++) {
+		m->m_workers[i].mw_respawn = evtimer_new(m->m_base,
+		    master_respawn, &m->m_workers[i]);
+		master_spawn(m, &m->m_workers[i]);
+	}
+	if (m->m_ws_fd != -1) {
+		m->m_ws_listener = evconnlistener_new(m->m_base, master_accept,
+		    m, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1, m->m_ws_fd);
+		if (m->m_ws_listener == NULL)
+			fatalx("evconnlistener_new failed");
+		evconnlistener_set_error_cb(m->m_ws_listener,
+		    master_accept_error);
+	}
+	master_portfile(m);
+
+	event_base_dispatch(m->m_base);
+
+	for (i = 0; i < (size_t)m->m_nworkers; i++)
+		if (m->m_workers[i].mw_ipc != NULL)
+			ipc_free(m->m_workers[i].mw_ipc);
+	log_info("exiting (status %d)", m->m_exit);
+	if (c->c_portfile != NULL)
+		unlink(c->c_portfile);
+	return (m->m_exit);
+}

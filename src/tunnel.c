@@ -1,2 +1,422 @@
-/* tunnel.c */
+/*
+ * tunnel.c -- one WebSocket connection carrying linksocks channels.  The
+ * tunnel decodes messages, routes channel traffic (Data, ConnectResponse,
+ * Disconnect) to the channel with that id *on this tunnel* (P-25), and
+ * does backpressure: channels that find the WebSocket output full wait on
+ * t_blocked; channels whose local output is full pause the WebSocket
+ * reader (lossless, P-1).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "linksocks.h"
+
+#define TUNNEL_MIN_SLOTS	64
+
+static void	tunnel_ws_open(struct ws_conn *, void *);
+static void	tunnel_ws_message(struct ws_conn *, const uint8_t *, size_t,
+		    void *);
+static void	tunnel_ws_drain(struct ws_conn *, void *);
+static void	tunnel_ws_pong(struct ws_conn *, void *);
+static void	tunnel_ws_closed(struct ws_conn *, const char *, void *);
+static void	tunnel_keepalive(evutil_socket_t, short, void *);
+static void	tunnel_free(struct tunnel *);
+static size_t	tunnel_hash(const uint8_t *, size_t);
+
+const struct ws_cb tunnel_ws_cb = {
+	.ws_open = tunnel_ws_open,
+	.ws_message = tunnel_ws_message,
+	.ws_drain = tunnel_ws_drain,
+	.ws_pong = tunnel_ws_pong,
+	.ws_closed = tunnel_ws_closed,
+};
+
+static const char *const tunnel_states[] = {
+	[TUN_CONNECTING] = "CONNECTING",
+	[TUN_AUTH] = "AUTH",
+	[TUN_OPEN] = "OPEN",
+	[TUN_CLOSED] = "CLOSED",
+};
+
+const char *
+tunnel_strstate(enum tunnel_state st)
+{
+	if ((size_t)st >= LS_NITEMS(tunnel_states))
+		return ("?");
+	return (tunnel_states[st]);
+}
+
+void
+tunnel_set_state(struct tunnel *t, enum tunnel_state st)
+{
+	log_trace("tunnel %s: %s -> %s", t->t_name, tunnel_strstate(t->t_state),
+	    tunnel_strstate(st));
+	if (st == TUN_OPEN && t->t_state != TUN_OPEN) {
+		ls_worker->w_tunnels++;
+		worker_load_changed();
+	} else if (st != TUN_OPEN && t->t_state == TUN_OPEN) {
+		ls_worker->w_tunnels--;
+		worker_load_changed();
+	}
+	t->t_state = st;
+}
+
+struct tunnel *
+tunnel_new(struct ws_conn *ws, int client, const struct tunnel_ops *ops,
+    void *arg)
+{
+	struct tunnel	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (NULL);
+	t->t_ws = ws;
+	t->t_client = client;
+	t->t_ops = ops;
+	t->t_arg = arg;
+	t->t_state = TUN_CONNECTING;
+	TAILQ_INIT(&t->t_blocked);
+	t->t_chans.ct_size = TUNNEL_MIN_SLOTS;
+	t->t_chans.ct_slots = calloc(t->t_chans.ct_size, sizeof(void *));
+	t->t_out = evbuffer_new();
+	t->t_timer = evtimer_new(ls_worker->w_base, tunnel_keepalive, t);
+	if (t->t_chans.ct_slots == NULL || t->t_out == NULL ||
+	    t->t_timer == NULL) {
+		tunnel_free(t);
+		return (NULL);
+	}
+	snprintf(t->t_name, sizeof(t->t_name), "%s", ws_peer(ws));
+	ws_set_cb(ws, &tunnel_ws_cb, t);
+	return (t);
+}
+
+static void
+tunnel_free(struct tunnel *t)
+{
+	free(t->t_chans.ct_slots);
+	if (t->t_out != NULL)
+		evbuffer_free(t->t_out);
+	if (t->t_timer != NULL)
+		event_free(t->t_timer);
+	free(t->t_token);
+	free(t);
+}
+
+/*
+ * The one teardown.  Channels go first (each flushes what it holds to its
+ * local socket), then the owner hears about it, then the memory goes.
+ */
+static void
+tunnel_teardown(struct tunnel *t, const char *why, int from_ws)
+{
+	struct chan_table	*ct = &t->t_chans;
+	struct channel		*ch;
+	size_t			 i;
+
+	if (t->t_state == TUN_CLOSED)
+		return;
+	log_debug("tunnel %s closed: %s (%zu channel%s)", t->t_name, why,
+	    ct->ct_count, ct->ct_count == 1 ? "" : "s");
+	tunnel_set_state(t, TUN_CLOSED);
+	for (i = 0; i < ct->ct_size; i++)
+		while ((ch = ct->ct_slots[i]) != NULL)
+			channel_tunnel_gone(ch);	/* removes itself */
+	while ((ch = TAILQ_FIRST(&t->t_blocked)) != NULL) {
+		TAILQ_REMOVE(&t->t_blocked, ch, ch_entry);
+		ch->ch_flags &= ~CHF_BLOCKED;
+	}
+	if (!from_ws)
+		ws_close(t->t_ws, 1000, "");
+	t->t_ws = NULL;
+	t->t_ops->to_closed(t, why);
+	tunnel_free(t);
+}
+
+void
+tunnel_close(struct tunnel *t, const char *why)
+{
+	tunnel_teardown(t, why, 0);
+}
+
+int
+tunnel_flush_msg(struct tunnel *t)
+{
+	if (t->t_state == TUN_CLOSED || t->t_ws == NULL) {
+		evbuffer_drain(t->t_out, evbuffer_get_length(t->t_out));
+		return (-1);
+	}
+	return (ws_send_evbuffer(t->t_ws, t->t_out));
+}
+
+int
+tunnel_writable(struct tunnel *t)
+{
+	return (t->t_ws != NULL && ws_output_len(t->t_ws) < WS_OUT_HIGH);
+}
+
+void
+tunnel_block(struct tunnel *t, struct channel *ch)
+{
+	if (ch->ch_flags & CHF_BLOCKED)
+		return;
+	ch->ch_flags |= CHF_BLOCKED;
+	TAILQ_INSERT_TAIL(&t->t_blocked, ch, ch_entry);
+}
+
+void
+tunnel_pause(struct tunnel *t, int on)
+{
+	if (on) {
+		if (t->t_pausers++ == 0 && t->t_ws != NULL)
+			ws_pause(t->t_ws, 1);
+	} else if (t->t_pausers > 0) {
+		if (--t->t_pausers == 0 && t->t_ws != NULL)
+			ws_pause(t->t_ws, 0);
+	}
+}
+
+/* ---- channel table: chained hash on the (random) channel id -------- */
+
+static size_t
+tunnel_hash(const uint8_t *id, size_t size)
+{
+	uint64_t	h;
+
+	memcpy(&h, id + 8, sizeof(h));
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return ((size_t)h & (size - 1));
+}
+
+struct channel *
+tunnel_find(struct tunnel *t, const uint8_t *id)
+{
+	struct channel	*ch;
+
+	for (ch = t->t_chans.ct_slots[tunnel_hash(id, t->t_chans.ct_size)];
+	    ch != NULL; ch = ch->ch_hnext)
+		if (memcmp(ch->ch_id, id, LS_CHANNEL_ID_LEN) == 0)
+			return (ch);
+	return (NULL);
+}
+
+static int
+tunnel_grow(struct tunnel *t)
+{
+	struct chan_table	*ct = &t->t_chans;
+	struct channel		**slots, *ch, *next;
+	size_t			 i, nsize = ct->ct_size * 2, h;
+
+	if ((slots = calloc(nsize, sizeof(*slots))) == NULL)
+		return (-1);
+	for (i = 0; i < ct->ct_size; i++)
+		for (ch = ct->ct_slots[i]; ch != NULL; ch = next) {
+			next = ch->ch_hnext;
+			h = tunnel_hash(ch->ch_id, nsize);
+			ch->ch_hnext = slots[h];
+			slots[h] = ch;
+		}
+	free(ct->ct_slots);
+	ct->ct_slots = slots;
+	ct->ct_size = nsize;
+	return (0);
+}
+
+int
+tunnel_add(struct tunnel *t, struct channel *ch)
+{
+	struct chan_table	*ct = &t->t_chans;
+	size_t			 h;
+
+	if (tunnel_find(t, ch->ch_id) != NULL)
+		return (-1);
+	if (ct->ct_count >= ct->ct_size && tunnel_grow(t) == -1)
+		return (-1);
+	h = tunnel_hash(ch->ch_id, ct->ct_size);
+	ch->ch_hnext = ct->ct_slots[h];
+	ct->ct_slots[h] = ch;
+	ct->ct_count++;
+	ch->ch_tun = t;
+	return (0);
+}
+
+void
+tunnel_remove(struct tunnel *t, struct channel *ch)
+{
+	struct channel	**pp;
+
+	for (pp = &t->t_chans.ct_slots[tunnel_hash(ch->ch_id,
+	    t->t_chans.ct_size)]; *pp != NULL; pp = &(*pp)->ch_hnext)
+		if (*pp == ch) {
+			*pp = ch->ch_hnext;
+			t->t_chans.ct_count--;
+			break;
+		}
+	ch->ch_hnext = NULL;
+	if (ch->ch_flags & CHF_BLOCKED) {
+		TAILQ_REMOVE(&t->t_blocked, ch, ch_entry);
+		ch->ch_flags &= ~CHF_BLOCKED;
+	}
+	if (ch->ch_flags & CHF_PAUSING) {
+		ch->ch_flags &= ~CHF_PAUSING;
+		tunnel_pause(t, 0);
+	}
+	ch->ch_tun = NULL;
+}
+
+/* ---- WebSocket events ------------------------------------------------ */
+
+static void
+tunnel_ws_open(struct ws_conn *ws, void *arg)
+{
+	struct tunnel	*t = arg;
+
+	if (t->t_ops->to_open != NULL)
+		t->t_ops->to_open(t);
+}
+
+/* Where a malformed message names its channel, end that channel only. */
+static void
+tunnel_bad_message(struct tunnel *t, const uint8_t *buf, size_t len,
+    const char *err)
+{
+	struct channel	*ch = NULL;
+
+	if (len >= 2 + 1 + LS_CHANNEL_ID_LEN && (buf[1] == MSG_DATA ||
+	    buf[1] == MSG_CONNECT_RESPONSE || buf[1] == MSG_CONNECT))
+		ch = tunnel_find(t, buf + 3);
+	else if (len >= 2 + LS_CHANNEL_ID_LEN && buf[1] == MSG_DISCONNECT)
+		ch = tunnel_find(t, buf + 2);
+	log_warnx("tunnel %s: dropping malformed %s message (%zu bytes): %s%s",
+	    t->t_name, msg_typename(len > 1 ? buf[1] : 0), len, err,
+	    ch != NULL ? "; closing its channel" : "");
+	if (ch != NULL)
+		channel_close(ch, "malformed message from peer", 1);
+}
+
+static void
+tunnel_ws_message(struct ws_conn *ws, const uint8_t *buf, size_t len,
+    void *arg)
+{
+	struct tunnel	*t = arg;
+	struct channel	*ch;
+	struct msg	 m;
+	char		 err[256];
+	char		 etxt[256];
+
+	if (msg_parse(&m, buf, len, LS_INFLATE_MAX, err, sizeof(err)) == -1) {
+		if (t->t_state == TUN_AUTH)
+			t->t_ops->to_auth(t, NULL, err);
+		else
+			tunnel_bad_message(t, buf, len, err);
+		return;
+	}
+	if (t->t_state == TUN_AUTH) {
+		t->t_ops->to_auth(t, &m, NULL);
+		msg_free(&m);
+		return;
+	}
+	if (t->t_state != TUN_OPEN) {
+		msg_free(&m);
+		return;
+	}
+	log_trace("tunnel %s: <- %s %zu bytes", t->t_name,
+	    msg_typename(m.m_type), len);
+	switch (m.m_type) {
+	case MSG_DATA:
+		if ((ch = tunnel_find(t, m.m_id)) == NULL) {
+			log_debug("tunnel %s: Data for unknown channel %s, "
+			    "dropped", t->t_name, log_id(m.m_id));
+			break;
+		}
+		channel_tunnel_data(ch, m.m_data, m.m_datalen);
+		break;
+	case MSG_CONNECT_RESPONSE:
+		if ((ch = tunnel_find(t, m.m_id)) == NULL) {
+			log_debug("tunnel %s: ConnectResponse for unknown "
+			    "channel %s", t->t_name, log_id(m.m_id));
+			break;
+		}
+		snprintf(etxt, sizeof(etxt), "%s",
+		    log_str(m.m_error.p, m.m_error.len));
+		channel_tunnel_connect_response(ch, m.m_success, etxt);
+		break;
+	case MSG_DISCONNECT:
+		if ((ch = tunnel_find(t, m.m_id)) == NULL)
+			break;
+		snprintf(etxt, sizeof(etxt), "%s",
+		    log_str(m.m_error.p, m.m_error.len));
+		channel_tunnel_disconnect(ch, etxt);
+		break;
+	case MSG_UNKNOWN:
+		log_trace("tunnel %s: ignoring message type 0x%02x",
+		    t->t_name, m.m_rawtype);
+		break;
+	default:
+		t->t_ops->to_message(t, &m);
+		break;
+	}
+	msg_free(&m);
+}
+
+static void
+tunnel_ws_drain(struct ws_conn *ws, void *arg)
+{
+	struct tunnel	*t = arg;
+	struct channel	*ch;
+
+	/* Wake blocked channels in order while there is room. */
+	while ((ch = TAILQ_FIRST(&t->t_blocked)) != NULL &&
+	    tunnel_writable(t)) {
+		TAILQ_REMOVE(&t->t_blocked, ch, ch_entry);
+		ch->ch_flags &= ~CHF_BLOCKED;
+		channel_tunnel_drained(ch);
+		if (t->t_state == TUN_CLOSED)
+			return;
+	}
+}
+
+static void
+tunnel_ws_pong(struct ws_conn *ws, void *arg)
+{
+	struct tunnel	*t = arg;
+
+	log_trace("tunnel %s: pong", t->t_name);
+}
+
+static void
+tunnel_ws_closed(struct ws_conn *ws, const char *why, void *arg)
+{
+	tunnel_teardown(arg, why, 1);
+}
+
+/*
+ * Keepalive: ping every LS_PING_INTERVAL; a peer silent for longer than
+ * LS_READ_TIMEOUT + LS_PING_INTERVAL is gone.  Both ends ping, so a long
+ * idle transfer is never mistaken for a dead tunnel (P-2).
+ */
+static void
+tunnel_keepalive(evutil_socket_t fd, short ev, void *arg)
+{
+	struct tunnel	*t = arg;
+	struct timeval	 tv = { LS_PING_INTERVAL, 0 };
+	double		 idle;
+
+	idle = util_now() - (double)ws_last_rx(t->t_ws);
+	if (idle > LS_READ_TIMEOUT + LS_PING_INTERVAL) {
+		tunnel_close(t, "peer silent for too long");
+		return;
+	}
+	ws_ping(t->t_ws);
+	evtimer_add(t->t_timer, &tv);
+}
+
+void
+tunnel_start_keepalive(struct tunnel *t)
+{
+	struct timeval	tv = { LS_PING_INTERVAL, 0 };
+
+	evtimer_add(t->t_timer, &tv);
+}

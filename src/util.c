@@ -1,2 +1,191 @@
-/* util.c */
+/*
+ * util.c -- small helpers shared by every process: randomness, tokens,
+ * time, sockets.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "linksocks.h"
+
+void
+util_random(void *buf, size_t len)
+{
+	if (RAND_bytes(buf, (int)len) != 1)
+		fatalx("%s: RAND_bytes failed", __func__);
+}
+
+void
+util_token_generate(char *out)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	uint8_t			 b[8];
+	size_t			 i;
+
+	util_random(b, sizeof(b));
+	for (i = 0; i < sizeof(b); i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[16] = '\0';
+}
+
+int
+util_ct_streq(const char *a, const char *b)
+{
+	size_t	la = strlen(a), lb = strlen(b);
+
+	if (la != lb)
+		return (0);
+	return (CRYPTO_memcmp(a, b, la) == 0);
+}
+
+double
+util_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+int
+util_socket_nonblock(int fd)
+{
+	int	flags;
+
+	if ((flags = fcntl(fd, F_GETFL)) == -1)
+		return (-1);
+	return (fcntl(fd, F_SETFL, flags | O_NONBLOCK));
+}
+
+void
+util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	host[INET6_ADDRSTRLEN];
+
+	if (sa == NULL) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+		break;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+		break;
+	}
+	default:
+		snprintf(buf, len, "af%d", sa->sa_family);
+	}
+}
+
+int
+util_bind_tcp(const char *host, int port, int reuseport, int backlog,
+    char *err, size_t errlen)
+{
+	struct addrinfo	 hints, *res = NULL;
+	char		 portstr[8];
+	int		 fd = -1, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if ((rc = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+		snprintf(err, errlen, "cannot resolve listen address %s: %s",
+		    host, gai_strerror(rc));
+		return (-1);
+	}
+	if ((fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
+	    res->ai_protocol)) == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) == -1)) {
+		snprintf(err, errlen, "setsockopt(SO_REUSEADDR/SO_REUSEPORT): %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
+		snprintf(err, errlen, "bind %s:%d: %s", host, port,
+		    strerror(errno));
+		goto fail;
+	}
+	if (backlog > 0 && listen(fd, backlog) == -1) {
+		snprintf(err, errlen, "listen %s:%d: %s", host, port,
+		    strerror(errno));
+		goto fail;
+	}
+	if (util_socket_nonblock(fd) == -1) {
+		snprintf(err, errlen, "fcntl: %s", strerror(errno));
+		goto fail;
+	}
+	freeaddrinfo(res);
+	return (fd);
+ fail:
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(res);
+	return (-1);
+}
+
+int
+util_local_port(int fd)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return (-1);
+	if (ss.ss_family == AF_INET)
+		return (ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	if (ss.ss_family == AF_INET6)
+		return (ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	return (-1);
+}
+
+void
+util_set_nodelay(int fd)
+{
+	int	one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+char *
+util_xstrdup(const char *s)
+{
+	char	*p;
+
+	if (s == NULL)
+		return (NULL);
+	if ((p = strdup(s)) == NULL)
+		fatal("%s: strdup", __func__);
+	return (p);
+}

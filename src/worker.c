@@ -1,2 +1,184 @@
-/* worker.c */
+/*
+ * worker.c -- a worker process: one event loop that owns its tunnels,
+ * channels, SOCKS5 sessions and outbound connections.  It never blocks.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
 #include "linksocks.h"
+
+struct worker	*ls_worker;
+
+static struct event	*worker_sigterm, *worker_sigint, *worker_sighup;
+static struct event	*worker_load_ev;
+
+static void	worker_signal(evutil_socket_t, short, void *);
+static void	worker_dispatch(struct ipc *, int, const void *, size_t, int,
+		    void *);
+static void	worker_ipc_closed(struct ipc *, void *);
+static void	worker_send_load(evutil_socket_t, short, void *);
+static void	worker_drain_check(evutil_socket_t, short, void *);
+
+static void
+worker_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct worker	*w = ls_worker;
+	struct timeval	 tv = { 0, 200000 };
+
+	switch (sig) {
+	case SIGTERM:
+		if (w->w_draining)
+			return;
+		log_info("draining: %u channel%s open", w->w_channels,
+		    w->w_channels == 1 ? "" : "s");
+		w->w_draining = 1;
+		w->w_drain_started = util_now();
+		if (ls_conf->c_role == ROLE_SERVER)
+			server_drain();
+		else
+			client_drain();
+		w->w_drain_ev = event_new(w->w_base, -1, EV_PERSIST,
+		    worker_drain_check, w);
+		event_add(w->w_drain_ev, &tv);
+		break;
+	case SIGINT:
+		log_debug("stopping");
+		exit(0);
+	case SIGHUP:
+		break;
+	}
+}
+
+static void
+worker_drain_check(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (w->w_channels == 0) {
+		log_debug("drained");
+		exit(0);
+	}
+	if (util_now() - w->w_drain_started >= ls_conf->c_drain_timeout) {
+		log_warnx("drain timeout: closing %u channel%s", w->w_channels,
+		    w->w_channels == 1 ? "" : "s");
+		exit(0);
+	}
+}
+
+static void
+worker_dispatch(struct ipc *i, int type, const void *data, size_t len,
+    int fd, void *arg)
+{
+	switch (type) {
+	case IPC_TUNNEL_FD:
+		if (fd == -1 || len != 0) {
+			log_warnx("%s: %s without a descriptor", __func__,
+			    ipc_typename(type));
+			if (fd != -1)
+				close(fd);
+			return;
+		}
+		if (ls_conf->c_role != ROLE_SERVER || ls_worker->w_draining) {
+			close(fd);
+			return;
+		}
+		server_accept_fd(fd);
+		break;
+	default:
+		if (fd != -1)
+			close(fd);
+		fatalx("%s: unexpected IPC message type %d from master",
+		    __func__, type);
+	}
+}
+
+static void
+worker_ipc_closed(struct ipc *i, void *arg)
+{
+	/* The master is gone: nobody supervises us any more. */
+	log_warnx("master went away, exiting");
+	exit(0);
+}
+
+static void
+worker_send_load(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ipc_load	l;
+
+	memset(&l, 0, sizeof(l));
+	l.il_tunnels = ls_worker->w_tunnels;
+	l.il_channels = ls_worker->w_channels;
+	ipc_send(ls_worker->w_ipc, IPC_LOAD, &l, sizeof(l), -1);
+}
+
+/* Coalesce load reports: at most one per event loop pass. */
+void
+worker_load_changed(void)
+{
+	if (worker_load_ev != NULL && !event_pending(worker_load_ev,
+	    EV_TIMEOUT, NULL))
+		event_active(worker_load_ev, EV_TIMEOUT, 0);
+}
+
+void
+worker_fatal(const char *fmt, ...)
+{
+	char	buf[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s", buf);
+	/* The master learns from our exit status; stop now. */
+	exit(LS_EXIT_FATAL);
+}
+
+__dead void
+worker_main(struct config *c, int idx, int ctlfd, int socksfd)
+{
+	struct worker	*w;
+	char		 name[32];
+
+	snprintf(name, sizeof(name), "worker %d", idx);
+	log_procinit(name);
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("%s: calloc", __func__);
+	ls_worker = w;
+	w->w_idx = idx;
+	w->w_socks_fd = socksfd;
+	if ((w->w_base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	/* Name servers from resolv.conf and names from /etc/hosts. */
+	if ((w->w_dns = evdns_base_new(w->w_base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL &&
+	    (w->w_dns = evdns_base_new(w->w_base, 0)) == NULL)
+		fatalx("evdns_base_new failed");
+	evdns_base_load_hosts(w->w_dns, NULL);
+	w->w_ipc = ipc_new(w->w_base, ctlfd, worker_dispatch,
+	    worker_ipc_closed, w);
+	worker_sigterm = evsignal_new(w->w_base, SIGTERM, worker_signal, w);
+	worker_sigint = evsignal_new(w->w_base, SIGINT, worker_signal, w);
+	worker_sighup = evsignal_new(w->w_base, SIGHUP, worker_signal, w);
+	evsignal_add(worker_sigterm, NULL);
+	evsignal_add(worker_sigint, NULL);
+	evsignal_add(worker_sighup, NULL);
+	worker_load_ev = event_new(w->w_base, -1, 0, worker_send_load, w);
+	log_debug("started, libevent %s (%s)", event_get_version(),
+	    event_base_get_method(w->w_base));
+
+	if (c->c_role == ROLE_SERVER)
+		server_init();
+	else
+		client_init();
+	event_base_dispatch(w->w_base);
+	exit(0);
+}
