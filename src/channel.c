@@ -56,6 +56,7 @@ static void	channel_dial_next(struct channel *);
 static void	channel_dial_resolved(int, struct evutil_addrinfo *, void *);
 static void	channel_dial_fail(struct channel *, const char *);
 static void	channel_bev_setup(struct channel *);
+static void	channel_rearm(struct channel *);
 
 const char *
 channel_strstate(enum channel_state st)
@@ -86,6 +87,23 @@ channel_timer(struct channel *ch, int secs)
 		evtimer_del(ch->ch_timer);
 	else
 		evtimer_add(ch->ch_timer, &tv);
+}
+
+/*
+ * The one timer after the Connect: the fast-open guard while a fast-open
+ * connect is unconfirmed, else the linger after our EOF towards a plain
+ * 0x01 peer (which may never send its own Disconnect), else nothing.
+ */
+static void
+channel_rearm(struct channel *ch)
+{
+	if ((ch->ch_flags & CHF_FASTOPEN) && !(ch->ch_flags & CHF_CONFIRMED))
+		return;		/* the guard set at Connect keeps running */
+	if ((ch->ch_flags & CHF_LOCAL_EOF) && !(ch->ch_flags & CHF_REMOTE_EOF) &&
+	    ch->ch_tun != NULL && !ch->ch_tun->t_halfclose)
+		channel_timer(ch, CH_LINGER);
+	else
+		channel_timer(ch, 0);
 }
 
 static void
@@ -249,9 +267,7 @@ channel_local_eof(struct channel *ch)
 		channel_maybe_done(ch);
 		return;
 	}
-	/* A 0x01-only peer may never answer with a Disconnect. */
-	if (ch->ch_tun != NULL && !ch->ch_tun->t_halfclose)
-		channel_timer(ch, CH_LINGER);
+	channel_rearm(ch);
 }
 
 /* Both directions finished: close once the local output is written. */
@@ -353,9 +369,8 @@ channel_tunnel_data(struct channel *ch, const uint8_t *data, size_t len)
 		log_debug("channel %s: Data before ConnectResponse",
 		    log_id(ch->ch_id));
 	}
-	if ((ch->ch_flags & CHF_LOCAL_EOF) && ch->ch_tun != NULL &&
-	    !ch->ch_tun->t_halfclose)
-		channel_timer(ch, CH_LINGER);	/* still talking: extend */
+	if (ch->ch_flags & CHF_LOCAL_EOF)
+		channel_rearm(ch);	/* the peer still talks: extend */
 	out = bufferevent_get_output(ch->ch_bev);
 	if (evbuffer_add(out, data, len) == -1) {
 		channel_close(ch, "out of memory", 0);
@@ -422,7 +437,7 @@ channel_tunnel_connect_response(struct channel *ch, int ok, const char *err)
 		return;
 	}
 	ch->ch_flags |= CHF_CONFIRMED;
-	channel_timer(ch, 0);
+	channel_rearm(ch);
 	if (ch->ch_flags & CHF_FASTOPEN)
 		return;
 	socks5_reply(bufferevent_get_output(ch->ch_bev), S5_REP_OK, NULL);

@@ -110,7 +110,7 @@ config_usage(const char *sub, int status)
 "  -P, --ws-port PORT         listen port (8765, 0 = any; LINKSOCKS_WEBSOCKET_PORT)\n"
 "  -t, --token TOKEN          forward token (generated if omitted; LINKSOCKS_TOKEN)\n"
 "  -b, --buffer-size BYTES    largest Data payload sent (1048576)\n"
-"  -f, --fast-open            fast open on the server's own SOCKS ports\n"
+"  -f, --fast-open            fast open on the server's own SOCKS ports (LINKSOCKS_FASTOPEN)\n"
 "      --workers N            worker processes (online CPUs)\n"
 "      --port-file FILE       write \"ws PORT\" once listening\n"
 "      --drain-timeout SEC    SIGTERM drain limit (30)\n"
@@ -121,8 +121,9 @@ config_usage(const char *sub, int status)
 		fprintf(f,
 "usage: linksocks %s [-dh] [-f[BOOL]] [-i] [-R] [-t token] [-u url]\n"
 "                        [-s host] [-p port] [-n user] [-w password]\n"
-"                        [-T threads] [--retry-auth] [--workers n]\n"
-"                        [--port-file file] [--syslog]\n"
+"                        [-E] [-T threads] [--retry-auth] [--workers n]\n"
+"                        [--port-file file] [--drain-timeout sec]\n"
+"                        [--direct-mode relay-only|auto] [--syslog]\n"
 "\n"
 "Connect to a linksocks server and serve SOCKS5 locally.\n"
 "  -t, --token TOKEN          token (anonymous if omitted; LINKSOCKS_TOKEN)\n"
@@ -134,19 +135,21 @@ config_usage(const char *sub, int status)
 "  -f, --fast-open            answer CONNECT before the remote connect (LINKSOCKS_FASTOPEN)\n"
 "  -i, --socks-no-wait        listen before the tunnel is up\n"
 "  -R, --no-reconnect         exit when the tunnel drops\n"
-"      --retry-auth           keep retrying after authentication failures\n"
+"      --retry-auth           keep retrying after authentication failures (LINKSOCKS_RETRY_AUTH)\n"
 "  -T, --threads N            WebSocket connections in all (1; at least one per worker)\n"
 "  -E, --no-env-proxy         accepted for compatibility (no proxy is used)\n"
 "      --workers N            worker processes (online CPUs)\n"
 "      --port-file FILE       write \"socks PORT\" once bound\n"
+"      --drain-timeout SEC    SIGTERM drain limit (30)\n"
+"      --direct-mode MODE     relay-only or auto (direct mode is not implemented)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n", sub);
 	} else {
 		fprintf(f,
 "usage: linksocks server|client|connector [options]\n"
-"       linksocks version | --version\n"
-"       linksocks SUBCOMMAND --help\n"
+"       linksocks version | --version | -V\n"
+"       linksocks help [SUBCOMMAND] | SUBCOMMAND --help\n"
 "\n"
 "SOCKS5 over WebSocket, compatible with linksocks protocol 0x01.\n"
 "See linksocks(1).\n");
@@ -243,7 +246,12 @@ config_env_int(int *dst, const char *name, long min, long max)
 static void
 config_defaults(struct config *c, enum ls_role role)
 {
+	static const char *const unsupported[] = {
+		"LINKSOCKS_API_KEY", "LINKSOCKS_UPSTREAM_PROXY",
+		"LINKSOCKS_CONNECTOR_TOKEN", "LINKSOCKS_CONNECTOR_AUTONOMY"
+	};
 	long	n;
+	size_t	i;
 
 	c->c_role = role;
 	c->c_socks_host = util_xstrdup("127.0.0.1");
@@ -259,21 +267,23 @@ config_defaults(struct config *c, enum ls_role role)
 	c->c_workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
 
 	config_env_string(&c->c_token, "LINKSOCKS_TOKEN");
-	config_env_string(&c->c_connector_token, "LINKSOCKS_CONNECTOR_TOKEN");
-	config_env_string(&c->c_socks_host, "LINKSOCKS_SOCKS_HOST");
-	config_env_int(&c->c_socks_port, "LINKSOCKS_SOCKS_PORT", 0, 65535);
-	config_env_string(&c->c_socks_user, "LINKSOCKS_SOCKS_USERNAME");
-	config_env_string(&c->c_socks_pass, "LINKSOCKS_SOCKS_PASSWORD");
-	config_env_string(&c->c_upstream, "LINKSOCKS_UPSTREAM_PROXY");
 	config_env_bool(&c->c_fastopen, "LINKSOCKS_FASTOPEN");
+	for (i = 0; i < LS_NITEMS(unsupported); i++)
+		if (config_env(unsupported[i]) != NULL)
+			fprintf(stderr, "linksocks: warning: %s is set but not "
+			    "supported by this release; ignored\n",
+			    unsupported[i]);
 	if (role == ROLE_SERVER) {
 		config_env_string(&c->c_ws_host, "LINKSOCKS_WEBSOCKET_HOST");
 		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
 		    65535);
-		config_env_string(&c->c_api_key, "LINKSOCKS_API_KEY");
-		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
 	} else {
 		config_env_string(&c->c_url, "LINKSOCKS_URL");
+		config_env_string(&c->c_socks_host, "LINKSOCKS_SOCKS_HOST");
+		config_env_int(&c->c_socks_port, "LINKSOCKS_SOCKS_PORT", 0,
+		    65535);
+		config_env_string(&c->c_socks_user, "LINKSOCKS_SOCKS_USERNAME");
+		config_env_string(&c->c_socks_pass, "LINKSOCKS_SOCKS_PASSWORD");
 		config_env_bool(&c->c_retry_auth, "LINKSOCKS_RETRY_AUTH");
 	}
 }
@@ -367,7 +377,7 @@ config_parse(struct config *c, int argc, char **argv)
 			config_optbool(&c->c_retry_auth, optarg, "retry-auth");
 			break;
 		case 'T':
-			if (config_parse_int(optarg, -1, 100000, &v))
+			if (config_parse_int(optarg, -100000, 100000, &v))
 				config_die("invalid --threads: \"%s\"", optarg);
 			c->c_threads = v;
 			break;
@@ -502,8 +512,7 @@ linksocks_main(int argc, char **argv)
 	if (role == ROLE_CLIENT && c->c_reverse)
 		c->c_role = role = ROLE_PROVIDER;
 	if (role == ROLE_PROVIDER)
-		config_die("provider mode (client -r) is not available in this "
-		    "release");
+		config_die("provider mode is not available in this release");
 	config_check(c);
 	ls_conf = c;
 	return (master_run(c));

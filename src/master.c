@@ -77,6 +77,7 @@ static void	master_dispatch(struct ipc *, int, const void *, size_t, int,
 		    void *);
 static void	master_ipc_closed(struct ipc *, void *);
 static int	master_alive(struct master *);
+static void	master_event_log(int, const char *);
 
 static void
 master_bind(struct master *m)
@@ -147,8 +148,15 @@ master_spawn(struct master *m, struct master_worker *w)
 	case -1:
 		fatal("%s: fork", __func__);
 	case 0:
-		/* Child: drop what belongs to the master and the others. */
+		/*
+		 * Child: drop what belongs to the master and the others.  The
+		 * master's base shares its epoll instance and signal state
+		 * with us: give it its own (event_reinit), then free it, so
+		 * the worker's new base owns the signals.
+		 */
 		close(sp[0]);
+		if (event_reinit(m->m_base) == 0)
+			event_base_free(m->m_base);
 		if (m->m_ws_fd != -1)
 			close(m->m_ws_fd);
 		for (i = 0; i < m->m_nworkers; i++) {
@@ -425,6 +433,16 @@ master_ipc_closed(struct ipc *i, void *arg)
 	w->mw_ipc = NULL;
 }
 
+/* libevent's own warnings go through our log, not to stderr raw. */
+static void
+master_event_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
 int
 master_run(struct config *c)
 {
@@ -436,6 +454,7 @@ master_run(struct config *c)
 
 	log_init(c->c_debug, c->c_syslog);
 	log_procinit("master");
+	event_set_log_callback(master_event_log);
 	signal(SIGPIPE, SIG_IGN);
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)

@@ -1,0 +1,392 @@
+# tests/lib/common.sh -- shared helpers for tests/integration/*.sh (bash).
+#
+# Usage, at the top of a test:
+#	[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+#	. "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
+#	ls_init
+#
+# Every daemon is started by this file, recorded by PID and stopped by
+# the EXIT trap; nothing else is ever signalled.  Ports are kernel-chosen
+# (port 0 + --port-file).  Exit status follows automake: 0 pass, 1 fail,
+# 77 skip.  Set LS_KEEP_TMP=1 to keep the temporary directory.
+
+set -u
+
+: "${TESTS_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+LS_LIB="$TESTS_SRCDIR/lib"
+LS_TEST=$(basename "$0" .sh)
+LS_TOKEN="itest-token-$$"
+: "${LS_WORKERS:=2}"		# --workers for every daemon unless a test changes it
+: "${LS_HOST:=127.0.0.1}"	# listen host for server and client
+: "${LS_STARTUP:=20}"		# seconds a daemon may take to write its port file
+
+LS_PIDS=()		# every background PID we started
+LS_NAMES=()		# parallel to LS_PIDS
+LS_MASTERS=()		# indexes into LS_PIDS of linksocks masters
+LS_KIDS=()		# worker PIDs seen under our masters
+LS_FAILED=0
+TMPD=
+
+ls_say() {
+	printf '[%s] %s: %s\n' "$(date +%H:%M:%S)" "$LS_TEST" "$*"
+}
+
+ls_skip() {
+	echo "SKIP: $LS_TEST: $*"
+	exit 77
+}
+
+# fail MSG...: report and exit 1; the EXIT trap stops the daemons and
+# prints the tail of every log.
+fail() {
+	echo "FAIL: $LS_TEST: $*" >&2
+	LS_FAILED=1
+	exit 1
+}
+
+ls_init() {
+	if [ -z "${LINKSOCKS_BIN:-}" ]; then
+		LINKSOCKS_BIN="$TESTS_SRCDIR/../src/linksocks"
+	fi
+	[ -x "$LINKSOCKS_BIN" ] || ls_skip "no linksocks binary ($LINKSOCKS_BIN)"
+	local t
+	for t in python3 curl timeout pgrep sha256sum; do
+		command -v "$t" >/dev/null 2>&1 || ls_skip "$t not installed"
+	done
+	# The client honours *_PROXY for its WebSocket; curl for its target.
+	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY \
+	    all_proxy NO_PROXY no_proxy LINKSOCKS_TOKEN LINKSOCKS_URL \
+	    LINKSOCKS_FASTOPEN LINKSOCKS_SOCKS_USERNAME \
+	    LINKSOCKS_SOCKS_PASSWORD LINKSOCKS_SOCKS_PORT \
+	    LINKSOCKS_SOCKS_HOST LINKSOCKS_WEBSOCKET_PORT \
+	    LINKSOCKS_WEBSOCKET_HOST LINKSOCKS_MODE
+	export PYTHONDONTWRITEBYTECODE=1
+	TMPD=$(mktemp -d "${TMPDIR:-/tmp}/ls-$LS_TEST.XXXXXX") ||
+	    fail "mktemp"
+	trap ls_cleanup EXIT
+	trap 'exit 1' INT TERM HUP
+	ls_say "binary $LINKSOCKS_BIN, tmp $TMPD"
+}
+
+# ls_alive PID: true while PID exists and is not a zombie.
+ls_alive() {
+	local st
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# ls_children PID: worker PIDs of a master, one per line, sorted.
+ls_children() {
+	pgrep -P "$1" 2>/dev/null | sort -n
+}
+
+ls_register() {
+	LS_PIDS+=("$1")
+	LS_NAMES+=("$2")
+}
+
+# ls_bg NAME CMD...: run CMD in the background, stdout to NAME.out and
+# stderr to NAME.log in $TMPD; sets LAST_PID.
+ls_bg() {
+	local name=$1
+	shift
+	"$@" >"$TMPD/$name.out" 2>"$TMPD/$name.log" </dev/null &
+	LAST_PID=$!
+	ls_register "$LAST_PID" "$name"
+}
+
+# ls_pid_of NAME
+ls_pid_of() {
+	local i
+	for i in "${!LS_NAMES[@]}"; do
+		if [ "${LS_NAMES[$i]}" = "$1" ]; then
+			echo "${LS_PIDS[$i]}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# ls_wait_file FILE SECONDS PID NAME: wait until FILE is non-empty; fail
+# early if PID dies.
+ls_wait_file() {
+	local f=$1 secs=$2 pid=$3 name=$4 n=0
+	while [ ! -s "$f" ]; do
+		if ! ls_alive "$pid"; then
+			fail "$name (pid $pid) exited before writing $(basename "$f")"
+		fi
+		n=$((n + 1))
+		[ "$n" -le $((secs * 10)) ] ||
+		    fail "$name: no $(basename "$f") after ${secs}s"
+		sleep 0.1
+	done
+}
+
+# ls_port_of FILE KEY: the port on the line "KEY <port>".
+ls_port_of() {
+	awk -v k="$2" '$1 == k { print $2; exit }' "$1"
+}
+
+# ls_connect HOST PORT: one TCP connect attempt (2 s bound).
+ls_connect() {
+	timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" \
+	    >/dev/null 2>&1
+}
+
+# wait_port HOST PORT [SECONDS] [PID NAME]: until a TCP connect succeeds.
+wait_port() {
+	local host=$1 port=$2 secs=${3:-$LS_STARTUP} pid=${4:-} name=${5:-}
+	local end=$((SECONDS + secs))
+	until ls_connect "$host" "$port"; do
+		if [ -n "$pid" ] && ! ls_alive "$pid"; then
+			fail "$name (pid $pid) exited while waiting for $host:$port"
+		fi
+		[ "$SECONDS" -lt "$end" ] ||
+		    fail "nothing accepts on $host:$port after ${secs}s"
+		sleep 0.1
+	done
+}
+
+ls_urlhost() {
+	case $1 in
+	*:*)	echo "[$1]" ;;
+	*)	echo "$1" ;;
+	esac
+}
+
+# ls_start_server NAME [ARGS...]: forward-mode server on $LS_HOST port 0;
+# sets SERVER_PID, WS_PORT, WS_HOST.
+ls_start_server() {
+	local name=$1
+	shift
+	rm -f "$TMPD/$name.port"
+	ls_bg "$name" "$LINKSOCKS_BIN" server -t "$LS_TOKEN" -H "$LS_HOST" \
+	    -P 0 --port-file "$TMPD/$name.port" --workers "$LS_WORKERS" \
+	    -d "$@"
+	SERVER_PID=$LAST_PID
+	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+	ls_wait_file "$TMPD/$name.port" "$LS_STARTUP" "$SERVER_PID" "$name"
+	WS_PORT=$(ls_port_of "$TMPD/$name.port" ws)
+	[ -n "$WS_PORT" ] || fail "$name: no 'ws <port>' line in port file: $(cat "$TMPD/$name.port")"
+	WS_HOST=$LS_HOST
+	wait_port "$WS_HOST" "$WS_PORT" "$LS_STARTUP" "$SERVER_PID" "$name"
+	ls_say "$name: pid $SERVER_PID ws port $WS_PORT"
+}
+
+# ls_start_client NAME [ARGS...]: forward-mode client to the last
+# server, SOCKS on $LS_HOST port 0; waits until the SOCKS port accepts
+# (the tunnel is up); sets CLIENT_PID, SOCKS_PORT.
+ls_start_client() {
+	local name=$1
+	shift
+	rm -f "$TMPD/$name.port"
+	ls_bg "$name" "$LINKSOCKS_BIN" client -t "${LS_CLIENT_TOKEN:-$LS_TOKEN}" \
+	    -u "ws://$(ls_urlhost "$WS_HOST"):$WS_PORT" -s "$LS_HOST" -p 0 \
+	    --port-file "$TMPD/$name.port" --workers "$LS_WORKERS" -d "$@"
+	CLIENT_PID=$LAST_PID
+	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+	ls_wait_file "$TMPD/$name.port" "$LS_STARTUP" "$CLIENT_PID" "$name"
+	SOCKS_PORT=$(ls_port_of "$TMPD/$name.port" socks)
+	[ -n "$SOCKS_PORT" ] || fail "$name: no 'socks <port>' line in port file: $(cat "$TMPD/$name.port")"
+	wait_port "$LS_HOST" "$SOCKS_PORT" "$LS_STARTUP" "$CLIENT_PID" "$name"
+	ls_say "$name: pid $CLIENT_PID socks port $SOCKS_PORT"
+}
+
+# ls_httpd NAME BIND [ARGS...]: helper HTTP server; sets HTTP_PORT.
+ls_httpd() {
+	local name=$1 bind=$2
+	shift 2
+	rm -f "$TMPD/$name.port"
+	ls_bg "$name" python3 "$LS_LIB/httpd.py" --bind "$bind" \
+	    --port-file "$TMPD/$name.port" "$@"
+	ls_wait_file "$TMPD/$name.port" 10 "$LAST_PID" "$name"
+	HTTP_PORT=$(cat "$TMPD/$name.port")
+	ls_say "$name: http on $bind port $HTTP_PORT"
+}
+
+# ls_refused_port [HOST]: prints a port nobody listens on (empty on
+# failure: callers check).
+ls_refused_port() {
+	timeout 20 python3 "$LS_LIB/refused_port.py" "${1:-127.0.0.1}"
+}
+
+# ls_socks5 ARGS...: run the raw SOCKS5 tool (bounded), output on stdout.
+ls_socks5() {
+	timeout 60 python3 "$LS_LIB/socks5.py" "$@"
+}
+
+# ls_field OUTPUT KEY: value of the first "KEY value" line.
+ls_field() {
+	printf '%s\n' "$1" | awk -v k="$2" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }'
+}
+
+# ls_expect OUTPUT KEY VALUE CONTEXT: exact match of one field.
+ls_expect() {
+	local got
+	got=$(ls_field "$1" "$2")
+	if [ "$got" != "$3" ]; then
+		printf '%s\n' "--- socks5.py output:" "$1" >&2
+		fail "$4: $2 is '$got', expected '$3'"
+	fi
+}
+
+# ls_curl PORT ARGS...: curl through the SOCKS5 proxy 127.0.0.1:PORT
+# (or $LS_HOST), remote name resolution.
+ls_curl() {
+	local port=$1
+	shift
+	timeout "${LS_CURL_TIMEOUT:-60}" curl -sS --noproxy '' \
+	    --socks5-hostname "$(ls_urlhost "$LS_HOST"):$port" \
+	    --max-time "${LS_CURL_TIMEOUT:-60}" "$@"
+}
+
+# ls_check_get PORT URL WHAT: download URL through the proxy; the body
+# sha256 must equal the X-Content-SHA256 header and the length the
+# Content-Length header.
+ls_check_get() {
+	local port=$1 url=$2 what=$3 rc code want got len clen
+	rc=0
+	code=$(ls_curl "$port" -o "$TMPD/get.body" -D "$TMPD/get.hdr" \
+	    -w '%{http_code}' "$url" 2>"$TMPD/get.err") || rc=$?
+	[ "$rc" -eq 0 ] || fail "$what: curl exit $rc for $url: $(cat "$TMPD/get.err")"
+	[ "$code" = 200 ] || fail "$what: HTTP $code for $url"
+	want=$(ls_header "$TMPD/get.hdr" X-Content-SHA256)
+	got=$(sha256sum <"$TMPD/get.body" | cut -d' ' -f1)
+	len=$(stat -c %s "$TMPD/get.body")
+	clen=$(ls_header "$TMPD/get.hdr" Content-Length)
+	[ -n "$want" ] || fail "$what: no X-Content-SHA256 header"
+	[ "$len" = "$clen" ] || fail "$what: got $len bytes, Content-Length $clen ($url)"
+	[ "$got" = "$want" ] || fail "$what: sha256 $got != $want ($url, $len bytes)"
+	rm -f "$TMPD/get.body"
+}
+
+# ls_header FILE NAME: value of a response header (case-insensitive).
+ls_header() {
+	tr -d '\r' <"$1" | awk -v h="$(echo "$2" | tr 'A-Z' 'a-z')" '
+	    { k = tolower($1); sub(/:$/, "", k) }
+	    k == h { print $2 }' | tail -n 1
+}
+
+# ls_sanitizer_check: fail if any log holds a sanitizer report.
+ls_sanitizer_check() {
+	local f
+	for f in "$TMPD"/*.log; do
+		[ -f "$f" ] || continue
+		if grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$f"; then
+			echo "--- sanitizer report in $(basename "$f"):" >&2
+			grep -m 5 -A 20 -E 'Sanitizer|runtime error:' "$f" >&2
+			fail "sanitizer report in $(basename "$f")"
+		fi
+	done
+}
+
+# ls_descendants PID: every descendant of PID, one per line.
+ls_descendants() {
+	local k
+	for k in $(pgrep -P "$1" 2>/dev/null); do
+		echo "$k"
+		ls_descendants "$k"
+	done
+}
+
+# ls_note_kids: remember the descendants (workers, curl under timeout)
+# of everything we started, so cleanup can reap them too.
+ls_note_kids() {
+	local pid k
+	for pid in "${LS_PIDS[@]}"; do
+		ls_alive "$pid" || continue
+		for k in $(ls_descendants "$pid"); do
+			LS_KIDS+=("$k")
+		done
+	done
+}
+
+# ls_stop NAME: SIGTERM a master, wait up to 10 s; sets LS_RC to its
+# exit status ("hung" if it had to be killed); its workers must be gone
+# within 3 s more ("+orphan-worker-PID" appended otherwise).
+ls_stop() {
+	local pid kids k n=0
+	LS_RC=unknown
+	pid=$(ls_pid_of "$1") || return 0
+	kids=$(ls_children "$pid")
+	kill -TERM "$pid" 2>/dev/null
+	while ls_alive "$pid" && [ "$n" -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	if ls_alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		LS_RC=hung
+	else
+		LS_RC=0
+		wait "$pid" 2>/dev/null || LS_RC=$?
+	fi
+	n=0
+	for k in $kids; do
+		while ls_alive "$k" && [ "$n" -lt 30 ]; do
+			sleep 0.1
+			n=$((n + 1))
+		done
+		if ls_alive "$k"; then
+			kill -KILL "$k" 2>/dev/null
+			LS_RC="$LS_RC+orphan-worker-$k"
+		fi
+	done
+}
+
+# ls_finish: stop every linksocks master gracefully (SIGTERM -> exit 0,
+# workers gone), check the logs for sanitizer reports, exit 0.
+ls_finish() {
+	local i j bad=
+	# Newest first: clients stop before the server they talk to.
+	for ((j = ${#LS_MASTERS[@]} - 1; j >= 0; j--)); do
+		i=${LS_MASTERS[$j]}
+		ls_alive "${LS_PIDS[$i]}" ||
+		    { bad="$bad ${LS_NAMES[$i]}:died-early"; continue; }
+		ls_stop "${LS_NAMES[$i]}"
+		[ "$LS_RC" = 0 ] || bad="$bad ${LS_NAMES[$i]}:exit=$LS_RC"
+	done
+	ls_sanitizer_check
+	[ -z "$bad" ] || fail "graceful stop (SIGTERM must give exit 0):$bad"
+	ls_say "PASS"
+	exit 0
+}
+
+ls_cleanup() {
+	local rc=$? i pid f
+	trap - EXIT INT TERM HUP
+	ls_note_kids 2>/dev/null
+	for i in "${!LS_PIDS[@]}"; do
+		pid=${LS_PIDS[$i]}
+		ls_alive "$pid" && kill -TERM "$pid" 2>/dev/null
+	done
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		f=0
+		for pid in "${LS_PIDS[@]}" "${LS_KIDS[@]}"; do
+			ls_alive "$pid" && f=1
+		done
+		[ "$f" = 0 ] && break
+		sleep 0.25
+	done
+	for pid in "${LS_PIDS[@]}" "${LS_KIDS[@]}"; do
+		ls_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMPD" ]; then
+		for f in "$TMPD"/*.log "$TMPD"/*.out; do
+			[ -s "$f" ] || continue
+			echo "---- tail of $(basename "$f") ----" >&2
+			tail -n "${LS_LOG_LINES:-60}" "$f" >&2
+		done
+	fi
+	if [ -n "$TMPD" ]; then
+		if [ "${LS_KEEP_TMP:-0}" = 1 ] || { [ "$rc" -ne 0 ] && [ "${LS_KEEP_TMP:-0}" = fail ]; }; then
+			echo "kept $TMPD" >&2
+		else
+			rm -rf "$TMPD"
+		fi
+	fi
+	exit "$rc"
+}
