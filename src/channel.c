@@ -159,6 +159,10 @@ channel_close(struct channel *ch, const char *why, int flush)
 {
 	struct evbuffer	*out;
 
+	if (ch->ch_flags & CHF_RELAY) {
+		relay_close(ch, why);
+		return;
+	}
 	if (ch->ch_state == CH_CLOSED)
 		return;
 	log_debug("channel %s %s:%u closed: %s", log_id(ch->ch_id),
@@ -249,6 +253,10 @@ channel_read(struct bufferevent *bev, void *arg)
 void
 channel_tunnel_drained(struct channel *ch)
 {
+	if (ch->ch_flags & CHF_RELAY) {
+		relay_drained(ch);
+		return;
+	}
 	if (ch->ch_state != CH_RELAY)
 		return;
 	if (!(ch->ch_flags & (CHF_LOCAL_EOF | CHF_EOF_PENDING)))
@@ -448,6 +456,10 @@ channel_tunnel_connect_response(struct channel *ch, int ok, const char *err)
 void
 channel_tunnel_gone(struct channel *ch)
 {
+	if (ch->ch_flags & CHF_RELAY) {
+		relay_close(ch, "tunnel closed");
+		return;
+	}
 	ch->ch_flags |= CHF_DISC_SENT;
 	if (ch->ch_state == CH_CONNECTING && !(ch->ch_flags & CHF_DIAL) &&
 	    !(ch->ch_flags & CHF_FASTOPEN)) {

@@ -40,6 +40,7 @@ struct client_slot {
 	int			 cs_redirects;
 	double			 cs_delay;
 	struct event		*cs_timer;
+	uint8_t			 cs_reqid[LS_CHANNEL_ID_LEN];
 };
 
 static struct client_slot	*client_slots;
@@ -58,6 +59,7 @@ static void	client_auth(struct tunnel *, struct msg *, const char *);
 static void	client_message(struct tunnel *, struct msg *);
 static void	client_closed(struct tunnel *, const char *);
 static void	client_listen(void);
+static void	client_connector_add(struct tunnel *);
 static void	client_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	client_accept_error(struct evconnlistener *, void *);
@@ -313,13 +315,36 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 	log_info("tunnel %d to %s:%u ready%s", cs->cs_idx, cs->cs_url.u_host,
 	    cs->cs_url.u_port, t->t_halfclose ? " (half-close)" : "");
 	client_ever_open = 1;
+	if (ls_conf->c_role == ROLE_PROVIDER) {
+		if (ls_conf->c_connector_token != NULL)
+			client_connector_add(t);
+		return;
+	}
 	client_listen();
 	socks_tunnel_available();
+}
+
+/*
+ * Provider -c: ask for our connector token on every (re)connect; the
+ * server treats a repeat as success, and a refusal is fatal.
+ */
+static void
+client_connector_add(struct tunnel *t)
+{
+	struct client_slot	*cs = t->t_arg;
+
+	util_random(cs->cs_reqid, sizeof(cs->cs_reqid));
+	if (msg_put_connector(t->t_out, cs->cs_reqid,
+	    ls_conf->c_connector_token, CONNECTOR_ADD) == -1 ||
+	    tunnel_flush_msg(t) == -1)
+		log_warnx("cannot send the connector token request");
 }
 
 static void
 client_message(struct tunnel *t, struct msg *m)
 {
+	struct client_slot	*cs;
+
 	switch (m->m_type) {
 	case MSG_CONNECT:
 		if (t->t_kind != TUNK_REVERSE) {
@@ -331,6 +356,20 @@ client_message(struct tunnel *t, struct msg *m)
 		break;
 	case MSG_LOG:
 		log_info("server log: %s", log_str(m->m_json.p, m->m_json.len));
+		break;
+	case MSG_CONNECTOR_RESPONSE:
+		cs = t->t_arg;
+		if (memcmp(m->m_id, cs->cs_reqid, sizeof(cs->cs_reqid)) != 0) {
+			log_debug("unexpected ConnectorResponse, ignored");
+			break;
+		}
+		if (!m->m_success)
+			worker_fatal("connector token %s refused: %s",
+			    ls_conf->c_connector_token,
+			    log_str(m->m_error.p, m->m_error.len));
+		log_info("connector token %s added",
+		    m->m_token.len ? log_str(m->m_token.p, m->m_token.len) :
+		    ls_conf->c_connector_token);
 		break;
 	case MSG_PARTNERS:
 		log_debug("partners: %s", log_str(m->m_json.p, m->m_json.len));
@@ -375,7 +414,7 @@ static void
 client_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	socks_accept(fd, sa, salen);
+	socks_accept(fd, sa, salen, NULL);
 }
 
 static void

@@ -35,6 +35,15 @@ static const struct option server_opts[] = {
 	{ "token",		required_argument, NULL, 't' },
 	{ "buffer-size",	required_argument, NULL, 'b' },
 	{ "fast-open",		optional_argument, NULL, 'f' },
+	{ "reverse",		optional_argument, NULL, 'r' },
+	{ "connector-token",	required_argument, NULL, 'c' },
+	{ "connector-autonomy",	optional_argument, NULL, 'a' },
+	{ "socks-host",		required_argument, NULL, 's' },
+	{ "socks-port",		required_argument, NULL, 'p' },
+	{ "socks-username",	required_argument, NULL, 'n' },
+	{ "socks-password",	required_argument, NULL, 'w' },
+	{ "socks-nowait",	optional_argument, NULL, 'i' },
+	{ "connector-wait-provider", required_argument, NULL, OPT_WAIT_PROVIDER },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "workers",		required_argument, NULL, OPT_WORKERS },
 	{ "port-file",		required_argument, NULL, OPT_PORT_FILE },
@@ -43,11 +52,13 @@ static const struct option server_opts[] = {
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
-static const char server_short[] = "H:P:t:b:f::dh";
+static const char server_short[] = "H:P:t:b:f::r::c:a::s:p:n:w:i::dh";
 
 static const struct option client_opts[] = {
 	{ "token",		required_argument, NULL, 't' },
 	{ "url",		required_argument, NULL, 'u' },
+	{ "reverse",		optional_argument, NULL, 'r' },
+	{ "connector-token",	required_argument, NULL, 'c' },
 	{ "socks-host",		required_argument, NULL, 's' },
 	{ "socks-port",		required_argument, NULL, 'p' },
 	{ "socks-username",	required_argument, NULL, 'n' },
@@ -67,13 +78,14 @@ static const struct option client_opts[] = {
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
-static const char client_short[] = "t:u:s:p:n:w:i::R::T:f::E::dh";
+static const char client_short[] = "t:u:r::c:s:p:n:w:i::R::T:f::E::dh";
 
 static __dead void	config_usage(const char *, int);
 static __dead void	config_die(const char *, ...) LS_PRINTF(1, 2);
 static const char	*config_env(const char *);
 static int		 config_parse_bool(const char *, int *);
 static int		 config_parse_int(const char *, long, long, int *);
+static int		 config_parse_duration(const char *, int *);
 static void		 config_env_string(char **, const char *);
 static void		 config_env_bool(int *, const char *);
 static void		 config_env_int(int *, const char *, long, long);
@@ -213,6 +225,46 @@ config_parse_int(const char *s, long min, long max, int *out)
 	return (0);
 }
 
+/* A Go-style duration ("5s", "500ms", "1m30s", "0") in milliseconds. */
+static int
+config_parse_duration(const char *s, int *ms)
+{
+	double	 total = 0, v;
+	char	*end;
+
+	if (strcmp(s, "0") == 0) {
+		*ms = 0;
+		return (0);
+	}
+	if (*s == '\0')
+		return (-1);
+	while (*s != '\0') {
+		errno = 0;
+		v = strtod(s, &end);
+		if (errno != 0 || end == s || v < 0)
+			return (-1);
+		s = end;
+		if (strncmp(s, "ms", 2) == 0) {
+			total += v;
+			s += 2;
+		} else if (*s == 's') {
+			total += v * 1000;
+			s++;
+		} else if (*s == 'm') {
+			total += v * 60000;
+			s++;
+		} else if (*s == 'h') {
+			total += v * 3600000;
+			s++;
+		} else
+			return (-1);
+	}
+	if (total > 86400000.0)
+		return (-1);
+	*ms = (int)total;
+	return (0);
+}
+
 static void
 config_env_string(char **dst, const char *name)
 {
@@ -247,8 +299,7 @@ static void
 config_defaults(struct config *c, enum ls_role role)
 {
 	static const char *const unsupported[] = {
-		"LINKSOCKS_API_KEY", "LINKSOCKS_UPSTREAM_PROXY",
-		"LINKSOCKS_CONNECTOR_TOKEN", "LINKSOCKS_CONNECTOR_AUTONOMY"
+		"LINKSOCKS_API_KEY", "LINKSOCKS_UPSTREAM_PROXY"
 	};
 	long	n;
 	size_t	i;
@@ -268,6 +319,11 @@ config_defaults(struct config *c, enum ls_role role)
 
 	config_env_string(&c->c_token, "LINKSOCKS_TOKEN");
 	config_env_bool(&c->c_fastopen, "LINKSOCKS_FASTOPEN");
+	config_env_string(&c->c_connector_token, "LINKSOCKS_CONNECTOR_TOKEN");
+	config_env_string(&c->c_socks_host, "LINKSOCKS_SOCKS_HOST");
+	config_env_int(&c->c_socks_port, "LINKSOCKS_SOCKS_PORT", 0, 65535);
+	config_env_string(&c->c_socks_user, "LINKSOCKS_SOCKS_USERNAME");
+	config_env_string(&c->c_socks_pass, "LINKSOCKS_SOCKS_PASSWORD");
 	for (i = 0; i < LS_NITEMS(unsupported); i++)
 		if (config_env(unsupported[i]) != NULL)
 			fprintf(stderr, "linksocks: warning: %s is set but not "
@@ -277,13 +333,9 @@ config_defaults(struct config *c, enum ls_role role)
 		config_env_string(&c->c_ws_host, "LINKSOCKS_WEBSOCKET_HOST");
 		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
 		    65535);
+		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
 	} else {
 		config_env_string(&c->c_url, "LINKSOCKS_URL");
-		config_env_string(&c->c_socks_host, "LINKSOCKS_SOCKS_HOST");
-		config_env_int(&c->c_socks_port, "LINKSOCKS_SOCKS_PORT", 0,
-		    65535);
-		config_env_string(&c->c_socks_user, "LINKSOCKS_SOCKS_USERNAME");
-		config_env_string(&c->c_socks_pass, "LINKSOCKS_SOCKS_PASSWORD");
 		config_env_bool(&c->c_retry_auth, "LINKSOCKS_RETRY_AUTH");
 	}
 }
@@ -339,6 +391,23 @@ config_parse(struct config *c, int argc, char **argv)
 			break;
 		case 'd':
 			c->c_debug++;
+			break;
+		case 'r':
+			config_optbool(&c->c_reverse, optarg, "reverse");
+			break;
+		case 'c':
+			free(c->c_connector_token);
+			c->c_connector_token = util_xstrdup(optarg);
+			break;
+		case 'a':
+			config_optbool(&c->c_autonomy, optarg,
+			    "connector-autonomy");
+			break;
+		case OPT_WAIT_PROVIDER:
+			if (config_parse_duration(optarg, &c->c_connector_wait))
+				config_die("invalid --connector-wait-provider: "
+				    "\"%s\" (a duration such as 5s, 500ms, 1m)",
+				    optarg);
 			break;
 		case 'u':
 			free(c->c_url);
@@ -435,10 +504,28 @@ config_check(struct config *c)
 		    "bytes (RFC 1929)");
 	if (c->c_token != NULL && strlen(c->c_token) > 255)
 		config_die("token is longer than 255 bytes");
+	if (c->c_connector_token != NULL &&
+	    strlen(c->c_connector_token) > 255)
+		config_die("connector token is longer than 255 bytes");
 	if (c->c_role == ROLE_SERVER) {
 		if (c->c_token != NULL && strcmp(c->c_token, "anonymous") == 0)
 			config_die("'anonymous' is reserved and cannot be used "
 			    "as a token");
+		if (c->c_connector_token != NULL &&
+		    strcmp(c->c_connector_token, "anonymous") == 0)
+			config_die("'anonymous' is reserved and cannot be used "
+			    "as a connector token");
+		if (!c->c_reverse && (c->c_autonomy ||
+		    c->c_connector_token != NULL))
+			config_die("-c/--connector-token and "
+			    "-a/--connector-autonomy need -r/--reverse");
+		if (c->c_autonomy && c->c_connector_token != NULL)
+			config_die("-a/--connector-autonomy and "
+			    "-c/--connector-token exclude each other (autonomy "
+			    "providers create their own connector tokens)");
+		if (c->c_connector_token != NULL && c->c_token != NULL &&
+		    strcmp(c->c_connector_token, c->c_token) == 0)
+			config_die("token already exists");
 		return;
 	}
 	if (url_parse(c->c_url, &c->c_wsurl, err, sizeof(err)) == -1)
@@ -512,7 +599,7 @@ linksocks_main(int argc, char **argv)
 	if (role == ROLE_CLIENT && c->c_reverse)
 		c->c_role = role = ROLE_PROVIDER;
 	if (role == ROLE_PROVIDER)
-		config_die("provider mode is not available in this release");
+		c->c_reverse = 1;
 	config_check(c);
 	ls_conf = c;
 	return (master_run(c));

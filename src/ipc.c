@@ -42,11 +42,25 @@ static void	ipc_read(evutil_socket_t, short, void *);
 static void	ipc_write(evutil_socket_t, short, void *);
 static int	ipc_sendraw(struct ipc *, const uint8_t *, size_t, int);
 
+int
+ipc_fd(struct ipc *i)
+{
+	return (i->i_fd);
+}
+
 const char *
 ipc_typename(int type)
 {
 	switch (type) {
 	case IPC_TUNNEL_FD:	return ("TUNNEL_FD");
+	case IPC_PROVIDERS:	return ("PROVIDERS");
+	case IPC_LINK:		return ("LINK");
+	case IPC_HANDOFF_IN:	return ("HANDOFF_IN");
+	case IPC_TOKEN:		return ("TOKEN");
+	case IPC_CONNECTOR_RES:	return ("CONNECTOR_RES");
+	case IPC_PROVIDER:	return ("PROVIDER");
+	case IPC_HANDOFF:	return ("HANDOFF");
+	case IPC_CONNECTOR_REQ:	return ("CONNECTOR_REQ");
 	case IPC_LOAD:		return ("LOAD");
 	case IPC_FATAL:		return ("FATAL");
 	default:		return ("unknown");

@@ -410,6 +410,65 @@ extern struct config	*ls_conf;
 int		 linksocks_main(int, char **);
 
 /* ------------------------------------------------------------------ */
+/* registry.c: tokens and provider groups (every process has a copy)   */
+
+#define LS_MAX_WORKERS		64
+
+enum token_kind {
+	TOK_FORWARD = 1,
+	TOK_REVERSE,
+	TOK_CONNECTOR
+};
+
+struct group;
+struct evconnlistener;
+
+struct token {
+	TAILQ_ENTRY(token)	 tk_entry;
+	enum token_kind		 tk_kind;
+	char			*tk_token;
+	char			 tk_hash[65];	/* hex SHA-256, URL auth */
+	int			 tk_port;	/* reverse: SOCKS port, -1 none */
+	int			 tk_autonomy;	/* reverse: providers own groups */
+	char			*tk_target;	/* connector: group key */
+	char			*tk_owner;	/* connector made by a provider */
+	int			 tk_fds[LS_MAX_WORKERS]; /* master: per worker */
+	int			 tk_fd;		/* worker: its own socket */
+	struct evconnlistener	*tk_listener;
+	struct group		*tk_group;	/* reverse: its group */
+};
+
+/*
+ * The providers that serve one key: a reverse token, or (autonomy) one
+ * provider instance's internal key "<token>#<instance>".
+ */
+struct group {
+	TAILQ_ENTRY(group)	 g_entry;
+	char			*g_key;
+	struct token		*g_token;	/* the reverse token */
+	TAILQ_HEAD(, tunnel)	 g_tunnels;	/* this worker's providers */
+	unsigned		 g_nlocal;
+	uint32_t		 g_count[LS_MAX_WORKERS]; /* from the master */
+	unsigned		 g_rr;
+	unsigned		 g_connectors;	/* this worker's connectors */
+};
+
+extern TAILQ_HEAD(token_list, token) registry_tokens;
+extern TAILQ_HEAD(group_list, group) registry_groups;
+
+struct token	*registry_add(enum token_kind, const char *, const char *,
+		    char *, size_t);
+void		 registry_remove(struct token *);
+struct token	*registry_find(const char *);
+struct token	*registry_find_hash(const char *);
+struct group	*registry_group(const char *, int);
+unsigned	 registry_group_total(struct group *);
+void		 registry_internal_key(const struct token *, const uint8_t *,
+		    char *, size_t);
+/* Build the CLI tokens (master, before fork). */
+void		 registry_init(struct config *);
+
+/* ------------------------------------------------------------------ */
 /* util.c                                                              */
 
 void		 util_random(void *, size_t);
@@ -434,9 +493,60 @@ char		*util_xstrdup(const char *);
 enum ipc_type {
 	/* master -> worker: 1..99 */
 	IPC_TUNNEL_FD = 1,	/* fd: an accepted tunnel client socket */
+	IPC_PROVIDERS = 2,	/* struct ipc_providers: counts per worker */
+	IPC_HANDOFF_IN = 3,	/* struct ipc_handoff + fd */
+	IPC_TOKEN = 4,		/* struct ipc_token: registry change */
+	IPC_CONNECTOR_RES = 5,	/* struct ipc_connector */
+	IPC_LINK = 6,		/* uint32 peer worker + fd: worker link */
 	/* worker -> master: 100..199 */
 	IPC_LOAD = 100,		/* struct ipc_load */
-	IPC_FATAL = 101		/* text: worker stops everything */
+	IPC_FATAL = 101,	/* text: worker stops everything */
+	IPC_PROVIDER = 102,	/* struct ipc_provider: my count for a key */
+	IPC_HANDOFF = 103,	/* struct ipc_handoff + fd */
+	IPC_CONNECTOR_REQ = 104	/* struct ipc_connector */
+};
+
+#define IPC_KEYLEN	300
+
+struct ipc_provider {
+	uint32_t	 ip_count;
+	char		 ip_key[IPC_KEYLEN];
+};
+
+struct ipc_providers {
+	uint32_t	 ip_counts[LS_MAX_WORKERS];
+	char		 ip_key[IPC_KEYLEN];
+};
+
+/* A parsed SOCKS5 request moving to the worker that has a provider. */
+struct ipc_handoff {
+	uint32_t	 ih_worker;
+	uint16_t	 ih_port;
+	uint8_t		 ih_cmd;
+	uint8_t		 ih_pad;
+	uint32_t	 ih_datalen;	/* early data that follows */
+	char		 ih_key[IPC_KEYLEN];
+	char		 ih_host[256];
+	char		 ih_peer[64];
+};
+#define IPC_HANDOFF_MAXDATA	(IPC_MAX_PAYLOAD - sizeof(struct ipc_handoff))
+
+struct ipc_connector {
+	uint32_t	 ic_reqid;
+	uint32_t	 ic_op;		/* CONNECTOR_ADD / CONNECTOR_REMOVE */
+	uint32_t	 ic_ok;
+	char		 ic_owner[IPC_KEYLEN];	/* the provider's group key */
+	char		 ic_token[256];
+	char		 ic_text[256];	/* reply: token added or error */
+	uint8_t		 ic_id[LS_CHANNEL_ID_LEN];
+};
+
+struct ipc_token {
+	uint32_t	 it_kind;	/* enum token_kind */
+	uint32_t	 it_remove;
+	char		 it_token[256];
+	char		 it_target[IPC_KEYLEN];
+	char		 it_owner[IPC_KEYLEN];
 };
 
 struct ipc_load {
@@ -453,6 +563,7 @@ struct ipc	*ipc_new(struct event_base *, int, ipc_dispatch_cb,
 		    ipc_closed_cb, void *);
 int		 ipc_send(struct ipc *, int, const void *, size_t, int);
 void		 ipc_free(struct ipc *);
+int		 ipc_fd(struct ipc *);
 const char	*ipc_typename(int);
 
 /* ------------------------------------------------------------------ */
@@ -532,10 +643,18 @@ struct tunnel {
 	unsigned		 t_pausers;	/* channels pausing our reader */
 	struct evbuffer		*t_out;		/* scratch for one message */
 	struct event		*t_timer;	/* auth timeout / keepalive */
+	struct bufferevent	*t_link;	/* worker link instead of t_ws */
+	struct event		*t_link_ev;
+	char			*t_route;	/* link: group key of next Connect */
+	const uint8_t		*t_raw;		/* message being dispatched */
+	size_t			 t_rawlen;
 	char			 t_name[64];
 	char			*t_token;	/* server: raw token it used */
 	int			 t_refs;
-	TAILQ_ENTRY(tunnel)	 t_entry;
+	struct group		*t_group;	/* server: provider/connector group */
+	int			 t_autonomy;	/* provider on an autonomy token */
+	TAILQ_ENTRY(tunnel)	 t_entry;	/* g_tunnels */
+	TAILQ_ENTRY(tunnel)	 t_all;		/* server: every tunnel */
 };
 
 #define LS_FEATURE_HEADER	"X-Linksocks-Features"
@@ -543,6 +662,9 @@ struct tunnel {
 
 struct tunnel	*tunnel_new(struct ws_conn *, int, const struct tunnel_ops *,
 		    void *);
+struct tunnel	*tunnel_new_link(int, int, const struct tunnel_ops *, void *);
+/* Link-only frame: 01 F0 <16-byte channel id> <u16 keylen> <group key>. */
+#define LS_LINK_ROUTE		0xf0
 void		 tunnel_set_state(struct tunnel *, enum tunnel_state);
 const char	*tunnel_strstate(enum tunnel_state);
 /* Close the tunnel and every channel on it; to_closed is called. */
@@ -577,6 +699,8 @@ enum channel_state {
 #define CHF_CONFIRMED		0x20	/* ConnectResponse(1) seen / dial ok */
 #define CHF_DIAL		0x40	/* dial side */
 #define CHF_SHUTWR		0x80	/* local write side shut down */
+#define CHF_RELAY		0x1000	/* agent relay half, no socket */
+#define CHF_FROM_LINK		0x2000	/* relay that came over a worker link */
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
 #define CH_OUT_LOW		(512u * 1024)
@@ -598,6 +722,9 @@ struct channel {
 	struct evutil_addrinfo	*ch_ai, *ch_ai_next;
 	char			 ch_err[256];
 	struct channel		*ch_hnext;	/* chan_table chain */
+	struct group		*ch_group;	/* server SOCKS: token's group */
+	struct channel		*ch_twin;	/* agent relay: other half */
+	struct evbuffer		*ch_pending;	/* relay: frames before provider */
 	TAILQ_ENTRY(channel)	 ch_entry;	/* t_blocked or waiters */
 	int			 ch_onlist;
 };
@@ -620,12 +747,26 @@ void		 channel_socks_start(struct channel *, struct tunnel *);
 void		 channel_start_relay(struct channel *);
 
 /* ------------------------------------------------------------------ */
+/* relay.c: agent mode, a connector's channel joined to a provider's     */
+
+void		 relay_connect(struct tunnel *, const struct msg *,
+		    struct group *, int);
+int		 relay_message(struct channel *, const struct msg *);
+void		 relay_close(struct channel *, const char *);
+void		 relay_drained(struct channel *);
+void		 relay_provider_available(struct group *);
+
+/* ------------------------------------------------------------------ */
 /* socks.c: SOCKS5 frontend sessions on bufferevents                   */
 
-void		 socks_accept(evutil_socket_t, const struct sockaddr *, int);
+void		 socks_accept(evutil_socket_t, const struct sockaddr *, int,
+		    struct group *);
+struct ipc_handoff;
+void		 socks_adopt(int, const struct ipc_handoff *, const uint8_t *,
+		    struct group *);
 void		 socks_tunnel_available(void);
 void		 socks_unwait(struct channel *);
-struct tunnel	*socks_pick_tunnel(void);
+struct tunnel	*socks_pick_tunnel(struct channel *, int *);
 unsigned	 socks_waiting(void);
 
 /* ------------------------------------------------------------------ */
@@ -634,6 +775,15 @@ unsigned	 socks_waiting(void);
 void		 server_init(void);
 void		 server_accept_fd(int);
 void		 server_drain(void);
+void		 server_providers(const struct ipc_providers *);
+void		 server_handoff_in(const void *, size_t, int);
+void		 server_token_update(const struct ipc_token *);
+void		 server_connector_result(const struct ipc_connector *);
+/* Pick a provider tunnel of g for a new channel: a local tunnel, or -1
+ * with *worker set to the worker that should take it, or NULL/-1 none. */
+struct tunnel	*server_pick_provider(struct group *, int *);
+struct tunnel	*server_link(int);
+void		 server_link_fd(int, int);
 
 /* ------------------------------------------------------------------ */
 /* client.c: tunnel client (runs in workers)                           */

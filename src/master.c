@@ -77,6 +77,9 @@ static void	master_dispatch(struct ipc *, int, const void *, size_t, int,
 		    void *);
 static void	master_ipc_closed(struct ipc *, void *);
 static int	master_alive(struct master *);
+static void	master_bind_reverse(struct master *);
+static void	master_links(struct master *, struct master_worker *);
+static void	master_worker_gone(struct master *, struct master_worker *);
 static void	master_event_log(int, const char *);
 
 static void
@@ -93,6 +96,7 @@ master_bind(struct master *m)
 			fatalx("%s", err);
 		log_info("listening for tunnels on %s:%d", c->c_ws_host,
 		    util_local_port(m->m_ws_fd));
+		master_bind_reverse(m);
 		return;
 	}
 	/*
@@ -113,6 +117,33 @@ master_bind(struct master *m)
 	    port, m->m_nworkers, m->m_nworkers > 1 ? "s" : "");
 }
 
+/*
+ * Reverse tokens with a SOCKS port: one SO_REUSEPORT socket per worker,
+ * bound now; a worker listens once the token has a provider (or -i).
+ */
+static void
+master_bind_reverse(struct master *m)
+{
+	struct config	*c = m->m_conf;
+	struct token	*tk;
+	char		 err[256];
+	int		 i, port;
+
+	TAILQ_FOREACH(tk, &registry_tokens, tk_entry) {
+		if (tk->tk_kind != TOK_REVERSE || tk->tk_port < 0)
+			continue;
+		port = tk->tk_port;
+		for (i = 0; i < m->m_nworkers; i++) {
+			if ((tk->tk_fds[i] = util_bind_tcp(c->c_socks_host, port,
+			    1, 0, err, sizeof(err))) == -1)
+				fatalx("SOCKS5 listener: %s", err);
+			if (port == 0)
+				port = util_local_port(tk->tk_fds[i]);
+		}
+		tk->tk_port = port;
+	}
+}
+
 static void
 master_portfile(struct master *m)
 {
@@ -127,8 +158,17 @@ master_portfile(struct master *m)
 		fatal("port file %s", tmp);
 	if (m->m_ws_fd != -1)
 		fprintf(f, "ws %d\n", util_local_port(m->m_ws_fd));
-	if (c->c_role != ROLE_SERVER)
+	if (c->c_role == ROLE_CLIENT)
 		fprintf(f, "socks %d\n", c->c_socks_port);
+	else if (c->c_role == ROLE_SERVER) {
+		struct token	*tk;
+
+		TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
+			if (tk->tk_kind == TOK_REVERSE && tk->tk_port >= 0) {
+				fprintf(f, "socks %d\n", tk->tk_port);
+				break;
+			}
+	}
 	if (fclose(f) == EOF || rename(tmp, c->c_portfile) == -1)
 		fatal("port file %s", c->c_portfile);
 }
@@ -137,6 +177,7 @@ static void
 master_spawn(struct master *m, struct master_worker *w)
 {
 	sigset_t	 all, old;
+	struct token	*tk;
 	int		 sp[2], i;
 	pid_t		 pid;
 
@@ -164,6 +205,14 @@ master_spawn(struct master *m, struct master_worker *w)
 				continue;
 			if (m->m_workers[i].mw_socks_fd != -1)
 				close(m->m_workers[i].mw_socks_fd);
+			if (m->m_workers[i].mw_ipc != NULL)
+				close(ipc_fd(m->m_workers[i].mw_ipc));
+		}
+		TAILQ_FOREACH(tk, &registry_tokens, tk_entry) {
+			for (i = 0; i < m->m_nworkers; i++)
+				if (i != w->mw_idx && tk->tk_fds[i] != -1)
+					close(tk->tk_fds[i]);
+			tk->tk_fd = tk->tk_fds[w->mw_idx];
 		}
 		for (i = 1; i < NSIG; i++)
 			if (i != SIGKILL && i != SIGSTOP)
@@ -184,6 +233,8 @@ master_spawn(struct master *m, struct master_worker *w)
 	w->mw_ipc = ipc_new(m->m_base, sp[0], master_dispatch,
 	    master_ipc_closed, w);
 	log_debug("worker %d started, pid %d", w->mw_idx, (int)pid);
+	if (m->m_conf->c_role == ROLE_SERVER)
+		master_links(m, w);
 }
 
 static void
@@ -218,6 +269,7 @@ master_reap(struct master *m)
 			ipc_free(w->mw_ipc);
 			w->mw_ipc = NULL;
 		}
+		master_worker_gone(m, w);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == LS_EXIT_FATAL) {
 			log_debug("worker %d stopped with a fatal error",
 			    w->mw_idx);
@@ -252,6 +304,171 @@ master_reap(struct master *m)
 	}
 	if (m->m_state != MS_RUNNING && !master_alive(m))
 		event_base_loopexit(m->m_base, NULL);
+}
+
+/*
+ * Agent frames between a connector and a provider in different workers
+ * travel over a direct worker-to-worker socketpair; a (re)started worker
+ * gets a fresh one to every live worker.
+ */
+static void
+master_links(struct master *m, struct master_worker *w)
+{
+	struct master_worker	*o;
+	uint32_t		 peer;
+	int			 sp[2], i;
+
+	for (i = 0; i < m->m_nworkers; i++) {
+		o = &m->m_workers[i];
+		if (o == w || o->mw_ipc == NULL)
+			continue;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+			log_warn("%s: socketpair", __func__);
+			continue;
+		}
+		peer = (uint32_t)w->mw_idx;
+		ipc_send(o->mw_ipc, IPC_LINK, &peer, sizeof(peer), sp[0]);
+		peer = (uint32_t)o->mw_idx;
+		ipc_send(w->mw_ipc, IPC_LINK, &peer, sizeof(peer), sp[1]);
+	}
+}
+
+/* Send to every live worker. */
+static void
+master_broadcast(struct master *m, int type, const void *data, size_t len)
+{
+	int	i;
+
+	for (i = 0; i < m->m_nworkers; i++)
+		if (m->m_workers[i].mw_ipc != NULL)
+			ipc_send(m->m_workers[i].mw_ipc, type, data, len, -1);
+}
+
+static void
+master_providers_changed(struct master *m, struct group *g)
+{
+	struct ipc_providers	ip;
+
+	memset(&ip, 0, sizeof(ip));
+	memcpy(ip.ip_counts, g->g_count, sizeof(ip.ip_counts));
+	snprintf(ip.ip_key, sizeof(ip.ip_key), "%s", g->g_key);
+	master_broadcast(m, IPC_PROVIDERS, &ip, sizeof(ip));
+}
+
+/* A dead worker's providers are gone with it. */
+static void
+master_worker_gone(struct master *m, struct master_worker *w)
+{
+	struct group	*g;
+
+	TAILQ_FOREACH(g, &registry_groups, g_entry)
+		if (g->g_count[w->mw_idx] != 0) {
+			g->g_count[w->mw_idx] = 0;
+			master_providers_changed(m, g);
+		}
+}
+
+static void
+master_provider(struct master *m, struct master_worker *w,
+    const struct ipc_provider *ip)
+{
+	struct ipc_provider	 p = *ip;
+	struct group		*g;
+
+	p.ip_key[sizeof(p.ip_key) - 1] = '\0';
+	if ((g = registry_group(p.ip_key, 1)) == NULL)
+		return;
+	g->g_count[w->mw_idx] = p.ip_count;
+	master_providers_changed(m, g);
+}
+
+/* Pass a parsed SOCKS request and its socket to the chosen worker. */
+static void
+master_handoff(struct master *m, struct master_worker *from,
+    const void *data, size_t len, int fd)
+{
+	const struct ipc_handoff	*h = data;
+	struct master_worker		*to;
+
+	if (len < sizeof(*h) || len != sizeof(*h) + h->ih_datalen ||
+	    fd == -1) {
+		log_warnx("worker %d: malformed hand-off (%zu bytes)",
+		    from->mw_idx, len);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	if (h->ih_worker >= (uint32_t)m->m_nworkers ||
+	    (to = &m->m_workers[h->ih_worker])->mw_ipc == NULL) {
+		log_info("hand-off to worker %u: no such worker now; closing "
+		    "the SOCKS connection", h->ih_worker);
+		close(fd);
+		return;
+	}
+	ipc_send(to->mw_ipc, IPC_HANDOFF_IN, data, len, fd);
+}
+
+/*
+ * Autonomy connector tokens (0x07): the master decides, so two workers
+ * can never hand out the same token, then tells every worker.
+ */
+static void
+master_connector(struct master *m, struct master_worker *w,
+    const struct ipc_connector *req)
+{
+	struct ipc_connector	 r = *req;
+	struct ipc_token	 it;
+	struct token		*tk;
+	char			 err[256];
+
+	r.ic_owner[sizeof(r.ic_owner) - 1] = '\0';
+	r.ic_token[sizeof(r.ic_token) - 1] = '\0';
+	r.ic_text[0] = '\0';
+	memset(&it, 0, sizeof(it));
+	it.it_kind = TOK_CONNECTOR;
+	if (r.ic_op == CONNECTOR_ADD) {
+		tk = registry_add(TOK_CONNECTOR, r.ic_token, r.ic_owner, err,
+		    sizeof(err));
+		if (tk == NULL) {
+			r.ic_ok = 0;
+			snprintf(r.ic_text, sizeof(r.ic_text), "%s", err);
+		} else {
+			free(tk->tk_owner);
+			tk->tk_owner = util_xstrdup(r.ic_owner);
+			r.ic_ok = 1;
+			snprintf(r.ic_text, sizeof(r.ic_text), "%s",
+			    tk->tk_token);
+			snprintf(it.it_token, sizeof(it.it_token), "%s",
+			    tk->tk_token);
+			snprintf(it.it_target, sizeof(it.it_target), "%s",
+			    r.ic_owner);
+			snprintf(it.it_owner, sizeof(it.it_owner), "%s",
+			    r.ic_owner);
+			master_broadcast(m, IPC_TOKEN, &it, sizeof(it));
+			log_info("connector token %s added for %s", tk->tk_token,
+			    r.ic_owner);
+		}
+	} else {
+		/* Only a connector token this provider created (P-26). */
+		tk = registry_find(r.ic_token);
+		if (tk == NULL || tk->tk_kind != TOK_CONNECTOR ||
+		    tk->tk_owner == NULL ||
+		    strcmp(tk->tk_owner, r.ic_owner) != 0) {
+			r.ic_ok = 0;
+			snprintf(r.ic_text, sizeof(r.ic_text),
+			    "Unauthorized connector management attempt");
+		} else {
+			r.ic_ok = 1;
+			it.it_remove = 1;
+			snprintf(it.it_token, sizeof(it.it_token), "%s",
+			    tk->tk_token);
+			registry_remove(tk);
+			master_broadcast(m, IPC_TOKEN, &it, sizeof(it));
+			log_info("connector token %s removed", it.it_token);
+		}
+	}
+	if (w->mw_ipc != NULL)
+		ipc_send(w->mw_ipc, IPC_CONNECTOR_RES, &r, sizeof(r), -1);
 }
 
 static int
@@ -397,8 +614,10 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 {
 	struct master_worker	*w = arg;
 
-	if (fd != -1)
-		close(fd);	/* workers never send descriptors */
+	if (fd != -1 && type != IPC_HANDOFF) {
+		close(fd);	/* only hand-offs carry descriptors */
+		fd = -1;
+	}
 	switch (type) {
 	case IPC_LOAD:
 		if (len != sizeof(struct ipc_load)) {
@@ -408,6 +627,19 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 		}
 		memcpy(&w->mw_load, data, sizeof(w->mw_load));
 		w->mw_assigned = 0;
+		break;
+	case IPC_PROVIDER:
+		if (len != sizeof(struct ipc_provider))
+			goto badsize;
+		master_provider(master, w, data);
+		break;
+	case IPC_HANDOFF:
+		master_handoff(master, w, data, len, fd);
+		return;
+	case IPC_CONNECTOR_REQ:
+		if (len != sizeof(struct ipc_connector))
+			goto badsize;
+		master_connector(master, w, data);
 		break;
 	case IPC_FATAL:
 		log_warnx("worker %d: fatal: %.*s", w->mw_idx, (int)len,
@@ -421,6 +653,10 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 		if (w->mw_pid != 0)
 			kill(w->mw_pid, SIGKILL);
 	}
+	return;
+ badsize:
+	log_warnx("worker %d: bad %s size %zu", w->mw_idx, ipc_typename(type),
+	    len);
 }
 
 static void
@@ -431,6 +667,38 @@ master_ipc_closed(struct ipc *i, void *arg)
 	/* The worker died or is dying; SIGCHLD does the bookkeeping. */
 	ipc_free(w->mw_ipc);
 	w->mw_ipc = NULL;
+}
+
+static void
+master_log_config(struct master *m)
+{
+	struct config	*c = m->m_conf;
+	struct token	*tk;
+
+	log_info("Configuration:");
+	if (!c->c_reverse) {
+		log_info("  Mode: forward proxy (SOCKS5 on client -> server -> "
+		    "network)");
+		log_info("  Token: %s%s", c->c_token,
+		    c->c_token_generated ? " (generated)" : "");
+	} else {
+		log_info("  Mode: reverse proxy (SOCKS5 on server -> client -> "
+		    "network)");
+		log_info("  Token: %s%s", c->c_token,
+		    c->c_token_generated ? " (generated)" : "");
+		TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
+			if (tk->tk_kind == TOK_REVERSE)
+				log_info("  SOCKS5 port: %d", tk->tk_port);
+		if (c->c_connector_token != NULL)
+			log_info("  Connector Token: %s", c->c_connector_token);
+		if (c->c_socks_user != NULL && *c->c_socks_user != '\0')
+			log_info("  SOCKS5 username: %s", c->c_socks_user);
+		if (c->c_autonomy)
+			log_info("  Connector autonomy: enabled");
+		if (c->c_fastopen)
+			log_info("  Fast open: enabled");
+	}
+	log_info("  Workers: %d", m->m_nworkers);
 }
 
 /* libevent's own warnings go through our log, not to stderr raw. */
@@ -449,7 +717,6 @@ master_run(struct config *c)
 	static const int	 sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
 				    SIGUSR1 };
 	struct master		*m;
-	char			 tok[17];
 	size_t			 i;
 
 	log_init(c->c_debug, c->c_syslog);
@@ -470,11 +737,8 @@ master_run(struct config *c)
 		m->m_workers[i].mw_socks_fd = -1;
 	}
 
-	if (c->c_role == ROLE_SERVER && c->c_token == NULL) {
-		util_token_generate(tok);
-		c->c_token = util_xstrdup(tok);
-		c->c_token_generated = 1;
-	}
+	if (c->c_role == ROLE_SERVER)
+		registry_init(c);
 
 	master_bind(m);
 	if ((m->m_base = event_base_new()) == NULL)
@@ -482,12 +746,7 @@ master_run(struct config *c)
 	log_debug("libevent %s, backend %s", event_get_version(),
 	    event_base_get_method(m->m_base));
 	if (c->c_role == ROLE_SERVER) {
-		log_info("Configuration:");
-		log_info("  Mode: forward proxy (SOCKS5 on client -> server -> "
-		    "network)");
-		log_info("  Token: %s%s", c->c_token,
-		    c->c_token_generated ? " (generated)" : "");
-		log_info("  Workers: %d", m->m_nworkers);
+		master_log_config(m);
 	}
 	for (i = 0; i < LS_NITEMS(sigs); i++) {
 		m->m_sigev[i] = evsignal_new(m->m_base, sigs[i], master_signal,

@@ -1,7 +1,9 @@
 /*
  * server.c -- the tunnel server inside a worker: HTTP routing, WebSocket
- * upgrade, authentication (URL query or Auth message, spec 6), and the
- * dial side of forward-mode channels.
+ * upgrade, authentication (URL query or Auth message, spec 6), forward
+ * clients (we dial), providers (grouped per reverse token or autonomy
+ * instance, serving the reverse SOCKS ports and connectors), connectors
+ * (agent relay, relay.c) and autonomy connector management (0x07).
  */
 #include "config.h"
 
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 
 #include "linksocks.h"
@@ -23,11 +26,25 @@ struct server_conn {
 	char		 sc_token_hash[80];
 	char		 sc_reverse[16];
 	int		 sc_has_reverse;
+	uint8_t		 sc_instance[LS_CHANNEL_ID_LEN];
+	int		 sc_has_instance;
 	int		 sc_features;
 	struct event	*sc_timer;
 };
 
-static char	 server_token_hash[65];
+struct server_pending {
+	TAILQ_ENTRY(server_pending) sp_entry;
+	uint32_t	 sp_reqid;
+	struct tunnel	*sp_tun;
+	uint8_t		 sp_id[LS_CHANNEL_ID_LEN];
+	int		 sp_op;
+};
+
+static TAILQ_HEAD(, tunnel) server_tunnels =
+    TAILQ_HEAD_INITIALIZER(server_tunnels);
+static TAILQ_HEAD(, server_pending) server_pendings =
+    TAILQ_HEAD_INITIALIZER(server_pendings);
+static uint32_t	server_reqid;
 
 static int	server_ws_request(struct ws_conn *, const struct http_head *,
 		    void *);
@@ -37,7 +54,16 @@ static void	server_auth(struct tunnel *, struct msg *, const char *);
 static void	server_message(struct tunnel *, struct msg *);
 static void	server_closed(struct tunnel *, const char *);
 static void	server_auth_timeout(evutil_socket_t, short, void *);
-static void	server_auth_result(struct server_conn *, int, const char *);
+static void	server_authenticate(struct server_conn *, struct token *, int,
+		    int, const uint8_t *);
+static void	server_auth_fail(struct server_conn *, const char *);
+static void	server_listeners(void);
+static void	server_socks_accept(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	server_socks_error(struct evconnlistener *, void *);
+static void	server_report(struct group *);
+static void	server_partners(struct group *);
+static void	server_connector_msg(struct tunnel *, struct msg *);
 
 static const struct ws_cb server_ws_cb = {
 	.ws_request = server_ws_request,
@@ -54,15 +80,335 @@ static const struct tunnel_ops server_tunnel_ops = {
 void
 server_init(void)
 {
-	url_sha256_hex(ls_conf->c_token, strlen(ls_conf->c_token),
-	    server_token_hash);
+	server_listeners();
 }
 
 void
 server_drain(void)
 {
-	/* The master stops passing us tunnels; channels finish on their own. */
+	struct token	*tk;
+
+	/* Stop taking SOCKS5 connections; channels finish on their own. */
+	TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
+		if (tk->tk_listener != NULL) {
+			evconnlistener_free(tk->tk_listener);
+			tk->tk_listener = NULL;
+		}
 }
+
+/*
+ * A reverse token's SOCKS port listens once any worker has one of its
+ * providers (spec 7.8), or at once with -i.
+ */
+static void
+server_listeners(void)
+{
+	struct token	*tk;
+
+	if (ls_worker->w_draining)
+		return;
+	TAILQ_FOREACH(tk, &registry_tokens, tk_entry) {
+		if (tk->tk_kind != TOK_REVERSE || tk->tk_fd == -1 ||
+		    tk->tk_listener != NULL)
+			continue;
+		if (!ls_conf->c_socks_nowait && (tk->tk_group == NULL ||
+		    registry_group_total(tk->tk_group) == 0))
+			continue;
+		tk->tk_listener = evconnlistener_new(ls_worker->w_base,
+		    server_socks_accept, tk, LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_CLOSE_ON_EXEC, 1024, tk->tk_fd);
+		if (tk->tk_listener == NULL) {
+			log_warn("SOCKS5 listen on port %d", tk->tk_port);
+			continue;
+		}
+		tk->tk_fd = -1;
+		evconnlistener_set_error_cb(tk->tk_listener,
+		    server_socks_error);
+		log_info("SOCKS5 listening on %s:%d", ls_conf->c_socks_host,
+		    tk->tk_port);
+	}
+}
+
+static void
+server_socks_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct token	*tk = arg;
+
+	socks_accept(fd, sa, salen, tk->tk_group);
+}
+
+static void
+server_socks_error(struct evconnlistener *l, void *arg)
+{
+	log_warn("%s: accept", __func__);
+}
+
+/* Tell the master how many providers of g this worker has. */
+static void
+server_report(struct group *g)
+{
+	struct ipc_provider	ip;
+
+	memset(&ip, 0, sizeof(ip));
+	ip.ip_count = g->g_nlocal;
+	snprintf(ip.ip_key, sizeof(ip.ip_key), "%s", g->g_key);
+	ipc_send(ls_worker->w_ipc, IPC_PROVIDER, &ip, sizeof(ip), -1);
+}
+
+/* ---- worker links (agent relay across workers) ------------------------ */
+
+static struct tunnel	*server_links[LS_MAX_WORKERS];
+
+static void
+server_link_message(struct tunnel *t, struct msg *m)
+{
+	const uint8_t	*r = t->t_raw;
+	size_t		 klen;
+	struct group	*g;
+
+	if (m->m_rawtype == LS_LINK_ROUTE) {
+		if (t->t_rawlen < 2 + LS_CHANNEL_ID_LEN + 2)
+			return;
+		klen = (size_t)r[18] << 8 | r[19];
+		if (t->t_rawlen < 20 + klen || klen >= IPC_KEYLEN)
+			return;
+		free(t->t_route);
+		if ((t->t_route = malloc(klen + 1)) == NULL)
+			return;
+		memcpy(t->t_route, r + 20, klen);
+		t->t_route[klen] = '\0';
+		return;
+	}
+	if (m->m_type != MSG_CONNECT || t->t_route == NULL) {
+		log_debug("%s: unexpected %s", t->t_name,
+		    msg_typename(m->m_type));
+		return;
+	}
+	g = registry_group(t->t_route, 1);
+	free(t->t_route);
+	t->t_route = NULL;
+	relay_connect(t, m, g, 1);
+}
+
+static void
+server_link_closed(struct tunnel *t, const char *why)
+{
+	int	i;
+
+	for (i = 0; i < LS_MAX_WORKERS; i++)
+		if (server_links[i] == t) {
+			server_links[i] = NULL;
+			log_debug("link to worker %d closed: %s", i, why);
+		}
+}
+
+static const struct tunnel_ops server_link_ops = {
+	.to_message = server_link_message,
+	.to_closed = server_link_closed,
+};
+
+struct tunnel *
+server_link(int worker)
+{
+	if (worker < 0 || worker >= LS_MAX_WORKERS)
+		return (NULL);
+	return (server_links[worker]);
+}
+
+void
+server_link_fd(int peer, int fd)
+{
+	if (peer < 0 || peer >= LS_MAX_WORKERS || peer == ls_worker->w_idx) {
+		close(fd);
+		return;
+	}
+	if (server_links[peer] != NULL)
+		tunnel_close(server_links[peer], "replaced");
+	server_links[peer] = tunnel_new_link(fd, peer, &server_link_ops, NULL);
+	log_debug("link to worker %d up", peer);
+}
+
+void
+server_providers(const struct ipc_providers *ip)
+{
+	struct ipc_providers	 p = *ip;
+	struct group		*g;
+
+	p.ip_key[sizeof(p.ip_key) - 1] = '\0';
+	if ((g = registry_group(p.ip_key, 1)) == NULL)
+		return;
+	memcpy(g->g_count, p.ip_counts, sizeof(g->g_count));
+	server_listeners();
+	socks_tunnel_available();
+	relay_provider_available(g);
+}
+
+/*
+ * Round robin over every provider of the group in every worker, so load
+ * is shared per provider whatever worker a SOCKS connection lands on.  A
+ * provider silent for longer than a keepalive period is skipped.
+ */
+struct tunnel *
+server_pick_provider(struct group *g, int *worker)
+{
+	struct tunnel	*t;
+	unsigned	 total, k, n, tries;
+	int		 i, self = ls_worker->w_idx;
+	double		 now = util_now();
+
+	*worker = -1;
+	if (g == NULL || (total = registry_group_total(g)) == 0)
+		return (NULL);
+	for (tries = 0; tries < total; tries++) {
+		k = g->g_rr++ % total;
+		for (i = 0; i < LS_MAX_WORKERS; i++) {
+			n = i == self ? g->g_nlocal : g->g_count[i];
+			if (k < n)
+				break;
+			k -= n;
+		}
+		if (i >= LS_MAX_WORKERS)
+			break;
+		if (i != self) {
+			*worker = i;
+			return (NULL);
+		}
+		TAILQ_FOREACH(t, &g->g_tunnels, t_entry)
+			if (k-- == 0)
+				break;
+		if (t == NULL)
+			continue;
+		if (now - (double)ws_last_rx(t->t_ws) >
+		    LS_PING_INTERVAL + 10) {
+			log_info("provider %s silent for %.0fs, skipped",
+			    t->t_name, now - (double)ws_last_rx(t->t_ws));
+			continue;
+		}
+		return (t);
+	}
+	/* Every local candidate looked dead: any provider beats none. */
+	return (TAILQ_FIRST(&g->g_tunnels));
+}
+
+void
+server_handoff_in(const void *data, size_t len, int fd)
+{
+	const struct ipc_handoff	*h = data;
+	struct ipc_handoff		 hc;
+
+	if (len < sizeof(*h) || len != sizeof(*h) + h->ih_datalen ||
+	    fd == -1) {
+		log_warnx("%s: malformed hand-off", __func__);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	memcpy(&hc, h, sizeof(hc));
+	hc.ih_key[sizeof(hc.ih_key) - 1] = '\0';
+	hc.ih_host[sizeof(hc.ih_host) - 1] = '\0';
+	hc.ih_peer[sizeof(hc.ih_peer) - 1] = '\0';
+	socks_adopt(fd, &hc, (const uint8_t *)data + sizeof(*h),
+	    registry_group(hc.ih_key, 1));
+}
+
+void
+server_token_update(const struct ipc_token *itp)
+{
+	struct ipc_token	 it = *itp;
+	struct token		*tk;
+	struct tunnel		*t, *next;
+	char			 err[256];
+
+	it.it_token[sizeof(it.it_token) - 1] = '\0';
+	it.it_target[sizeof(it.it_target) - 1] = '\0';
+	it.it_owner[sizeof(it.it_owner) - 1] = '\0';
+	if (it.it_remove) {
+		if ((tk = registry_find(it.it_token)) == NULL)
+			return;
+		/* Connectors that used the token go with it (spec 11.2). */
+		for (t = TAILQ_FIRST(&server_tunnels); t != NULL; t = next) {
+			next = TAILQ_NEXT(t, t_all);
+			if (t->t_kind == TUNK_CONNECTOR && t->t_token != NULL &&
+			    strcmp(t->t_token, it.it_token) == 0)
+				tunnel_close(t, "connector token removed");
+		}
+		registry_remove(tk);
+		return;
+	}
+	if ((tk = registry_add(it.it_kind, it.it_token, it.it_target, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("%s: %s: %s", __func__, it.it_token, err);
+		return;
+	}
+	if (it.it_owner[0] != '\0') {
+		free(tk->tk_owner);
+		tk->tk_owner = util_xstrdup(it.it_owner);
+	}
+}
+
+void
+server_connector_result(const struct ipc_connector *r)
+{
+	struct server_pending	*sp;
+	char			 text[256];
+
+	TAILQ_FOREACH(sp, &server_pendings, sp_entry)
+		if (sp->sp_reqid == r->ic_reqid)
+			break;
+	if (sp == NULL)
+		return;
+	TAILQ_REMOVE(&server_pendings, sp, sp_entry);
+	memcpy(text, r->ic_text, sizeof(text));
+	text[sizeof(text) - 1] = '\0';
+	if (sp->sp_tun != NULL) {
+		log_info("tunnel %s: connector %s %s: %s", sp->sp_tun->t_name,
+		    sp->sp_op == CONNECTOR_ADD ? "add" : "remove",
+		    r->ic_ok ? "ok" : "refused", text);
+		if (msg_put_connector_response(sp->sp_tun->t_out, sp->sp_id,
+		    r->ic_ok, (r->ic_ok && sp->sp_op == CONNECTOR_REMOVE) ?
+		    NULL : text) == 0)
+			tunnel_flush_msg(sp->sp_tun);
+	}
+	free(sp);
+}
+
+/* Connector (0x07) from a provider: only on autonomy tokens (spec 4.7). */
+static void
+server_connector_msg(struct tunnel *t, struct msg *m)
+{
+	struct server_pending	*sp;
+	struct ipc_connector	 req;
+
+	if (t->t_kind != TUNK_REVERSE || !t->t_autonomy || t->t_group == NULL) {
+		log_info("tunnel %s: connector management refused", t->t_name);
+		if (msg_put_connector_response(t->t_out, m->m_id, 0,
+		    "Unauthorized connector management attempt") == 0)
+			tunnel_flush_msg(t);
+		return;
+	}
+	if (m->m_token.len >= sizeof(req.ic_token) ||
+	    memchr(m->m_token.p, '\0', m->m_token.len) != NULL) {
+		if (msg_put_connector_response(t->t_out, m->m_id, 0,
+		    "invalid connector token") == 0)
+			tunnel_flush_msg(t);
+		return;
+	}
+	if ((sp = calloc(1, sizeof(*sp))) == NULL)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.ic_reqid = sp->sp_reqid = ++server_reqid;
+	req.ic_op = (uint32_t)m->m_op;
+	snprintf(req.ic_owner, sizeof(req.ic_owner), "%s", t->t_group->g_key);
+	memcpy(req.ic_token, m->m_token.p, m->m_token.len);
+	sp->sp_tun = t;
+	sp->sp_op = m->m_op;
+	memcpy(sp->sp_id, m->m_id, sizeof(sp->sp_id));
+	TAILQ_INSERT_TAIL(&server_pendings, sp, sp_entry);
+	ipc_send(ls_worker->w_ipc, IPC_CONNECTOR_REQ, &req, sizeof(req), -1);
+}
+
+/* ---- connections ------------------------------------------------------ */
 
 void
 server_accept_fd(int fd)
@@ -91,6 +437,35 @@ server_conn_free(struct server_conn *sc)
 	free(sc);
 }
 
+/* "xxxxxxxx-xxxx-..." -> 16 bytes; 0 on success. */
+static int
+server_parse_uuid(const char *s, uint8_t *out)
+{
+	int	i, n = 0, hi = -1, v;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '-')
+			continue;
+		if (s[i] >= '0' && s[i] <= '9')
+			v = s[i] - '0';
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			v = s[i] - 'a' + 10;
+		else if (s[i] >= 'A' && s[i] <= 'F')
+			v = s[i] - 'A' + 10;
+		else
+			return (-1);
+		if (hi < 0)
+			hi = v;
+		else {
+			if (n >= LS_CHANNEL_ID_LEN)
+				return (-1);
+			out[n++] = (uint8_t)(hi << 4 | v);
+			hi = -1;
+		}
+	}
+	return (n == LS_CHANNEL_ID_LEN && hi < 0 ? 0 : -1);
+}
+
 /* Spec 2.1 routes. */
 static int
 server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
@@ -98,6 +473,7 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 	struct server_conn	*sc = arg;
 	const char		*path = h->hh_path;
 	const char		*feat;
+	char			 inst[64];
 
 	if (strcmp(path, "/socket") == 0 || strncmp(path, "/socket/", 8) == 0) {
 		if (http_query_get(h->hh_query, "token", sc->sc_token_hash,
@@ -106,6 +482,10 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 		sc->sc_has_reverse = http_query_get(h->hh_query, "reverse",
 		    sc->sc_reverse, sizeof(sc->sc_reverse)) &&
 		    sc->sc_reverse[0] != '\0';
+		if (http_query_get(h->hh_query, "instance", inst,
+		    sizeof(inst)) && server_parse_uuid(inst,
+		    sc->sc_instance) == 0)
+			sc->sc_has_instance = 1;
 		if ((feat = http_header(h, LS_FEATURE_HEADER)) != NULL &&
 		    strstr(feat, "halfclose") != NULL) {
 			sc->sc_features = 1;
@@ -136,7 +516,8 @@ server_ws_open(struct ws_conn *ws, void *arg)
 {
 	struct server_conn	*sc = arg;
 	struct timeval		 tv = { SERVER_AUTH_TIMEOUT, 0 };
-	int			 ok;
+	struct token		*tk;
+	int			 want_reverse = -1;
 
 	if ((sc->sc_tun = tunnel_new(ws, 0, &server_tunnel_ops, sc)) == NULL) {
 		log_warnx("%s: out of memory", __func__);
@@ -144,20 +525,22 @@ server_ws_open(struct ws_conn *ws, void *arg)
 		server_conn_free(sc);
 		return;
 	}
+	TAILQ_INSERT_TAIL(&server_tunnels, sc->sc_tun, t_all);
 	sc->sc_tun->t_halfclose = sc->sc_features;
 	tunnel_set_state(sc->sc_tun, TUN_AUTH);
 	if (sc->sc_query_auth) {
 		/* Spec 6.2: URL-query authentication, answered at once. */
 		if (strlen(sc->sc_token_hash) != 64) {
-			server_auth_result(sc, 0, "invalid token format");
+			server_auth_fail(sc, "invalid token format");
 			return;
 		}
-		ok = util_ct_streq(sc->sc_token_hash, server_token_hash);
-		if (ok && sc->sc_has_reverse &&
-		    (strcmp(sc->sc_reverse, "true") == 0 ||
-		    strcmp(sc->sc_reverse, "1") == 0))
-			ok = 0;		/* a forward token asked for reverse */
-		server_auth_result(sc, ok, "invalid token");
+		tk = registry_find_hash(sc->sc_token_hash);
+		if (sc->sc_has_reverse)
+			want_reverse = strcmp(sc->sc_reverse, "true") == 0 ||
+			    strcmp(sc->sc_reverse, "1") == 0;
+		if (!sc->sc_has_instance)
+			util_random(sc->sc_instance, sizeof(sc->sc_instance));
+		server_authenticate(sc, tk, want_reverse, 1, sc->sc_instance);
 		return;
 	}
 	sc->sc_timer = evtimer_new(ls_worker->w_base, server_auth_timeout, sc);
@@ -176,25 +559,137 @@ server_auth_timeout(evutil_socket_t fd, short ev, void *arg)
 }
 
 static void
-server_auth_result(struct server_conn *sc, int ok, const char *err)
+server_auth_fail(struct server_conn *sc, const char *err)
 {
 	struct tunnel	*t = sc->sc_tun;
 
 	if (sc->sc_timer != NULL)
 		evtimer_del(sc->sc_timer);
-	if (msg_put_auth_response(t->t_out, ok, ok ? NULL : err) == 0)
+	if (msg_put_auth_response(t->t_out, 0, err) == 0)
 		tunnel_flush_msg(t);
-	if (!ok) {
-		log_info("tunnel %s: authentication failed: %s", t->t_name,
-		    err);
-		tunnel_close(t, "authentication failed");
-		return;
+	log_info("tunnel %s: authentication failed: %s", t->t_name, err);
+	tunnel_close(t, "authentication failed");
+}
+
+/*
+ * Classify the token (spec 6.2 step 3-5, 6.3) and give the connection
+ * its role.  want_reverse: 1 reverse, 0 not reverse, -1 the token decides.
+ */
+static void
+server_authenticate(struct server_conn *sc, struct token *tk,
+    int want_reverse, int query, const uint8_t *instance)
+{
+	struct tunnel	*t = sc->sc_tun;
+	struct token	*rtk;
+	struct group	*g = NULL;
+	char		 key[IPC_KEYLEN], *hash;
+	enum tunnel_kind kind;
+
+	if (tk == NULL)
+		goto invalid;
+	if (tk->tk_kind == TOK_CONNECTOR) {
+		/* Valid while what it maps to exists. */
+		if ((hash = strchr(tk->tk_target, '#')) != NULL)
+			*hash = '\0';
+		rtk = registry_find(tk->tk_target);
+		if (hash != NULL)
+			*hash = '#';
+		if (rtk == NULL || rtk->tk_kind != TOK_REVERSE)
+			goto invalid;
 	}
-	t->t_kind = TUNK_FORWARD;
+	switch (tk->tk_kind) {
+	case TOK_REVERSE:
+		if (want_reverse == 0)
+			goto invalid;
+		kind = TUNK_REVERSE;
+		break;
+	case TOK_FORWARD:
+		if (want_reverse == 1)
+			goto invalid;
+		kind = TUNK_FORWARD;
+		break;
+	default:
+		if (want_reverse == 1)
+			goto invalid;
+		kind = TUNK_CONNECTOR;
+		break;
+	}
+	if (sc->sc_timer != NULL)
+		evtimer_del(sc->sc_timer);
+	t->t_kind = kind;
+	t->t_token = util_xstrdup(tk->tk_token);
+	/* AuthResponse goes out before anything else can (P-12). */
+	if (msg_put_auth_response(t->t_out, 1, NULL) == 0)
+		tunnel_flush_msg(t);
 	tunnel_set_state(t, TUN_OPEN);
 	tunnel_start_keepalive(t);
-	log_info("tunnel %s: forward client authenticated%s", t->t_name,
-	    t->t_halfclose ? " (half-close)" : "");
+
+	switch (kind) {
+	case TUNK_FORWARD:
+		log_info("tunnel %s: forward client authenticated%s", t->t_name,
+		    t->t_halfclose ? " (half-close)" : "");
+		return;
+	case TUNK_REVERSE:
+		if (tk->tk_autonomy) {
+			registry_internal_key(tk, instance, key, sizeof(key));
+			g = registry_group(key, 1);
+			if (g != NULL && g->g_token == NULL)
+				g->g_token = tk;
+			t->t_autonomy = 1;
+		} else
+			g = tk->tk_group;
+		if (g == NULL) {
+			tunnel_close(t, "out of memory");
+			return;
+		}
+		t->t_group = g;
+		TAILQ_INSERT_TAIL(&g->g_tunnels, t, t_entry);
+		g->g_nlocal++;
+		log_info("tunnel %s: provider authenticated (%s, %u here)%s",
+		    t->t_name, tk->tk_autonomy ? "autonomy" : "reverse",
+		    g->g_nlocal, t->t_halfclose ? " (half-close)" : "");
+		server_report(g);
+		server_listeners();
+		server_partners(g);
+		socks_tunnel_available();
+		relay_provider_available(g);
+		return;
+	case TUNK_CONNECTOR:
+		if ((g = registry_group(tk->tk_target, 1)) == NULL) {
+			tunnel_close(t, "out of memory");
+			return;
+		}
+		t->t_group = g;
+		g->g_connectors++;
+		log_info("tunnel %s: connector authenticated (%u provider%s)",
+		    t->t_name, registry_group_total(g),
+		    registry_group_total(g) == 1 ? "" : "s");
+		server_partners(g);
+		return;
+	}
+	(void)query;
+	return;
+ invalid:
+	server_auth_fail(sc, "invalid token");
+}
+
+/*
+ * Partners (0x0A, spec 13.2) per group: connectors learn how many
+ * providers serve them, providers how many connectors use them.
+ */
+static void
+server_partners(struct group *g)
+{
+	struct tunnel	*t;
+	unsigned	 providers = registry_group_total(g);
+
+	TAILQ_FOREACH(t, &server_tunnels, t_all) {
+		if (t->t_state != TUN_OPEN || t->t_group != g)
+			continue;
+		if (msg_put_partners(t->t_out, t->t_kind == TUNK_CONNECTOR ?
+		    (int)providers : (int)g->g_connectors) == 0)
+			tunnel_flush_msg(t);
+	}
 }
 
 /* Spec 6.3: the first message must be an Auth. */
@@ -202,22 +697,27 @@ static void
 server_auth(struct tunnel *t, struct msg *m, const char *err)
 {
 	struct server_conn	*sc = t->t_arg;
+	struct token		*tk;
 	char			 buf[300];
-	int			 ok;
 
 	if (m == NULL) {
 		snprintf(buf, sizeof(buf), "invalid auth message: %s", err);
-		server_auth_result(sc, 0, buf);
+		server_auth_fail(sc, buf);
 		return;
 	}
 	if (m->m_type != MSG_AUTH) {
-		server_auth_result(sc, 0, "invalid auth message");
+		server_auth_fail(sc, "invalid auth message");
 		return;
 	}
-	ok = !m->m_reverse && m->m_token.len == strlen(ls_conf->c_token) &&
-	    CRYPTO_memcmp(m->m_token.p, ls_conf->c_token,
-	    m->m_token.len) == 0;
-	server_auth_result(sc, ok, "invalid token");
+	if (m->m_token.len > 255 ||
+	    memchr(m->m_token.p, '\0', m->m_token.len) != NULL) {
+		server_auth_fail(sc, "invalid token");
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.*s", (int)m->m_token.len,
+	    (const char *)m->m_token.p);
+	tk = registry_find(buf);
+	server_authenticate(sc, tk, m->m_reverse ? 1 : 0, 0, m->m_id);
 }
 
 static void
@@ -225,15 +725,23 @@ server_message(struct tunnel *t, struct msg *m)
 {
 	switch (m->m_type) {
 	case MSG_CONNECT:
+		if (t->t_kind == TUNK_CONNECTOR) {
+			relay_connect(t, m, t->t_group, 0);
+			return;
+		}
 		if (t->t_kind != TUNK_FORWARD) {
-			log_info("tunnel %s: Connect from a non-forward client, "
-			    "refused", t->t_name);
+			/* P-13: a provider is not a forward client. */
+			log_info("tunnel %s: Connect from a provider, refused",
+			    t->t_name);
 			if (msg_put_connect_response(t->t_out, 0, m->m_id,
 			    "forward proxying not allowed for this token") == 0)
 				tunnel_flush_msg(t);
 			return;
 		}
 		channel_dial(t, m);
+		break;
+	case MSG_CONNECTOR:
+		server_connector_msg(t, m);
 		break;
 	case MSG_LOG:
 		log_debug("tunnel %s: peer log: %s", t->t_name,
@@ -250,8 +758,22 @@ static void
 server_closed(struct tunnel *t, const char *why)
 {
 	struct server_conn	*sc = t->t_arg;
+	struct server_pending	*sp;
+	struct group		*g = t->t_group;
 
-	if (t->t_kind == TUNK_FORWARD)
+	TAILQ_REMOVE(&server_tunnels, t, t_all);
+	TAILQ_FOREACH(sp, &server_pendings, sp_entry)
+		if (sp->sp_tun == t)
+			sp->sp_tun = NULL;
+	if (g != NULL && t->t_kind == TUNK_REVERSE) {
+		TAILQ_REMOVE(&g->g_tunnels, t, t_entry);
+		g->g_nlocal--;
+		server_report(g);
+		if (registry_group_total(g) == 0)
+			server_partners(g);
+	} else if (g != NULL && t->t_kind == TUNK_CONNECTOR)
+		g->g_connectors--;
+	if (t->t_state == TUN_CLOSED && t->t_token != NULL)
 		log_info("tunnel %s: closed: %s", t->t_name, why);
 	server_conn_free(sc);
 }

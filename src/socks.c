@@ -23,6 +23,7 @@ static void	socks_event(struct bufferevent *, short, void *);
 static void	socks_timeout(evutil_socket_t, short, void *);
 static void	socks_request(struct channel *);
 static void	socks_fail(struct channel *, uint8_t, const char *);
+static void	socks_handoff(struct channel *, int);
 
 unsigned
 socks_waiting(void)
@@ -40,23 +41,17 @@ socks_unwait(struct channel *ch)
 	socks_nwaiting--;
 }
 
-void
-socks_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen)
+static struct channel *
+socks_new(evutil_socket_t fd, struct group *g)
 {
 	struct channel	*ch;
-	struct timeval	 tv = { SOCKS_HANDSHAKE_TIMEOUT, 0 };
 
-	if (ls_worker->w_draining) {
-		close(fd);
-		return;
-	}
 	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
 		log_warnx("%s: out of memory", __func__);
 		close(fd);
-		return;
+		return (NULL);
 	}
-	util_sockaddr_str(sa, ch->ch_peer, sizeof(ch->ch_peer));
-	util_set_nodelay(fd);
+	ch->ch_group = g;
 	ch->ch_state = CH_SOCKS;
 	socks5_init(&ch->ch_s5, ls_conf->c_socks_user, ls_conf->c_socks_pass);
 	if ((ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, fd,
@@ -69,12 +64,59 @@ socks_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen)
 		else
 			close(fd);
 		free(ch);
-		return;
+		return (NULL);
 	}
 	ls_worker->w_channels++;
 	worker_load_changed();
 	bufferevent_setcb(ch->ch_bev, socks_read, NULL, socks_event, ch);
-	bufferevent_setwatermark(ch->ch_bev, EV_READ, 0, 2 * CH_READ_CHUNK);
+	/*
+	 * Small reads while negotiating: what follows the request (early
+	 * data) must fit a hand-off message to another worker.
+	 */
+	bufferevent_set_max_single_read(ch->ch_bev, 1024);
+	bufferevent_setwatermark(ch->ch_bev, EV_READ, 0, 2048);
+	return (ch);
+}
+
+/* A SOCKS request parsed by another worker, with its socket. */
+void
+socks_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
+    struct group *g)
+{
+	struct channel	*ch;
+
+	if ((ch = socks_new(fd, g)) == NULL)
+		return;
+	snprintf(ch->ch_peer, sizeof(ch->ch_peer), "%s", h->ih_peer);
+	ch->ch_s5.s5_state = S5_DONE;
+	ch->ch_s5.s5_cmd = h->ih_cmd;
+	ch->ch_s5.s5_port = h->ih_port;
+	snprintf(ch->ch_s5.s5_host, sizeof(ch->ch_s5.s5_host), "%s",
+	    h->ih_host);
+	if (h->ih_datalen > 0)
+		evbuffer_add(bufferevent_get_input(ch->ch_bev), data,
+		    h->ih_datalen);
+	bufferevent_enable(ch->ch_bev, EV_WRITE);
+	log_debug("socks %s: adopted %s:%u from another worker", ch->ch_peer,
+	    h->ih_host, h->ih_port);
+	socks_request(ch);
+}
+
+void
+socks_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+    struct group *g)
+{
+	struct channel	*ch;
+	struct timeval	 tv = { SOCKS_HANDSHAKE_TIMEOUT, 0 };
+
+	if (ls_worker->w_draining) {
+		close(fd);
+		return;
+	}
+	util_set_nodelay(fd);
+	if ((ch = socks_new(fd, g)) == NULL)
+		return;
+	util_sockaddr_str(sa, ch->ch_peer, sizeof(ch->ch_peer));
 	bufferevent_enable(ch->ch_bev, EV_READ | EV_WRITE);
 	evtimer_add(ch->ch_timer, &tv);
 	log_trace("socks %s: accepted", ch->ch_peer);
@@ -109,11 +151,49 @@ socks_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * The provider chosen lives in another worker: the socket and the parsed
+ * request move there (through the master), bytes never cross processes.
+ */
+static void
+socks_handoff(struct channel *ch, int worker)
+{
+	uint8_t			 buf[IPC_MAX_PAYLOAD];
+	struct ipc_handoff	*h = (struct ipc_handoff *)buf;
+	struct evbuffer		*in = bufferevent_get_input(ch->ch_bev);
+	size_t			 n = evbuffer_get_length(in);
+	int			 fd;
+
+	if (n > IPC_HANDOFF_MAXDATA ||
+	    (fd = dup(bufferevent_getfd(ch->ch_bev))) == -1) {
+		socks_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
+		return;
+	}
+	memset(h, 0, sizeof(*h));
+	h->ih_worker = (uint32_t)worker;
+	h->ih_port = ch->ch_port;
+	h->ih_cmd = ch->ch_s5.s5_cmd;
+	h->ih_datalen = (uint32_t)n;
+	snprintf(h->ih_key, sizeof(h->ih_key), "%s", ch->ch_group->g_key);
+	snprintf(h->ih_host, sizeof(h->ih_host), "%s", ch->ch_host);
+	snprintf(h->ih_peer, sizeof(h->ih_peer), "%s", ch->ch_peer);
+	evbuffer_copyout(in, buf + sizeof(*h), n);
+	log_debug("socks %s: %s:%u handed to worker %d", ch->ch_peer,
+	    ch->ch_host, ch->ch_port, worker);
+	if (ipc_send(ls_worker->w_ipc, IPC_HANDOFF, buf, sizeof(*h) + n,
+	    fd) == -1) {
+		socks_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
+		return;
+	}
+	channel_close(ch, "handed off", 0);
+}
+
 static void
 socks_request(struct channel *ch)
 {
 	struct tunnel	*t;
 	struct timeval	 tv = { LS_WAIT_TUNNEL, 0 };
+	int		 worker;
 
 	snprintf(ch->ch_host, sizeof(ch->ch_host), "%s", ch->ch_s5.s5_host);
 	ch->ch_port = ch->ch_s5.s5_port;
@@ -124,8 +204,12 @@ socks_request(struct channel *ch)
 		socks_fail(ch, S5_REP_CMD, "UDP ASSOCIATE is not supported yet");
 		return;
 	}
-	if ((t = socks_pick_tunnel()) != NULL) {
+	if ((t = socks_pick_tunnel(ch, &worker)) != NULL) {
 		channel_socks_start(ch, t);
+		return;
+	}
+	if (worker >= 0) {
+		socks_handoff(ch, worker);
 		return;
 	}
 	log_debug("socks %s: %s:%u waits for a tunnel", ch->ch_peer,
@@ -138,8 +222,11 @@ socks_request(struct channel *ch)
 }
 
 struct tunnel *
-socks_pick_tunnel(void)
+socks_pick_tunnel(struct channel *ch, int *worker)
 {
+	*worker = -1;
+	if (ch->ch_group != NULL)
+		return (server_pick_provider(ch->ch_group, worker));
 	return (client_pick_tunnel());
 }
 
@@ -147,14 +234,21 @@ socks_pick_tunnel(void)
 void
 socks_tunnel_available(void)
 {
-	struct channel	*ch;
+	struct channel	*ch, *next;
 	struct tunnel	*t;
+	int		 worker;
 
-	while ((ch = TAILQ_FIRST(&socks_waiters)) != NULL &&
-	    (t = socks_pick_tunnel()) != NULL) {
+	for (ch = TAILQ_FIRST(&socks_waiters); ch != NULL; ch = next) {
+		next = TAILQ_NEXT(ch, ch_entry);
+		t = socks_pick_tunnel(ch, &worker);
+		if (t == NULL && worker < 0)
+			continue;
 		socks_unwait(ch);
 		evtimer_del(ch->ch_timer);
-		channel_socks_start(ch, t);
+		if (t != NULL)
+			channel_socks_start(ch, t);
+		else
+			socks_handoff(ch, worker);
 	}
 }
 

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "linksocks.h"
 
@@ -53,7 +54,9 @@ tunnel_set_state(struct tunnel *t, enum tunnel_state st)
 {
 	log_trace("tunnel %s: %s -> %s", t->t_name, tunnel_strstate(t->t_state),
 	    tunnel_strstate(st));
-	if (st == TUN_OPEN && t->t_state != TUN_OPEN) {
+	if (t->t_link != NULL)
+		;	/* worker links are not client tunnels */
+	else if (st == TUN_OPEN && t->t_state != TUN_OPEN) {
 		ls_worker->w_tunnels++;
 		worker_load_changed();
 	} else if (st != TUN_OPEN && t->t_state == TUN_OPEN) {
@@ -83,6 +86,7 @@ tunnel_new(struct ws_conn *ws, int client, const struct tunnel_ops *ops,
 	t->t_timer = evtimer_new(ls_worker->w_base, tunnel_keepalive, t);
 	if (t->t_chans.ct_slots == NULL || t->t_out == NULL ||
 	    t->t_timer == NULL) {
+		t->t_ws = NULL;
 		tunnel_free(t);
 		return (NULL);
 	}
@@ -100,6 +104,7 @@ tunnel_free(struct tunnel *t)
 	if (t->t_timer != NULL)
 		event_free(t->t_timer);
 	free(t->t_token);
+	free(t->t_route);
 	free(t);
 }
 
@@ -126,11 +131,18 @@ tunnel_teardown(struct tunnel *t, const char *why, int from_ws)
 		TAILQ_REMOVE(&t->t_blocked, ch, ch_entry);
 		ch->ch_flags &= ~CHF_BLOCKED;
 	}
-	if (!from_ws)
+	if (t->t_link != NULL) {
+		bufferevent_free(t->t_link);
+		t->t_link = NULL;
+		if (t->t_link_ev != NULL)
+			event_free(t->t_link_ev);
+		t->t_link_ev = NULL;
+	} else if (!from_ws)
 		ws_close(t->t_ws, 1000, "");
 	t->t_ws = NULL;
 	t->t_ops->to_closed(t, why);
-	tunnel_free(t);
+	if (t->t_refs == 0)
+		tunnel_free(t);
 }
 
 void
@@ -142,6 +154,16 @@ tunnel_close(struct tunnel *t, const char *why)
 int
 tunnel_flush_msg(struct tunnel *t)
 {
+	uint32_t	len;
+
+	if (t->t_link != NULL && t->t_state != TUN_CLOSED) {
+		/* Worker link: a length, then the frame, unchanged. */
+		len = (uint32_t)evbuffer_get_length(t->t_out);
+		if (bufferevent_write(t->t_link, &len, sizeof(len)) == -1 ||
+		    bufferevent_write_buffer(t->t_link, t->t_out) == -1)
+			return (-1);
+		return (0);
+	}
 	if (t->t_state == TUN_CLOSED || t->t_ws == NULL) {
 		evbuffer_drain(t->t_out, evbuffer_get_length(t->t_out));
 		return (-1);
@@ -152,6 +174,9 @@ tunnel_flush_msg(struct tunnel *t)
 int
 tunnel_writable(struct tunnel *t)
 {
+	if (t->t_link != NULL)
+		return (evbuffer_get_length(bufferevent_get_output(t->t_link)) <
+		    WS_OUT_HIGH);
 	return (t->t_ws != NULL && ws_output_len(t->t_ws) < WS_OUT_HIGH);
 }
 
@@ -168,10 +193,16 @@ void
 tunnel_pause(struct tunnel *t, int on)
 {
 	if (on) {
-		if (t->t_pausers++ == 0 && t->t_ws != NULL)
+		if (t->t_pausers++ == 0 && t->t_link != NULL)
+			bufferevent_disable(t->t_link, EV_READ);
+		else if (t->t_pausers == 1 && t->t_ws != NULL)
 			ws_pause(t->t_ws, 1);
 	} else if (t->t_pausers > 0) {
-		if (--t->t_pausers == 0 && t->t_ws != NULL)
+		if (--t->t_pausers == 0 && t->t_link != NULL) {
+			bufferevent_enable(t->t_link, EV_READ);
+			/* Frames already read wait for the next pass. */
+			event_active(t->t_link_ev, EV_TIMEOUT, 0);
+		} else if (t->t_pausers == 0 && t->t_ws != NULL)
 			ws_pause(t->t_ws, 0);
 	}
 }
@@ -324,6 +355,16 @@ tunnel_ws_message(struct ws_conn *ws, const uint8_t *buf, size_t len,
 	}
 	log_trace("tunnel %s: <- %s %zu bytes", t->t_name,
 	    msg_typename(m.m_type), len);
+	t->t_raw = buf;
+	t->t_rawlen = len;
+	if ((m.m_type == MSG_DATA || m.m_type == MSG_CONNECT_RESPONSE ||
+	    m.m_type == MSG_DISCONNECT) &&
+	    (ch = tunnel_find(t, m.m_id)) != NULL &&
+	    (ch->ch_flags & CHF_RELAY)) {
+		relay_message(ch, &m);
+		msg_free(&m);
+		return;
+	}
 	switch (m.m_type) {
 	case MSG_DATA:
 		if ((ch = tunnel_find(t, m.m_id)) == NULL) {
@@ -351,6 +392,10 @@ tunnel_ws_message(struct ws_conn *ws, const uint8_t *buf, size_t len,
 		channel_tunnel_disconnect(ch, etxt);
 		break;
 	case MSG_UNKNOWN:
+		if (t->t_link != NULL && m.m_rawtype == LS_LINK_ROUTE) {
+			t->t_ops->to_message(t, &m);
+			break;
+		}
 		log_trace("tunnel %s: ignoring message type 0x%02x",
 		    t->t_name, m.m_rawtype);
 		break;
@@ -419,4 +464,108 @@ tunnel_start_keepalive(struct tunnel *t)
 	struct timeval	tv = { LS_PING_INTERVAL, 0 };
 
 	evtimer_add(t->t_timer, &tv);
+}
+
+/* ---- worker links: the same tunnel over a socketpair ----------------- */
+
+static void
+tunnel_link_process(struct tunnel *t)
+{
+	struct evbuffer	*in = bufferevent_get_input(t->t_link);
+	uint32_t	 len;
+	uint8_t		*p;
+
+	while (t->t_state == TUN_OPEN && t->t_pausers == 0 &&
+	    evbuffer_copyout(in, &len, sizeof(len)) == sizeof(len)) {
+		if (len < 2 || len > LS_MSG_MAX) {
+			tunnel_close(t, "corrupt worker link");
+			return;
+		}
+		if (evbuffer_get_length(in) < sizeof(len) + len)
+			return;
+		evbuffer_drain(in, sizeof(len));
+		if ((p = evbuffer_pullup(in, len)) == NULL) {
+			tunnel_close(t, "out of memory");
+			return;
+		}
+		t->t_refs++;
+		tunnel_ws_message(NULL, p, len, t);
+		if (--t->t_refs == 0 && t->t_state == TUN_CLOSED) {
+			tunnel_free(t);
+			return;
+		}
+		if (t->t_link == NULL)
+			return;
+		evbuffer_drain(bufferevent_get_input(t->t_link), len);
+	}
+}
+
+static void
+tunnel_link_read(struct bufferevent *bev, void *arg)
+{
+	tunnel_link_process(arg);
+}
+
+static void
+tunnel_link_kick(evutil_socket_t fd, short ev, void *arg)
+{
+	tunnel_link_process(arg);
+}
+
+static void
+tunnel_link_write(struct bufferevent *bev, void *arg)
+{
+	tunnel_ws_drain(NULL, arg);
+}
+
+static void
+tunnel_link_event(struct bufferevent *bev, short what, void *arg)
+{
+	tunnel_close(arg, (what & BEV_EVENT_EOF) ? "worker link closed" :
+	    "worker link error");
+}
+
+/* A link to worker `peer' over a socketpair from the master. */
+struct tunnel *
+tunnel_new_link(int fd, int peer, const struct tunnel_ops *ops, void *arg)
+{
+	struct tunnel	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	t->t_ops = ops;
+	t->t_arg = arg;
+	t->t_state = TUN_CONNECTING;
+	t->t_halfclose = 1;
+	TAILQ_INIT(&t->t_blocked);
+	t->t_chans.ct_size = TUNNEL_MIN_SLOTS;
+	t->t_chans.ct_slots = calloc(t->t_chans.ct_size, sizeof(void *));
+	t->t_out = evbuffer_new();
+	t->t_link = bufferevent_socket_new(ls_worker->w_base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	t->t_link_ev = event_new(ls_worker->w_base, -1, 0, tunnel_link_kick,
+	    t);
+	if (t->t_chans.ct_slots == NULL || t->t_out == NULL ||
+	    t->t_link == NULL || t->t_link_ev == NULL) {
+		if (t->t_link != NULL)
+			bufferevent_free(t->t_link);
+		else
+			close(fd);
+		if (t->t_link_ev != NULL)
+			event_free(t->t_link_ev);
+		t->t_link = NULL;
+		t->t_timer = NULL;
+		tunnel_free(t);
+		return (NULL);
+	}
+	snprintf(t->t_name, sizeof(t->t_name), "link-%d", peer);
+	bufferevent_setcb(t->t_link, tunnel_link_read, tunnel_link_write,
+	    tunnel_link_event, t);
+	bufferevent_setwatermark(t->t_link, EV_WRITE, WS_OUT_LOW, 0);
+	bufferevent_set_max_single_read(t->t_link, 256 * 1024);
+	bufferevent_enable(t->t_link, EV_READ | EV_WRITE);
+	t->t_state = TUN_OPEN;	/* not counted as a client tunnel */
+	return (t);
 }

@@ -92,12 +92,46 @@ worker_dispatch(struct ipc *i, int type, const void *data, size_t len,
 		}
 		server_accept_fd(fd);
 		break;
+	case IPC_LINK:
+		if (len != sizeof(uint32_t) || fd == -1) {
+			if (fd != -1)
+				close(fd);
+			log_warnx("%s: malformed %s", __func__,
+			    ipc_typename(type));
+			return;
+		}
+		server_link_fd((int)*(const uint32_t *)data, fd);
+		break;
+	case IPC_PROVIDERS:
+		if (len != sizeof(struct ipc_providers))
+			goto badsize;
+		server_providers(data);
+		break;
+	case IPC_HANDOFF_IN:
+		server_handoff_in(data, len, fd);
+		break;
+	case IPC_TOKEN:
+		if (len != sizeof(struct ipc_token))
+			goto badsize;
+		server_token_update(data);
+		break;
+	case IPC_CONNECTOR_RES:
+		if (len != sizeof(struct ipc_connector))
+			goto badsize;
+		server_connector_result(data);
+		break;
 	default:
 		if (fd != -1)
 			close(fd);
 		fatalx("%s: unexpected IPC message type %d from master",
 		    __func__, type);
 	}
+	return;
+ badsize:
+	if (fd != -1)
+		close(fd);
+	fatalx("%s: bad %s size %zu from master", __func__,
+	    ipc_typename(type), len);
 }
 
 static void
