@@ -483,6 +483,7 @@ int		 util_bind_tcp(const char *, int, int, int, char *, size_t);
 int		 util_local_port(int);
 void		 util_set_nodelay(int);
 char		*util_xstrdup(const char *);
+int		 util_parse_uuid(const char *, uint8_t *);
 
 /* ------------------------------------------------------------------ */
 /* ipc.c: typed, versioned messages over SOCK_SEQPACKET socketpairs    */

@@ -99,6 +99,8 @@ master_bind(struct master *m)
 		master_bind_reverse(m);
 		return;
 	}
+	if (c->c_role == ROLE_PROVIDER)
+		return;		/* providers serve no SOCKS5 port */
 	/*
 	 * One SO_REUSEPORT socket per worker, bound here, listened on by the
 	 * worker once its tunnel is up.  With port 0 the first bind picks
@@ -579,16 +581,119 @@ master_pick(struct master *m)
 	return (best);
 }
 
+/*
+ * Placement from the request head, read with MSG_PEEK (nothing is
+ * consumed): a connector goes where its group's providers are, a
+ * provider's connections spread over the workers.  Anything else (TLS,
+ * message auth, an unknown token) goes to the least loaded worker.
+ */
+static struct master_worker *
+master_place(struct master *m, int fd)
+{
+	struct master_worker	*w, *best = NULL;
+	struct token		*tk;
+	struct group		*g = NULL;
+	char			 buf[4096], hash[80], rev[16], inst[64];
+	char			 key[IPC_KEYLEN], *q, *end;
+	uint8_t			 id[LS_CHANNEL_ID_LEN];
+	ssize_t			 n;
+	int			 i, connector = 0;
+
+	n = recv(fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)
+		return (master_pick(m));
+	buf[n] = '\0';
+	if (strncmp(buf, "GET /socket", 11) != 0 ||
+	    (end = strpbrk(buf, " \r\n")) == NULL ||
+	    (end = strpbrk(buf + 4, " \r\n")) == NULL)
+		return (master_pick(m));
+	*end = '\0';
+	if ((q = strchr(buf, '?')) == NULL ||
+	    !http_query_get(q + 1, "token", hash, sizeof(hash)) ||
+	    (tk = registry_find_hash(hash)) == NULL)
+		return (master_pick(m));
+	if (tk->tk_kind == TOK_CONNECTOR) {
+		g = registry_group(tk->tk_target, 0);
+		connector = 1;
+	} else if (tk->tk_kind == TOK_REVERSE && (!http_query_get(q + 1,
+	    "reverse", rev, sizeof(rev)) || strcmp(rev, "true") == 0 ||
+	    strcmp(rev, "1") == 0)) {
+		g = tk->tk_group;
+		if (tk->tk_autonomy) {
+			g = NULL;
+			if (http_query_get(q + 1, "instance", inst,
+			    sizeof(inst)) && util_parse_uuid(inst, id) == 0) {
+				registry_internal_key(tk, id, key, sizeof(key));
+				g = registry_group(key, 0);
+			}
+		}
+	}
+	if (g == NULL)
+		return (master_pick(m));
+	for (i = 0; i < m->m_nworkers; i++) {
+		w = &m->m_workers[i];
+		if (w->mw_pid == 0 || w->mw_ipc == NULL)
+			continue;
+		if (best == NULL ||
+		    (connector && g->g_count[i] > g->g_count[best->mw_idx]) ||
+		    (!connector && g->g_count[i] < g->g_count[best->mw_idx]))
+			best = w;
+	}
+	if (best == NULL || (connector && g->g_count[best->mw_idx] == 0))
+		return (master_pick(m));
+	if (!connector)
+		g->g_count[best->mw_idx]++;	/* until the worker reports */
+	return (best);
+}
+
+struct master_peek {
+	struct event	*mp_ev;
+	char		 mp_peer[64];
+};
+
+static void	master_assign(struct master *, int, const char *);
+
+static void
+master_peek_ready(evutil_socket_t fd, short ev, void *arg)
+{
+	struct master_peek	*mp = arg;
+
+	event_free(mp->mp_ev);
+	master_assign(master, fd, mp->mp_peer);
+	free(mp);
+}
+
 static void
 master_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct master		*m = arg;
-	struct master_worker	*w;
-	char			 peer[64];
+	struct master_peek	*mp;
+	struct timeval		 tv = { 0, 200000 };
+	char			 peer[64], c;
 
 	util_sockaddr_str(sa, peer, sizeof(peer));
-	if ((w = master_pick(m)) == NULL) {
+	/* Give the request head up to 200 ms to arrive for placement. */
+	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK) &&
+	    (mp = calloc(1, sizeof(*mp))) != NULL) {
+		snprintf(mp->mp_peer, sizeof(mp->mp_peer), "%s", peer);
+		if ((mp->mp_ev = event_new(m->m_base, fd, EV_READ,
+		    master_peek_ready, mp)) != NULL) {
+			event_add(mp->mp_ev, &tv);
+			return;
+		}
+		free(mp);
+	}
+	master_assign(m, fd, peer);
+}
+
+static void
+master_assign(struct master *m, int fd, const char *peer)
+{
+	struct master_worker	*w;
+
+	if ((w = master_place(m, fd)) == NULL) {
 		log_warnx("tunnel client %s: no worker available, closing",
 		    peer);
 		close(fd);

@@ -437,35 +437,6 @@ server_conn_free(struct server_conn *sc)
 	free(sc);
 }
 
-/* "xxxxxxxx-xxxx-..." -> 16 bytes; 0 on success. */
-static int
-server_parse_uuid(const char *s, uint8_t *out)
-{
-	int	i, n = 0, hi = -1, v;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] == '-')
-			continue;
-		if (s[i] >= '0' && s[i] <= '9')
-			v = s[i] - '0';
-		else if (s[i] >= 'a' && s[i] <= 'f')
-			v = s[i] - 'a' + 10;
-		else if (s[i] >= 'A' && s[i] <= 'F')
-			v = s[i] - 'A' + 10;
-		else
-			return (-1);
-		if (hi < 0)
-			hi = v;
-		else {
-			if (n >= LS_CHANNEL_ID_LEN)
-				return (-1);
-			out[n++] = (uint8_t)(hi << 4 | v);
-			hi = -1;
-		}
-	}
-	return (n == LS_CHANNEL_ID_LEN && hi < 0 ? 0 : -1);
-}
-
 /* Spec 2.1 routes. */
 static int
 server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
@@ -483,7 +454,7 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 		    sc->sc_reverse, sizeof(sc->sc_reverse)) &&
 		    sc->sc_reverse[0] != '\0';
 		if (http_query_get(h->hh_query, "instance", inst,
-		    sizeof(inst)) && server_parse_uuid(inst,
+		    sizeof(inst)) && util_parse_uuid(inst,
 		    sc->sc_instance) == 0)
 			sc->sc_has_instance = 1;
 		if ((feat = http_header(h, LS_FEATURE_HEADER)) != NULL &&

@@ -189,3 +189,32 @@ util_xstrdup(const char *s)
 		fatal("%s: strdup", __func__);
 	return (p);
 }
+
+/* Canonical (or dash-less) UUID text to 16 bytes; 0 on success. */
+int
+util_parse_uuid(const char *s, uint8_t *out)
+{
+	int	i, n = 0, hi = -1, v;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '-')
+			continue;
+		if (s[i] >= '0' && s[i] <= '9')
+			v = s[i] - '0';
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			v = s[i] - 'a' + 10;
+		else if (s[i] >= 'A' && s[i] <= 'F')
+			v = s[i] - 'A' + 10;
+		else
+			return (-1);
+		if (hi < 0)
+			hi = v;
+		else {
+			if (n >= LS_CHANNEL_ID_LEN)
+				return (-1);
+			out[n++] = (uint8_t)(hi << 4 | v);
+			hi = -1;
+		}
+	}
+	return (n == LS_CHANNEL_ID_LEN && hi < 0 ? 0 : -1);
+}
