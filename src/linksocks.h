@@ -702,6 +702,7 @@ enum channel_state {
 #define CHF_SHUTWR		0x80	/* local write side shut down */
 #define CHF_RELAY		0x1000	/* agent relay half, no socket */
 #define CHF_FROM_LINK		0x2000	/* relay that came over a worker link */
+#define CHF_ADOPTED		0x4000	/* SOCKS request handed from a worker */
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
 #define CH_OUT_LOW		(512u * 1024)

@@ -88,6 +88,7 @@ socks_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
 	if ((ch = socks_new(fd, g)) == NULL)
 		return;
 	snprintf(ch->ch_peer, sizeof(ch->ch_peer), "%s", h->ih_peer);
+	ch->ch_flags |= CHF_ADOPTED;
 	ch->ch_s5.s5_state = S5_DONE;
 	ch->ch_s5.s5_cmd = h->ih_cmd;
 	ch->ch_s5.s5_port = h->ih_port;
@@ -224,10 +225,21 @@ socks_request(struct channel *ch)
 struct tunnel *
 socks_pick_tunnel(struct channel *ch, int *worker)
 {
+	struct tunnel	*t;
+
 	*worker = -1;
-	if (ch->ch_group != NULL)
-		return (server_pick_provider(ch->ch_group, worker));
-	return (client_pick_tunnel());
+	if (ch->ch_group == NULL)
+		return (client_pick_tunnel());
+	t = server_pick_provider(ch->ch_group, worker);
+	/*
+	 * A handed-off request moves once: if the provider counts were
+	 * stale, it waits here for a local provider rather than bounce.
+	 */
+	if (t == NULL && *worker >= 0 && (ch->ch_flags & CHF_ADOPTED)) {
+		*worker = -1;
+		t = TAILQ_FIRST(&ch->ch_group->g_tunnels);
+	}
+	return (t);
 }
 
 /* A tunnel came up: start every waiting request that can go. */
