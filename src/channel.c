@@ -411,8 +411,11 @@ channel_tunnel_disconnect(struct channel *ch, const char *err)
 	ch->ch_flags |= CHF_REMOTE_EOF;
 	if (!graceful || ch->ch_tun == NULL || !ch->ch_tun->t_halfclose ||
 	    ch->ch_state != CH_RELAY) {
-		/* Abort, or a peer without half-close: flush and close. */
-		ch->ch_flags |= CHF_DISC_SENT;	/* the peer is done with it */
+		/*
+		 * Abort, or no half-close: flush and close, answering with our
+		 * own Disconnect (unless sent) so a peer that half-closed
+		 * is not left waiting.
+		 */
 		channel_close(ch, graceful ? "EOF" : err, 1);
 		return;
 	}
@@ -593,6 +596,8 @@ channel_dial_next(struct channel *ch)
 {
 	struct evutil_addrinfo	*ai = ch->ch_ai_next;
 	struct bufferevent	*bev;
+	struct evbuffer		*old;
+	int			 rc;
 
 	if (ai == NULL) {
 		char	err[300];
@@ -609,10 +614,20 @@ channel_dial_next(struct channel *ch)
 		return;
 	}
 	if (ch->ch_bev != NULL) {
-		/* Early data (fast open) waits in the output; move it. */
-		evbuffer_add_buffer(bufferevent_get_output(bev),
-		    bufferevent_get_output(ch->ch_bev));
+		/*
+		 * Early data (fast open) waits in the old output; move it.  The
+		 * bufferevent freezes its output's front: thaw to take it.
+		 */
+		old = bufferevent_get_output(ch->ch_bev);
+		evbuffer_unfreeze(old, 1);
+		rc = evbuffer_add_buffer(bufferevent_get_output(bev), old);
 		bufferevent_free(ch->ch_bev);
+		ch->ch_bev = NULL;
+		if (rc == -1) {
+			bufferevent_free(bev);
+			channel_dial_fail(ch, "out of memory");
+			return;
+		}
 	}
 	ch->ch_bev = bev;
 	bufferevent_setcb(bev, NULL, NULL, channel_event, ch);

@@ -269,7 +269,7 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 int
 relay_message(struct channel *ch, const struct msg *m)
 {
-	struct tunnel	*src = ch->ch_tun;
+	struct tunnel	*src = ch->ch_tun, *dst;
 	struct channel	*tw = ch->ch_twin;
 	uint32_t	 len = (uint32_t)src->t_rawlen;
 
@@ -290,14 +290,29 @@ relay_message(struct channel *ch, const struct msg *m)
 		}
 		return (0);
 	}
-	relay_send(ch, tw->ch_tun, src->t_raw, src->t_rawlen);
-	if (m->m_type == MSG_DISCONNECT ||
-	    (m->m_type == MSG_CONNECT_RESPONSE && !m->m_success)) {
-		relay_free_half(tw);
-		relay_free_half(ch);
-		return (1);
-	}
-	return (0);
+	dst = tw->ch_tun;
+	relay_send(ch, dst, src->t_raw, src->t_rawlen);
+	if (m->m_type == MSG_CONNECT_RESPONSE && !m->m_success)
+		goto done;
+	if (m->m_type != MSG_DISCONNECT)
+		return (0);
+	/*
+	 * A Disconnect ends one direction.  Between half-close peers the
+	 * pair lives until both directions ended; if the far hop will close
+	 * outright, answer for it so the near side does not wait forever.
+	 */
+	ch->ch_flags |= CHF_REMOTE_EOF;
+	if (src->t_halfclose && dst != NULL && dst->t_halfclose &&
+	    !(tw->ch_flags & CHF_REMOTE_EOF))
+		return (0);
+	if (src->t_halfclose && !(tw->ch_flags & CHF_REMOTE_EOF) &&
+	    src->t_state == TUN_OPEN &&
+	    msg_put_disconnect(src->t_out, ch->ch_id, NULL) == 0)
+		tunnel_flush_msg(src);
+ done:
+	relay_free_half(tw);
+	relay_free_half(ch);
+	return (1);
 }
 
 /* One half's tunnel is gone or misbehaved: end both, telling the other. */

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "linksocks.h"
@@ -84,6 +85,8 @@ socks_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
     struct group *g)
 {
 	struct channel	*ch;
+	struct evbuffer	*in;
+	int		 rc;
 
 	if ((ch = socks_new(fd, g)) == NULL)
 		return;
@@ -94,9 +97,17 @@ socks_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
 	ch->ch_s5.s5_port = h->ih_port;
 	snprintf(ch->ch_s5.s5_host, sizeof(ch->ch_s5.s5_host), "%s",
 	    h->ih_host);
-	if (h->ih_datalen > 0)
-		evbuffer_add(bufferevent_get_input(ch->ch_bev), data,
-		    h->ih_datalen);
+	if (h->ih_datalen > 0) {
+		/* A socket bufferevent freezes its input's end: thaw to add. */
+		in = bufferevent_get_input(ch->ch_bev);
+		evbuffer_unfreeze(in, 0);
+		rc = evbuffer_add(in, data, h->ih_datalen);
+		evbuffer_freeze(in, 0);
+		if (rc == -1) {
+			channel_close(ch, "out of memory", 0);
+			return;
+		}
+	}
 	bufferevent_enable(ch->ch_bev, EV_WRITE);
 	log_debug("socks %s: adopted %s:%u from another worker", ch->ch_peer,
 	    h->ih_host, h->ih_port);
@@ -165,8 +176,36 @@ socks_handoff(struct channel *ch, int worker)
 	size_t			 n = evbuffer_get_length(in);
 	int			 fd;
 
-	if (n > IPC_HANDOFF_MAXDATA ||
-	    (fd = dup(bufferevent_getfd(ch->ch_bev))) == -1) {
+	struct evbuffer		*out = bufferevent_get_output(ch->ch_bev);
+
+	/* Replies we owe (greeting, auth) must reach the app before the move. */
+	size_t			 olen = evbuffer_get_length(out);
+	uint8_t			*op;
+	ssize_t			 w;
+
+	/*
+	 * Replies we owe (greeting, auth: a few bytes, so the socket buffer
+	 * takes them at once) must reach the app before the socket moves.
+	 */
+	if (olen > 0) {
+		op = evbuffer_pullup(out, -1);
+		w = send(bufferevent_getfd(ch->ch_bev), op, olen,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w != (ssize_t)olen) {
+			log_warn("socks %s: hand-off: send", ch->ch_peer);
+			channel_close(ch, "cannot hand off the connection", 0);
+			return;
+		}
+		evbuffer_drain(out, olen);
+	}
+	if (n > IPC_HANDOFF_MAXDATA) {
+		log_warnx("socks %s: hand-off: %zu bytes of early data",
+		    ch->ch_peer, n);
+		socks_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
+		return;
+	}
+	if ((fd = dup(bufferevent_getfd(ch->ch_bev))) == -1) {
+		log_warn("socks %s: hand-off: dup", ch->ch_peer);
 		socks_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
 		return;
 	}
