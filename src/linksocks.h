@@ -449,7 +449,8 @@ struct group {
 	TAILQ_HEAD(, tunnel)	 g_tunnels;	/* this worker's providers */
 	unsigned		 g_nlocal;
 	uint32_t		 g_count[LS_MAX_WORKERS]; /* from the master */
-	unsigned		 g_rr;
+	unsigned		 g_rr;		/* over every worker's providers */
+	unsigned		 g_lrr;		/* over this worker's */
 	unsigned		 g_connectors;	/* this worker's connectors */
 };
 
@@ -784,6 +785,7 @@ void		 server_connector_result(const struct ipc_connector *);
 /* Pick a provider tunnel of g for a new channel: a local tunnel, or -1
  * with *worker set to the worker that should take it, or NULL/-1 none. */
 struct tunnel	*server_pick_provider(struct group *, int *);
+struct tunnel	*server_pick_local(struct group *);
 struct tunnel	*server_link(int);
 void		 server_link_fd(int, int);
 

@@ -23,7 +23,6 @@ static TAILQ_HEAD(, channel) relay_waiters =
 static void	relay_free_half(struct channel *);
 static void	relay_attach(struct channel *, struct tunnel *);
 static void	relay_timeout(evutil_socket_t, short, void *);
-static struct tunnel *relay_pick(struct group *);
 static struct tunnel *relay_choose(struct channel *);
 static void	relay_send(struct channel *, struct tunnel *, const uint8_t *,
 		    size_t);
@@ -46,28 +45,6 @@ relay_free_half(struct channel *ch)
 	ls_worker->w_channels--;
 	worker_load_changed();
 	free(ch);
-}
-
-/* Local providers of the group, round robin, skipping silent ones. */
-static struct tunnel *
-relay_pick(struct group *g)
-{
-	struct tunnel	*t;
-	unsigned	 n, k;
-	double		 now = util_now();
-
-	if (g == NULL || g->g_nlocal == 0)
-		return (NULL);
-	for (n = 0; n < g->g_nlocal; n++) {
-		k = g->g_rr++ % g->g_nlocal;
-		TAILQ_FOREACH(t, &g->g_tunnels, t_entry)
-			if (k-- == 0)
-				break;
-		if (t != NULL && now - (double)ws_last_rx(t->t_ws) <=
-		    LS_PING_INTERVAL + 10)
-			return (t);
-	}
-	return (TAILQ_FIRST(&g->g_tunnels));
 }
 
 /* Send one raw frame to dst on behalf of ch (which lives on the source). */
@@ -111,12 +88,12 @@ relay_choose(struct channel *ch)
 	uint8_t		 hdr[2 + LS_CHANNEL_ID_LEN + 2];
 
 	if (ch->ch_flags & CHF_FROM_LINK)
-		return (relay_pick(ch->ch_group));
+		return (server_pick_local(ch->ch_group));
 	if ((t = server_pick_provider(ch->ch_group, &worker)) != NULL ||
 	    worker < 0)
 		return (t);
 	if ((link = server_link(worker)) == NULL)
-		return (relay_pick(ch->ch_group));
+		return (server_pick_local(ch->ch_group));
 	/* Tell the other worker which group the next Connect is for. */
 	klen = (uint16_t)strlen(ch->ch_group->g_key);
 	hdr[0] = LS_PROTO_VERSION;

@@ -291,6 +291,28 @@ server_pick_provider(struct group *g, int *worker)
 	return (TAILQ_FIRST(&g->g_tunnels));
 }
 
+/* This worker's providers of g only, round robin, skipping silent ones. */
+struct tunnel *
+server_pick_local(struct group *g)
+{
+	struct tunnel	*t;
+	unsigned	 n, k;
+	double		 now = util_now();
+
+	if (g == NULL || g->g_nlocal == 0)
+		return (NULL);
+	for (n = 0; n < g->g_nlocal; n++) {
+		k = g->g_lrr++ % g->g_nlocal;
+		TAILQ_FOREACH(t, &g->g_tunnels, t_entry)
+			if (k-- == 0)
+				break;
+		if (t != NULL && now - (double)ws_last_rx(t->t_ws) <=
+		    LS_PING_INTERVAL + 10)
+			return (t);
+	}
+	return (TAILQ_FIRST(&g->g_tunnels));
+}
+
 void
 server_handoff_in(const void *data, size_t len, int fd)
 {

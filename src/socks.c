@@ -264,21 +264,13 @@ socks_request(struct channel *ch)
 struct tunnel *
 socks_pick_tunnel(struct channel *ch, int *worker)
 {
-	struct tunnel	*t;
-
 	*worker = -1;
 	if (ch->ch_group == NULL)
 		return (client_pick_tunnel());
-	t = server_pick_provider(ch->ch_group, worker);
-	/*
-	 * A handed-off request moves once: if the provider counts were
-	 * stale, it waits here for a local provider rather than bounce.
-	 */
-	if (t == NULL && *worker >= 0 && (ch->ch_flags & CHF_ADOPTED)) {
-		*worker = -1;
-		t = TAILQ_FIRST(&ch->ch_group->g_tunnels);
-	}
-	return (t);
+	/* A handed-off request moves once: it takes a provider here. */
+	if (ch->ch_flags & CHF_ADOPTED)
+		return (server_pick_local(ch->ch_group));
+	return (server_pick_provider(ch->ch_group, worker));
 }
 
 /* A tunnel came up: start every waiting request that can go. */
