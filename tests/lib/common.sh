@@ -390,3 +390,200 @@ ls_cleanup() {
 	fi
 	exit "$rc"
 }
+
+# ---- reverse, agent and autonomy modes ----------------------------------
+#
+# Tokens: LS_PTOKEN (reverse/provider token), LS_CTOKEN (connector token)
+# default to per-test values; tests may override them before use.
+: "${LS_PTOKEN:=itest-rev-$$}"
+: "${LS_CTOKEN:=itest-con-$$}"
+
+# ls_wait_portline FILE KEY SECS PID NAME: until FILE has a "KEY <port>"
+# line; prints the port.  Fails early if PID dies.
+ls_wait_portline() {
+	local f=$1 key=$2 secs=$3 pid=$4 name=$5 n=0 p
+	while :; do
+		p=
+		[ -f "$f" ] && p=$(ls_port_of "$f" "$key")
+		if [ -n "$p" ]; then
+			echo "$p"
+			return 0
+		fi
+		ls_alive "$pid" ||
+		    fail "$name (pid $pid) exited before writing '$key <port>' to $(basename "$f")"
+		n=$((n + 1))
+		[ "$n" -le $((secs * 10)) ] ||
+		    fail "$name: no '$key <port>' line in $(basename "$f") after ${secs}s: $(cat "$f" 2>/dev/null)"
+		sleep 0.1
+	done
+}
+
+# ls_wait_log FILE REGEX COUNT SECS PID NAME: until FILE holds at least
+# COUNT lines matching the extended REGEX.
+ls_wait_log() {
+	local f=$1 re=$2 want=$3 secs=$4 pid=$5 name=$6 n=0 c
+	while :; do
+		c=$(grep -caE -- "$re" "$f" 2>/dev/null)
+		[ "${c:-0}" -ge "$want" ] && return 0
+		ls_alive "$pid" ||
+		    fail "$name (pid $pid) exited while waiting for $want line(s) /$re/ in $(basename "$f") (have ${c:-0})"
+		n=$((n + 1))
+		[ "$n" -le $((secs * 10)) ] ||
+		    fail "$name: $want line(s) /$re/ expected in $(basename "$f") within ${secs}s, have ${c:-0}"
+		sleep 0.1
+	done
+}
+
+# ls_start_rserver NAME [ARGS...]: reverse-mode server (-r -t $LS_PTOKEN)
+# on $LS_HOST, WebSocket and SOCKS on port 0; sets SERVER_PID, WS_PORT,
+# WS_HOST.  The SOCKS port is read later with ls_rsocks_port (it may be
+# written only once a provider is up).
+ls_start_rserver() {
+	local name=$1
+	shift
+	rm -f "$TMPD/$name.port"
+	ls_bg "$name" "$LINKSOCKS_BIN" server -r -t "$LS_PTOKEN" \
+	    -H "$LS_HOST" -P 0 -s "$LS_HOST" -p 0 \
+	    --port-file "$TMPD/$name.port" --workers "$LS_WORKERS" -d "$@"
+	SERVER_PID=$LAST_PID
+	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+	WS_PORT=$(ls_wait_portline "$TMPD/$name.port" ws "$LS_STARTUP" \
+	    "$SERVER_PID" "$name") || exit 1
+	WS_HOST=$LS_HOST
+	wait_port "$WS_HOST" "$WS_PORT" "$LS_STARTUP" "$SERVER_PID" "$name"
+	ls_say "$name: pid $SERVER_PID ws port $WS_PORT (reverse)"
+}
+
+# ls_start_aserver NAME [ARGS...]: autonomy server (-r -a -t $LS_PTOKEN,
+# no SOCKS port); sets SERVER_PID, WS_PORT, WS_HOST.
+ls_start_aserver() {
+	local name=$1
+	shift
+	rm -f "$TMPD/$name.port"
+	ls_bg "$name" "$LINKSOCKS_BIN" server -r -a -t "$LS_PTOKEN" \
+	    -H "$LS_HOST" -P 0 --port-file "$TMPD/$name.port" \
+	    --workers "$LS_WORKERS" -d "$@"
+	SERVER_PID=$LAST_PID
+	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+	WS_PORT=$(ls_wait_portline "$TMPD/$name.port" ws "$LS_STARTUP" \
+	    "$SERVER_PID" "$name") || exit 1
+	WS_HOST=$LS_HOST
+	wait_port "$WS_HOST" "$WS_PORT" "$LS_STARTUP" "$SERVER_PID" "$name"
+	ls_say "$name: pid $SERVER_PID ws port $WS_PORT (autonomy)"
+}
+
+# ls_rsocks_port NAME: the SOCKS port of reverse server NAME once it
+# accepts connections; sets RSOCKS_PORT.
+ls_rsocks_port() {
+	local pid
+	pid=$(ls_pid_of "$1") || fail "no process named $1"
+	RSOCKS_PORT=$(ls_wait_portline "$TMPD/$1.port" socks "$LS_STARTUP" \
+	    "$pid" "$1") || exit 1
+	wait_port "$LS_HOST" "$RSOCKS_PORT" "$LS_STARTUP" "$pid" "$1"
+	ls_say "$1: socks port $RSOCKS_PORT"
+}
+
+# ls_server_ctoken NAME: the generated "  Connector Token: <16 hex>" that
+# server NAME logged; sets GEN_CTOKEN.
+ls_server_ctoken() {
+	local pid
+	pid=$(ls_pid_of "$1") || fail "no process named $1"
+	ls_wait_log "$TMPD/$1.log" 'Connector Token: [0-9a-f]{16}' 1 10 \
+	    "$pid" "$1"
+	GEN_CTOKEN=$(grep -aoE 'Connector Token: [0-9a-f]{16}' "$TMPD/$1.log" |
+	    head -n 1 | awk '{ print $3 }')
+}
+
+# ls_start_provider NAME [ARGS...]: provider (-t ${LS_PROVIDER_TOKEN:-
+# $LS_PTOKEN}) to the last server; waits for ${LS_PROVIDER_READY:-1}
+# "tunnel N to HOST:PORT ready" lines; sets PROVIDER_PID.
+# LS_PROVIDER_WORKERS overrides --workers (default $LS_WORKERS).
+ls_start_provider() {
+	local name=$1
+	shift
+	ls_bg "$name" "$LINKSOCKS_BIN" provider \
+	    -t "${LS_PROVIDER_TOKEN:-$LS_PTOKEN}" \
+	    -u "ws://$(ls_urlhost "$WS_HOST"):$WS_PORT" \
+	    --workers "${LS_PROVIDER_WORKERS:-$LS_WORKERS}" -d "$@"
+	PROVIDER_PID=$LAST_PID
+	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+	ls_wait_log "$TMPD/$name.log" 'tunnel [0-9]+ to .*:[0-9]+ ready' \
+	    "${LS_PROVIDER_READY:-1}" "$LS_STARTUP" "$PROVIDER_PID" "$name"
+	ls_say "$name: pid $PROVIDER_PID provider ready"
+}
+
+# ls_start_connector NAME [ARGS...]: connector (-t ${LS_CONNECTOR_TOKEN:-
+# $LS_CTOKEN}) to the last server, SOCKS on $LS_HOST port 0; waits until
+# the SOCKS port accepts; sets CONNECTOR_PID, SOCKS_PORT.
+ls_start_connector() {
+	local name=$1
+	shift
+	rm -f "$TMPD/$name.port"
+	ls_bg "$name" "$LINKSOCKS_BIN" connector \
+	    -t "${LS_CONNECTOR_TOKEN:-$LS_CTOKEN}" \
+	    -u "ws://$(ls_urlhost "$WS_HOST"):$WS_PORT" -s "$LS_HOST" -p 0 \
+	    --port-file "$TMPD/$name.port" --workers "$LS_WORKERS" -d "$@"
+	CONNECTOR_PID=$LAST_PID
+	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+	SOCKS_PORT=$(ls_wait_portline "$TMPD/$name.port" socks "$LS_STARTUP" \
+	    "$CONNECTOR_PID" "$name") || exit 1
+	wait_port "$LS_HOST" "$SOCKS_PORT" "$LS_STARTUP" "$CONNECTOR_PID" "$name"
+	ls_say "$name: pid $CONNECTOR_PID connector socks port $SOCKS_PORT"
+}
+
+# ls_dials NAME PORT: how many "channel <id> dial 127.0.0.1:PORT" lines
+# process NAME has logged (provider -d).
+ls_dials() {
+	grep -caE "channel [0-9a-f]{8} dial 127\.0\.0\.1:$2([^0-9]|$)" \
+	    "$TMPD/$1.log" 2>/dev/null || true
+}
+
+# ls_kill9_tree NAME: SIGKILL a master and all its descendants at once
+# (a crash, no goodbye); they stay in LS_KIDS for the cleanup.
+ls_kill9_tree() {
+	local pid k kids
+	pid=$(ls_pid_of "$1") || fail "no process named $1"
+	kids=$(ls_descendants "$pid")
+	{ kill -KILL "$pid" $kids; wait "$pid"; } 2>/dev/null
+	for k in $kids; do
+		LS_KIDS+=("$k")
+	done
+	ls_say "$1: killed -9 (pid $pid, workers" $kids")"
+}
+
+# ls_drop_master NAME: forget that NAME is a master (it died on purpose),
+# so ls_finish does not report it as died-early.
+ls_drop_master() {
+	local j i keep=()
+	for j in "${!LS_MASTERS[@]}"; do
+		i=${LS_MASTERS[$j]}
+		[ "${LS_NAMES[$i]}" = "$1" ] || keep+=("$i")
+	done
+	LS_MASTERS=("${keep[@]}")
+}
+
+# ls_check_upload PORT FILE SUM WHAT: curl -T FILE through the proxy; the
+# httpd must report "SUM SIZE".
+ls_check_upload() {
+	local port=$1 file=$2 sum=$3 what=$4 rc=0 got size
+	size=$(stat -c %s "$file")
+	ls_curl "$port" -H 'Expect:' -T "$file" -o "$TMPD/up.reply" \
+	    "http://127.0.0.1:${LS_UPLOAD_WEB:-$WEB}/upload" 2>"$TMPD/up.err" || rc=$?
+	[ "$rc" -eq 0 ] || fail "$what: upload curl exit $rc: $(cat "$TMPD/up.err")"
+	got=$(cat "$TMPD/up.reply")
+	[ "$got" = "$sum $size" ] ||
+	    fail "$what: server received '$got', sent '$sum $size'"
+}
+
+# ls_elapsed T0: seconds (with fraction) since T0 (from ls_now).
+ls_now() {
+	date +%s.%N
+}
+ls_elapsed() {
+	awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f\n", b - a }'
+}
+
+# ls_between X LO HI: LO <= X <= HI (decimals).
+ls_between() {
+	awk -v x="$1" -v l="$2" -v h="$3" 'BEGIN { exit !(x >= l && x <= h) }'
+}
