@@ -113,33 +113,51 @@ config_usage(const char *sub, int status)
 
 	if (sub != NULL && strcmp(sub, "server") == 0) {
 		fprintf(f,
-"usage: linksocks server [-dh] [-f[BOOL]] [-H host] [-P port] [-t token]\n"
-"                        [-b bytes] [--workers n] [--port-file file]\n"
+"usage: linksocks server [-dh] [-r[BOOL]] [-a[BOOL]] [-f[BOOL]] [-i[BOOL]]\n"
+"                        [-H host] [-P port] [-t token] [-c token]\n"
+"                        [-s host] [-p port] [-n user] [-w password]\n"
+"                        [-b bytes] [--connector-wait-provider duration]\n"
+"                        [--workers n] [--port-file file]\n"
 "                        [--drain-timeout sec] [--syslog]\n"
 "\n"
-"Accept linksocks clients over WebSocket and dial their targets.\n"
+"Accept linksocks clients over WebSocket: dial for forward clients, or\n"
+"(-r) serve SOCKS5 through providers and relay connectors.\n"
 "  -H, --ws-host HOST         listen address (0.0.0.0; LINKSOCKS_WEBSOCKET_HOST)\n"
 "  -P, --ws-port PORT         listen port (8765, 0 = any; LINKSOCKS_WEBSOCKET_PORT)\n"
-"  -t, --token TOKEN          forward token (generated if omitted; LINKSOCKS_TOKEN)\n"
-"  -b, --buffer-size BYTES    largest Data payload sent (1048576)\n"
+"  -t, --token TOKEN          forward or reverse token (generated if omitted; LINKSOCKS_TOKEN)\n"
+"  -r, --reverse              reverse mode: SOCKS5 here, providers dial\n"
+"  -c, --connector-token TOK  connector token (-r; generated if omitted; LINKSOCKS_CONNECTOR_TOKEN)\n"
+"  -a, --connector-autonomy   providers manage their own connector tokens (LINKSOCKS_CONNECTOR_AUTONOMY)\n"
+"  -s, --socks-host HOST      reverse SOCKS5 address (127.0.0.1; LINKSOCKS_SOCKS_HOST)\n"
+"  -p, --socks-port PORT      reverse SOCKS5 port (9870, 0 = any; LINKSOCKS_SOCKS_PORT)\n"
+"  -n, --socks-username USER  reverse SOCKS5 user (LINKSOCKS_SOCKS_USERNAME)\n"
+"  -w, --socks-password PASS  ... and password (LINKSOCKS_SOCKS_PASSWORD)\n"
+"  -i, --socks-nowait         listen before the first provider is up\n"
+"      --connector-wait-provider DURATION\n"
+"                             how long a connector waits for a provider (5s)\n"
+"  -b, --buffer-size BYTES    largest Data payload sent (1048576; 262144 used at most)\n"
 "  -f, --fast-open            fast open on the server's own SOCKS ports (LINKSOCKS_FASTOPEN)\n"
 "      --workers N            worker processes (online CPUs)\n"
-"      --port-file FILE       write \"ws PORT\" once listening\n"
+"      --port-file FILE       write \"ws PORT\" (and \"socks PORT\") once listening\n"
 "      --drain-timeout SEC    SIGTERM drain limit (30)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
 	} else if (sub != NULL) {
 		fprintf(f,
-"usage: linksocks %s [-dh] [-f[BOOL]] [-i] [-R] [-t token] [-u url]\n"
+"usage: linksocks %s [-dh] [-r[BOOL]] [-f[BOOL]] [-i] [-R] [-c token]\n"
+"                        [-t token] [-u url]\n"
 "                        [-s host] [-p port] [-n user] [-w password]\n"
 "                        [-E] [-T threads] [--retry-auth] [--workers n]\n"
 "                        [--port-file file] [--drain-timeout sec]\n"
 "                        [--direct-mode relay-only|auto] [--syslog]\n"
 "\n"
-"Connect to a linksocks server and serve SOCKS5 locally.\n"
+"Connect to a linksocks server and serve SOCKS5 locally (client,\n"
+"connector), or dial targets for the server (provider = client -r).\n"
 "  -t, --token TOKEN          token (anonymous if omitted; LINKSOCKS_TOKEN)\n"
 "  -u, --url URL              server URL (ws://localhost:8765; LINKSOCKS_URL)\n"
+"  -r, --reverse              act as a provider (same as linksocks provider)\n"
+"  -c, --connector-token TOK  provider: add this connector token (autonomy)\n"
 "  -s, --socks-host HOST      SOCKS5 listen address (127.0.0.1; LINKSOCKS_SOCKS_HOST)\n"
 "  -p, --socks-port PORT      SOCKS5 listen port (9870, 0 = any; LINKSOCKS_SOCKS_PORT)\n"
 "  -n, --socks-username USER  require RFC 1929 user (LINKSOCKS_SOCKS_USERNAME)\n"
@@ -159,7 +177,7 @@ config_usage(const char *sub, int status)
 "  -h, --help                 this help\n", sub);
 	} else {
 		fprintf(f,
-"usage: linksocks server|client|connector [options]\n"
+"usage: linksocks server|client|provider|connector [options]\n"
 "       linksocks version | --version | -V\n"
 "       linksocks help [SUBCOMMAND] | SUBCOMMAND --help\n"
 "\n"
@@ -515,14 +533,22 @@ config_check(struct config *c)
 		    strcmp(c->c_connector_token, "anonymous") == 0)
 			config_die("'anonymous' is reserved and cannot be used "
 			    "as a connector token");
+		/* As the reference: -c and -a mean nothing without -r, and
+		 * -a creates no connector token. */
 		if (!c->c_reverse && (c->c_autonomy ||
-		    c->c_connector_token != NULL))
-			config_die("-c/--connector-token and "
-			    "-a/--connector-autonomy need -r/--reverse");
-		if (c->c_autonomy && c->c_connector_token != NULL)
-			config_die("-a/--connector-autonomy and "
-			    "-c/--connector-token exclude each other (autonomy "
-			    "providers create their own connector tokens)");
+		    c->c_connector_token != NULL)) {
+			fprintf(stderr, "linksocks: warning: connector token "
+			    "and autonomy need -r/--reverse; ignored\n");
+			c->c_autonomy = 0;
+			free(c->c_connector_token);
+			c->c_connector_token = NULL;
+		}
+		if (c->c_autonomy && c->c_connector_token != NULL) {
+			fprintf(stderr, "linksocks: warning: autonomy providers "
+			    "create their own connector tokens; -c ignored\n");
+			free(c->c_connector_token);
+			c->c_connector_token = NULL;
+		}
 		if (c->c_connector_token != NULL && c->c_token != NULL &&
 		    strcmp(c->c_connector_token, c->c_token) == 0)
 			config_die("token already exists");

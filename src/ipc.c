@@ -239,6 +239,8 @@ ipc_read(evutil_socket_t fd, short ev, void *arg)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
+			if (errno == ECONNRESET)	/* the peer exited */
+				goto closed;
 			log_warn("%s: recvmsg", __func__);
 			goto closed;
 		}

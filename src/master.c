@@ -410,6 +410,30 @@ master_handoff(struct master *m, struct master_worker *from,
 	ipc_send(to->mw_ipc, IPC_HANDOFF_IN, data, len, fd);
 }
 
+static int
+master_group_empty(const char *key)
+{
+	struct group	*g;
+	int		 i;
+
+	if ((g = registry_group(key, 0)) == NULL)
+		return (1);
+	for (i = 0; i < LS_MAX_WORKERS; i++)
+		if (g->g_count[i] != 0)
+			return (0);
+	return (1);
+}
+
+/* Both keys belong to the same autonomy token ("<token>#<instance>"). */
+static int
+master_same_parent(const char *a, const char *b)
+{
+	const char	*ha = strrchr(a, '#'), *hb = strrchr(b, '#');
+
+	return (ha != NULL && hb != NULL && ha - a == hb - b &&
+	    strncmp(a, b, (size_t)(ha - a)) == 0);
+}
+
 /*
  * Autonomy connector tokens (0x07): the master decides, so two workers
  * can never hand out the same token, then tells every worker.
@@ -429,6 +453,24 @@ master_connector(struct master *m, struct master_worker *w,
 	memset(&it, 0, sizeof(it));
 	it.it_kind = TOK_CONNECTOR;
 	if (r.ic_op == CONNECTOR_ADD) {
+		/*
+		 * A restarted provider comes back as a new instance: a token
+		 * whose owner has no provider left anywhere moves to it.
+		 */
+		if ((tk = registry_find(r.ic_token)) != NULL &&
+		    tk->tk_kind == TOK_CONNECTOR && tk->tk_owner != NULL &&
+		    strcmp(tk->tk_owner, r.ic_owner) != 0 &&
+		    master_group_empty(tk->tk_owner) &&
+		    master_same_parent(tk->tk_owner, r.ic_owner)) {
+			log_info("connector token %s moves from %s to %s",
+			    tk->tk_token, tk->tk_owner, r.ic_owner);
+			it.it_remove = 1;
+			snprintf(it.it_token, sizeof(it.it_token), "%s",
+			    tk->tk_token);
+			master_broadcast(m, IPC_TOKEN, &it, sizeof(it));
+			it.it_remove = 0;
+			registry_remove(tk);
+		}
 		tk = registry_add(TOK_CONNECTOR, r.ic_token, r.ic_owner, err,
 		    sizeof(err));
 		if (tk == NULL) {

@@ -231,6 +231,14 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 		evbuffer_drain(pend, len);
 	}
 	evbuffer_free(pend);
+	/* Paused while queueing: resume now, or when pt drains. */
+	if (ch->ch_flags & CHF_PAUSING) {
+		if (tunnel_writable(pt)) {
+			ch->ch_flags &= ~CHF_PAUSING;
+			tunnel_pause(ch->ch_tun, 0);
+		} else
+			tunnel_block(pt, tw);
+	}
 	return;
  fail:
 	if (msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,

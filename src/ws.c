@@ -805,7 +805,7 @@ ws_flush(struct ws_conn *wc)
 		ws_fail_later(wc, "send failed");
 		return (-1);
 	}
-	if (ws_output_len(wc) > WS_OUT_HIGH)
+	if (ws_output_len(wc) >= WS_OUT_HIGH)	/* as tunnel_writable() */
 		wc->wc_overhigh = 1;
 	return (0);
 }
