@@ -114,9 +114,24 @@ client_init(void)
 void
 client_drain(void)
 {
+	struct client_slot	*cs;
+	int			 i;
+
 	if (client_listener != NULL) {
 		evconnlistener_free(client_listener);
 		client_listener = NULL;
+	}
+	/*
+	 * A provider leaves the server's rotation as soon as it can: each
+	 * tunnel closes the moment it carries no channel (called again by
+	 * the drain timer), and nothing is refused meanwhile.
+	 */
+	for (i = 0; i < client_nslots; i++) {
+		cs = &client_slots[i];
+		evtimer_del(cs->cs_timer);
+		if (cs->cs_tun != NULL && cs->cs_tun->t_chans.ct_count == 0 &&
+		    ls_conf->c_role == ROLE_PROVIDER)
+			tunnel_close(cs->cs_tun, "draining");
 	}
 }
 
@@ -171,6 +186,8 @@ client_retry(struct client_slot *cs, int was_open)
 	cs->cs_state = CS_IDLE;
 	cs->cs_ws = NULL;
 	cs->cs_tun = NULL;
+	if (ls_worker->w_draining)
+		return;
 	if (ls_conf->c_noreconnect)
 		worker_fatal("connection lost and --no-reconnect is set");
 	if (was_open || cs->cs_delay == 0)

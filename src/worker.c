@@ -62,6 +62,8 @@ worker_drain_check(evutil_socket_t fd, short ev, void *arg)
 {
 	struct worker	*w = arg;
 
+	if (ls_conf->c_role != ROLE_SERVER)
+		client_drain();		/* close tunnels that became idle */
 	if (w->w_channels == 0) {
 		log_debug("drained");
 		exit(0);
