@@ -18,7 +18,6 @@ static int	 http_split(struct evbuffer *, struct http_head *, size_t *,
 static char	*http_nextline(char **);
 static int	 http_istoken(const char *);
 static int	 http_headers(struct http_head *, char *);
-static int	 http_hexval(int);
 static int	 http_pctdecode(const char *, size_t, char *, int);
 static const char *http_reason(int);
 
@@ -139,18 +138,6 @@ http_headers(struct http_head *hh, char *rest)
 	return (-1);
 }
 
-static int
-http_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /*
  * Decode len bytes of s into out (room for len + 1).  %00 and malformed
  * escapes fail.  plus: '+' means space (query strings).
@@ -165,8 +152,8 @@ http_pctdecode(const char *s, size_t len, char *out, int plus)
 		if (s[i] == '%') {
 			if (i + 2 >= len)
 				return (-1);
-			if ((hi = http_hexval((unsigned char)s[i + 1])) == -1 ||
-			    (lo = http_hexval((unsigned char)s[i + 2])) == -1)
+			if ((hi = util_hexval((unsigned char)s[i + 1])) == -1 ||
+			    (lo = util_hexval((unsigned char)s[i + 2])) == -1)
 				return (-1);
 			if (hi == 0 && lo == 0)
 				return (-1);

@@ -485,6 +485,7 @@ int		 util_local_port(int);
 void		 util_set_nodelay(int);
 char		*util_xstrdup(const char *);
 int		 util_parse_uuid(const char *, uint8_t *);
+int		 util_hexval(int);
 
 /* ------------------------------------------------------------------ */
 /* ipc.c: typed, versioned messages over SOCK_SEQPACKET socketpairs    */

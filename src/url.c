@@ -23,7 +23,6 @@ struct url_param {
 };
 
 static int	 url_host_ok(const char *);
-static int	 url_hexval(int);
 static int	 url_decode(char *, int);
 static int	 url_append(char *, size_t, size_t *, const char *);
 static int	 url_append_escaped(char *, size_t, size_t *, const char *);
@@ -206,18 +205,6 @@ url_parse(const char *s, struct ls_url *u, char *err, size_t errlen)
 	return (-1);
 }
 
-static int
-url_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /* In-place %XX (and '+' if plus) decoding; -1 on a malformed escape. */
 static int
 url_decode(char *s, int plus)
@@ -227,8 +214,8 @@ url_decode(char *s, int plus)
 
 	for (r = w = s; *r != '\0'; r++) {
 		if (*r == '%') {
-			if ((hi = url_hexval((unsigned char)r[1])) == -1 ||
-			    (lo = url_hexval((unsigned char)r[2])) == -1)
+			if ((hi = util_hexval((unsigned char)r[1])) == -1 ||
+			    (lo = util_hexval((unsigned char)r[2])) == -1)
 				return (-1);
 			*w++ = (char)(hi << 4 | lo);
 			r += 2;

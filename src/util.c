@@ -190,6 +190,18 @@ util_xstrdup(const char *s)
 	return (p);
 }
 
+int
+util_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
 /* Canonical (or dash-less) UUID text to 16 bytes; 0 on success. */
 int
 util_parse_uuid(const char *s, uint8_t *out)
@@ -199,13 +211,7 @@ util_parse_uuid(const char *s, uint8_t *out)
 	for (i = 0; s[i] != '\0'; i++) {
 		if (s[i] == '-')
 			continue;
-		if (s[i] >= '0' && s[i] <= '9')
-			v = s[i] - '0';
-		else if (s[i] >= 'a' && s[i] <= 'f')
-			v = s[i] - 'a' + 10;
-		else if (s[i] >= 'A' && s[i] <= 'F')
-			v = s[i] - 'A' + 10;
-		else
+		if ((v = util_hexval((unsigned char)s[i])) == -1)
 			return (-1);
 		if (hi < 0)
 			hi = v;
