@@ -28,7 +28,6 @@
 #include "linksocks.h"
 
 #define CH_CLOSE_FLUSH_TIMEOUT	30	/* seconds to flush before a close */
-#define CHF_DISC_SENT		0x100	/* Disconnect sent on the tunnel */
 #define CHF_FLUSHING		0x200	/* closed, flushing local output */
 #define CHF_EOF_PENDING		0x400	/* local EOF, input not yet sent */
 
@@ -134,6 +133,7 @@ channel_send_disconnect(struct channel *ch, const char *err)
 static void
 channel_free(struct channel *ch)
 {
+	udp_free(ch);
 	if (ch->ch_dnsreq != NULL) {
 		evdns_getaddrinfo_cancel(ch->ch_dnsreq);
 		ch->ch_dnsreq = NULL;
@@ -176,6 +176,7 @@ channel_close(struct channel *ch, const char *why, int flush)
 		tunnel_remove(ch->ch_tun, ch);
 	}
 	channel_set_state(ch, CH_CLOSED);
+	udp_free(ch);	/* the relay socket goes now, not after a flush */
 	if (ch->ch_dnsreq != NULL) {
 		evdns_getaddrinfo_cancel(ch->ch_dnsreq);
 		ch->ch_dnsreq = NULL;
@@ -398,6 +399,16 @@ channel_tunnel_disconnect(struct channel *ch, const char *err)
 
 	log_debug("channel %s: Disconnect from peer%s%s", log_id(ch->ch_id),
 	    err[0] ? ": " : "", err);
+	if (ch->ch_flags & CHF_UDP) {
+		/* An association has no half-close: it ends here. */
+		ch->ch_flags |= CHF_DISC_SENT;
+		if (ch->ch_state == CH_CONNECTING && !(ch->ch_flags & CHF_DIAL)
+		    && !(ch->ch_flags & CHF_FASTOPEN))
+			socks5_reply(bufferevent_get_output(ch->ch_bev),
+			    S5_REP_HOSTUNREACH, NULL);
+		channel_close(ch, graceful ? "EOF" : err, 1);
+		return;
+	}
 	if (ch->ch_state == CH_CONNECTING && !(ch->ch_flags & CHF_DIAL)) {
 		/* The dial side gave up before answering. */
 		if (!(ch->ch_flags & CHF_FASTOPEN)) {
@@ -429,6 +440,10 @@ channel_tunnel_connect_response(struct channel *ch, int ok, const char *err)
 	if (ch->ch_flags & CHF_DIAL) {
 		log_debug("channel %s: ConnectResponse on the dial side, "
 		    "ignored", log_id(ch->ch_id));
+		return;
+	}
+	if (ch->ch_flags & CHF_UDP) {
+		udp_connect_response(ch, ok, err);
 		return;
 	}
 	if (ch->ch_flags & CHF_CONFIRMED)
@@ -523,9 +538,8 @@ channel_start_relay(struct channel *ch)
 		channel_pump(ch);
 }
 
-/* SOCKS side: send Connect on t; fast open answers the app at once. */
-void
-channel_socks_start(struct channel *ch, struct tunnel *t)
+int
+channel_attach(struct channel *ch, struct tunnel *t)
 {
 	int	tries;
 
@@ -538,9 +552,24 @@ channel_socks_start(struct channel *ch, struct tunnel *t)
 		ch->ch_id[6] = (ch->ch_id[6] & 0x0f) | 0x40;
 		ch->ch_id[8] = (ch->ch_id[8] & 0x3f) | 0x80;
 		if (tunnel_add(t, ch) == 0)
-			break;
+			return (0);
 	}
-	if (ch->ch_tun == NULL) {
+	return (-1);
+}
+
+/* Until ConnectResponse(1): ConnectTimeout + 5 s, then give up. */
+void
+channel_guard(struct channel *ch)
+{
+	channel_timer(ch, (ch->ch_flags & CHF_CONFIRMED) ? 0 :
+	    LS_FASTOPEN_GUARD);
+}
+
+/* SOCKS side: send Connect on t; fast open answers the app at once. */
+void
+channel_socks_start(struct channel *ch, struct tunnel *t)
+{
+	if (channel_attach(ch, t) == -1) {
 		socks5_reply(bufferevent_get_output(ch->ch_bev), S5_REP_FAIL,
 		    NULL);
 		channel_close(ch, "cannot register channel", 1);
@@ -558,7 +587,7 @@ channel_socks_start(struct channel *ch, struct tunnel *t)
 		channel_close(ch, "cannot send Connect", 1);
 		return;
 	}
-	channel_timer(ch, LS_FASTOPEN_GUARD);
+	channel_guard(ch);
 	if (ls_conf->c_fastopen) {
 		/* Success first; the app's bytes follow the Connect in order. */
 		ch->ch_flags |= CHF_FASTOPEN;
@@ -577,10 +606,17 @@ channel_socks_start(struct channel *ch, struct tunnel *t)
 static void
 channel_dial_fail(struct channel *ch, const char *err)
 {
-	char	text[300];
+	char	text[600];
 
 	snprintf(text, sizeof(text), "dial tcp %s:%u: %s", ch->ch_host,
 	    ch->ch_port, err);
+	channel_refuse(ch, text);
+}
+
+/* Dial side: ConnectResponse(0, text), then the channel goes. */
+void
+channel_refuse(struct channel *ch, const char *text)
+{
 	log_info("channel %s: %s", log_id(ch->ch_id), text);
 	if (ch->ch_tun != NULL &&
 	    msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
@@ -661,7 +697,34 @@ channel_dial_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 	channel_dial_next(ch);
 }
 
-/* Connect(tcp) received on t: dial the target; data may already follow. */
+/* A dial-side channel for Connect m, registered on t. */
+struct channel *
+channel_new_dial(struct tunnel *t, const struct msg *m)
+{
+	struct channel	*ch;
+
+	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		return (NULL);
+	}
+	memcpy(ch->ch_id, m->m_id, sizeof(ch->ch_id));
+	ch->ch_flags = CHF_DIAL;
+	ch->ch_port = m->m_port;
+	snprintf(ch->ch_host, sizeof(ch->ch_host), "%.*s",
+	    (int)m->m_addr.len, (const char *)m->m_addr.p);
+	if (tunnel_add(t, ch) == -1) {
+		log_warnx("tunnel %s: Connect for channel %s already open, "
+		    "ignored", t->t_name, log_id(m->m_id));
+		free(ch);
+		return (NULL);
+	}
+	ls_worker->w_channels++;
+	worker_load_changed();
+	channel_set_state(ch, CH_CONNECTING);
+	return (ch);
+}
+
+/* Connect received on t: dial the target; data may already follow. */
 void
 channel_dial(struct tunnel *t, const struct msg *m)
 {
@@ -671,25 +734,12 @@ channel_dial(struct tunnel *t, const struct msg *m)
 	char			 portstr[8];
 	const char		*why = NULL;
 
-	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
-		log_warnx("%s: out of memory", __func__);
+	if (m->m_proto == PROTO_UDP) {
+		udp_dial(t, m);
 		return;
 	}
-	memcpy(ch->ch_id, m->m_id, sizeof(ch->ch_id));
-	ch->ch_flags = CHF_DIAL;
-	ch->ch_port = m->m_port;
-	snprintf(ch->ch_host, sizeof(ch->ch_host), "%.*s",
-	    (int)m->m_addr.len, (const char *)m->m_addr.p);
-	ls_worker->w_channels++;
-	worker_load_changed();
-	if (tunnel_add(t, ch) == -1) {
-		log_warnx("tunnel %s: Connect for channel %s already open, "
-		    "ignored", t->t_name, log_id(m->m_id));
-		ls_worker->w_channels--;
-		free(ch);
+	if ((ch = channel_new_dial(t, m)) == NULL)
 		return;
-	}
-	channel_set_state(ch, CH_CONNECTING);
 	/* A queue for early data exists before anything else can arrive. */
 	if ((ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {

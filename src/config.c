@@ -26,7 +26,8 @@ enum {
 	OPT_SYSLOG,
 	OPT_DRAIN,
 	OPT_WAIT_PROVIDER,
-	OPT_DIRECT_MODE
+	OPT_DIRECT_MODE,
+	OPT_UDP_TIMEOUT
 };
 
 static const struct option server_opts[] = {
@@ -49,6 +50,7 @@ static const struct option server_opts[] = {
 	{ "port-file",		required_argument, NULL, OPT_PORT_FILE },
 	{ "syslog",		no_argument,	   NULL, OPT_SYSLOG },
 	{ "drain-timeout",	required_argument, NULL, OPT_DRAIN },
+	{ "udp-timeout",	required_argument, NULL, OPT_UDP_TIMEOUT },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -75,6 +77,7 @@ static const struct option client_opts[] = {
 	{ "port-file",		required_argument, NULL, OPT_PORT_FILE },
 	{ "syslog",		no_argument,	   NULL, OPT_SYSLOG },
 	{ "drain-timeout",	required_argument, NULL, OPT_DRAIN },
+	{ "udp-timeout",	required_argument, NULL, OPT_UDP_TIMEOUT },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -118,7 +121,8 @@ config_usage(const char *sub, int status)
 "                        [-s host] [-p port] [-n user] [-w password]\n"
 "                        [-b bytes] [--connector-wait-provider duration]\n"
 "                        [--workers n] [--port-file file]\n"
-"                        [--drain-timeout sec] [--syslog]\n"
+"                        [--drain-timeout sec] [--udp-timeout sec]\n"
+"                        [--syslog]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -140,6 +144,7 @@ config_usage(const char *sub, int status)
 "      --workers N            worker processes (online CPUs)\n"
 "      --port-file FILE       write \"ws PORT\" (and \"socks PORT\") once listening\n"
 "      --drain-timeout SEC    SIGTERM drain limit (30)\n"
+"      --udp-timeout SEC      end UDP associations idle this long (300)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -150,6 +155,7 @@ config_usage(const char *sub, int status)
 "                        [-s host] [-p port] [-n user] [-w password]\n"
 "                        [-E] [-T threads] [--retry-auth] [--workers n]\n"
 "                        [--port-file file] [--drain-timeout sec]\n"
+"                        [--udp-timeout sec]\n"
 "                        [--direct-mode relay-only|auto] [--syslog]\n"
 "\n"
 "Connect to a linksocks server and serve SOCKS5 locally (client,\n"
@@ -171,6 +177,7 @@ config_usage(const char *sub, int status)
 "      --workers N            worker processes (online CPUs)\n"
 "      --port-file FILE       write \"socks PORT\" once bound\n"
 "      --drain-timeout SEC    SIGTERM drain limit (30)\n"
+"      --udp-timeout SEC      end UDP associations idle this long (300)\n"
 "      --direct-mode MODE     relay-only or auto (direct mode is not implemented)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
@@ -332,6 +339,7 @@ config_defaults(struct config *c, enum ls_role role)
 	c->c_connector_wait = 5000;
 	c->c_threads = 1;
 	c->c_drain_timeout = 30;
+	c->c_udp_timeout = LS_UDP_TIMEOUT;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	c->c_workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
 
@@ -491,6 +499,12 @@ config_parse(struct config *c, int argc, char **argv)
 			    &c->c_drain_timeout))
 				config_die("invalid --drain-timeout: \"%s\"",
 				    optarg);
+			break;
+		case OPT_UDP_TIMEOUT:
+			if (config_parse_int(optarg, 1, 86400,
+			    &c->c_udp_timeout))
+				config_die("invalid --udp-timeout: \"%s\" "
+				    "(1..86400 seconds)", optarg);
 			break;
 		case 'h':
 			config_usage(c->c_subcmd, 0);

@@ -42,6 +42,7 @@
 #define LS_CHANNEL_ID_LEN	16
 #define LS_DEFAULT_WS_PORT	8765
 #define LS_DEFAULT_SOCKS_PORT	9870
+#define LS_UDP_TIMEOUT		300	/* seconds an idle association lives */
 
 /* Exit status a worker uses for "fatal, do not respawn, stop everything". */
 #define LS_EXIT_FATAL		3
@@ -207,6 +208,33 @@ enum socks5_state socks5_input(struct socks5 *, struct evbuffer *,
 void		 socks5_reply(struct evbuffer *, uint8_t,
 		    const struct sockaddr *);
 const char	*socks5_strstate(enum socks5_state);
+/* Go's text for an IPv6 address (IPv4-mapped as dotted quad). */
+void		 socks5_ipv6_text(const uint8_t *, char *, size_t);
+void		 socks5_addr_text(const struct sockaddr *, char *, size_t);
+
+/* SOCKS5 UDP datagram header (RFC 1928 section 7), pure. */
+enum socks5_udp_err {
+	S5U_OK,
+	S5U_SHORT,		/* < 4 bytes */
+	S5U_RSV,		/* RSV != 0 */
+	S5U_FRAG,		/* FRAG != 0: fragments are not reassembled */
+	S5U_ATYP,		/* unknown address type */
+	S5U_TRUNC,		/* address or port cut short */
+	S5U_NAME		/* empty domain, or NUL in it */
+};
+#define S5U_HDR_MAX		(4 + 1 + 255 + 2)
+
+struct socks5_udp {
+	uint8_t		 su_atyp;
+	char		 su_host[256];	/* text for Data(udp) TargetAddr */
+	uint16_t	 su_port;
+	size_t		 su_hdrlen;	/* payload starts here */
+};
+
+int		 socks5_udp_parse(const uint8_t *, size_t, struct socks5_udp *);
+const char	*socks5_udp_strerror(int);
+int		 socks5_udp_header(uint8_t *, const uint8_t *, size_t,
+		    uint16_t);
 
 /* ------------------------------------------------------------------ */
 /* url.c: client URL normalisation (spec 2.2)                          */
@@ -389,6 +417,7 @@ struct config {
 	char		*c_portfile;
 	int		 c_syslog;
 	int		 c_drain_timeout;	/* seconds, SIGTERM drain */
+	int		 c_udp_timeout;		/* seconds, idle UDP association */
 	/* server */
 	char		*c_ws_host;
 	int		 c_ws_port;
@@ -615,6 +644,7 @@ enum tunnel_kind {
 
 struct channel;
 struct tunnel;
+struct udp_assoc;
 
 struct chan_table {
 	struct channel	**ct_slots;
@@ -705,6 +735,8 @@ enum channel_state {
 #define CHF_RELAY		0x1000	/* agent relay half, no socket */
 #define CHF_FROM_LINK		0x2000	/* relay that came over a worker link */
 #define CHF_ADOPTED		0x4000	/* SOCKS request handed from a worker */
+#define CHF_UDP			0x8000	/* UDP association (ch_udp) */
+#define CHF_DISC_SENT		0x100	/* Disconnect sent on the tunnel */
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
 #define CH_OUT_LOW		(512u * 1024)
@@ -729,6 +761,7 @@ struct channel {
 	struct group		*ch_group;	/* server SOCKS: token's group */
 	struct channel		*ch_twin;	/* agent relay: other half */
 	struct evbuffer		*ch_pending;	/* relay: frames before provider */
+	struct udp_assoc	*ch_udp;	/* CHF_UDP */
 	TAILQ_ENTRY(channel)	 ch_entry;	/* t_blocked or waiters */
 	int			 ch_onlist;
 };
@@ -749,6 +782,23 @@ void		 channel_dial(struct tunnel *, const struct msg *);
 /* SOCKS side: the request is parsed and a tunnel chosen. */
 void		 channel_socks_start(struct channel *, struct tunnel *);
 void		 channel_start_relay(struct channel *);
+/* Give ch a fresh channel id on t; -1 if none could be registered. */
+int		 channel_attach(struct channel *, struct tunnel *);
+/* The SOCKS side's guard: running until the connect is confirmed. */
+void		 channel_guard(struct channel *);
+/* Dial side: a channel for Connect m on t, or NULL (logged). */
+struct channel	*channel_new_dial(struct tunnel *, const struct msg *);
+/* Dial side: answer ConnectResponse(0, text) and close. */
+void		 channel_refuse(struct channel *, const char *);
+
+/* ------------------------------------------------------------------ */
+/* udp.c: UDP ASSOCIATE over a tunnel                                  */
+
+void		 udp_socks_start(struct channel *, struct tunnel *);
+void		 udp_connect_response(struct channel *, int, const char *);
+void		 udp_dial(struct tunnel *, const struct msg *);
+void		 udp_tunnel_data(struct channel *, const struct msg *);
+void		 udp_free(struct channel *);
 
 /* ------------------------------------------------------------------ */
 /* relay.c: agent mode, a connector's channel joined to a provider's     */

@@ -25,6 +25,7 @@ static void	socks_timeout(evutil_socket_t, short, void *);
 static void	socks_request(struct channel *);
 static void	socks_fail(struct channel *, uint8_t, const char *);
 static void	socks_handoff(struct channel *, int);
+static void	socks_start(struct channel *, struct tunnel *);
 
 unsigned
 socks_waiting(void)
@@ -228,6 +229,16 @@ socks_handoff(struct channel *ch, int worker)
 	channel_close(ch, "handed off", 0);
 }
 
+/* The request has a tunnel: a TCP channel or a UDP association. */
+static void
+socks_start(struct channel *ch, struct tunnel *t)
+{
+	if (ch->ch_s5.s5_cmd == S5_CMD_UDP)
+		udp_socks_start(ch, t);
+	else
+		channel_socks_start(ch, t);
+}
+
 static void
 socks_request(struct channel *ch)
 {
@@ -240,12 +251,8 @@ socks_request(struct channel *ch)
 	/* Stop reading: early data stays queued until the channel runs. */
 	bufferevent_disable(ch->ch_bev, EV_READ);
 	evtimer_del(ch->ch_timer);
-	if (ch->ch_s5.s5_cmd != S5_CMD_CONNECT) {
-		socks_fail(ch, S5_REP_CMD, "UDP ASSOCIATE is not supported yet");
-		return;
-	}
 	if ((t = socks_pick_tunnel(ch, &worker)) != NULL) {
-		channel_socks_start(ch, t);
+		socks_start(ch, t);
 		return;
 	}
 	if (worker >= 0) {
@@ -289,7 +296,7 @@ socks_tunnel_available(void)
 		socks_unwait(ch);
 		evtimer_del(ch->ch_timer);
 		if (t != NULL)
-			channel_socks_start(ch, t);
+			socks_start(ch, t);
 		else
 			socks_handoff(ch, worker);
 	}
@@ -316,7 +323,7 @@ socks_event(struct bufferevent *bev, short what, void *arg)
 	struct channel	*ch = arg;
 
 	if (ch->ch_state == CH_WAIT_TUNNEL && (what & BEV_EVENT_EOF) &&
-	    (what & BEV_EVENT_READING)) {
+	    (what & BEV_EVENT_READING) && ch->ch_s5.s5_cmd != S5_CMD_UDP) {
 		/* The app half-closed after its request: keep waiting. */
 		return;
 	}

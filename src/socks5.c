@@ -32,7 +32,6 @@ static enum socks5_state socks5_fail(struct socks5 *, const char *);
 static void	 socks5_reply2(struct evbuffer *, uint8_t, uint8_t);
 static int	 socks5_creds(const struct socks5 *);
 static int	 socks5_ctcmp(const uint8_t *, size_t, const char *);
-static void	 socks5_ipv6_text(const uint8_t *, char *, size_t);
 
 void
 socks5_init(struct socks5 *s5, const char *user, const char *pass)
@@ -335,7 +334,7 @@ socks5_ctcmp(const uint8_t *got, size_t glen, const char *want)
  * case, the first longest run of two or more zero groups as "::").
  * glibc inet_ntop differs (it prints ::a.b.c.d for IPv4-compatible).
  */
-static void
+void
 socks5_ipv6_text(const uint8_t *a, char *buf, size_t bufsz)
 {
 	static const uint8_t	 mapped[12] = {
@@ -369,4 +368,141 @@ socks5_ipv6_text(const uint8_t *a, char *buf, size_t bufsz)
 		off += (size_t)snprintf(buf + off, bufsz - off, "%s%x",
 		    (i == 0 || i == best + bestlen) ? "" : ":", g[i]);
 	}
+}
+
+/*
+ * The text a peer of the reference expects for an address: dotted quad
+ * for IPv4 (and IPv4-mapped IPv6), Go's form for IPv6.
+ */
+void
+socks5_addr_text(const struct sockaddr *sa, char *buf, size_t bufsz)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+	const uint8_t			*a;
+
+	switch (sa->sa_family) {
+	case AF_INET:
+		sin = (const struct sockaddr_in *)sa;
+		a = (const uint8_t *)&sin->sin_addr;
+		snprintf(buf, bufsz, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+		break;
+	case AF_INET6:
+		sin6 = (const struct sockaddr_in6 *)sa;
+		socks5_ipv6_text((const uint8_t *)&sin6->sin6_addr, buf, bufsz);
+		break;
+	default:
+		snprintf(buf, bufsz, "?");
+		break;
+	}
+}
+
+/* ---- UDP datagram header (RFC 1928 section 7) ------------------------ */
+
+static const char *const socks5_udp_errors[] = {
+	[S5U_OK] = "ok",
+	[S5U_SHORT] = "shorter than a header",
+	[S5U_RSV] = "reserved bytes not zero",
+	[S5U_FRAG] = "fragment (FRAG not zero)",
+	[S5U_ATYP] = "unsupported address type",
+	[S5U_TRUNC] = "truncated address",
+	[S5U_NAME] = "bad domain name",
+};
+
+const char *
+socks5_udp_strerror(int e)
+{
+	if (e < 0 || (size_t)e >= LS_NITEMS(socks5_udp_errors))
+		return ("?");
+	return (socks5_udp_errors[e]);
+}
+
+/*
+ * RSV(2) FRAG ATYP DST.ADDR DST.PORT DATA, parsed strictly: RSV must be
+ * zero and fragments are refused (we do not reassemble).  On S5U_OK the
+ * payload starts at p + su->su_hdrlen.
+ */
+int
+socks5_udp_parse(const uint8_t *p, size_t len, struct socks5_udp *su)
+{
+	size_t	 alen, need;
+
+	if (len < 4)
+		return (S5U_SHORT);
+	if (p[0] != 0 || p[1] != 0)
+		return (S5U_RSV);
+	if (p[2] != 0)
+		return (S5U_FRAG);
+	switch (p[3]) {
+	case S5_ATYP_IPV4:
+		need = 4 + 4 + 2;
+		if (len < need)
+			return (S5U_TRUNC);
+		snprintf(su->su_host, sizeof(su->su_host), "%u.%u.%u.%u",
+		    p[4], p[5], p[6], p[7]);
+		break;
+	case S5_ATYP_IPV6:
+		need = 4 + 16 + 2;
+		if (len < need)
+			return (S5U_TRUNC);
+		socks5_ipv6_text(&p[4], su->su_host, sizeof(su->su_host));
+		break;
+	case S5_ATYP_DOMAIN:
+		if (len < 5)
+			return (S5U_TRUNC);
+		alen = p[4];
+		need = 4 + 1 + alen + 2;
+		if (len < need)
+			return (S5U_TRUNC);
+		if (alen == 0 || memchr(&p[5], '\0', alen) != NULL)
+			return (S5U_NAME);
+		memcpy(su->su_host, &p[5], alen);
+		su->su_host[alen] = '\0';
+		break;
+	default:
+		return (S5U_ATYP);
+	}
+	su->su_atyp = p[3];
+	su->su_port = (uint16_t)((p[need - 2] << 8) | p[need - 1]);
+	su->su_hdrlen = need;
+	return (S5U_OK);
+}
+
+/*
+ * The header of a datagram to the application, for the source address
+ * text a Data(udp) message carries: IPv4 and IPv6 literals as ATYP 1 and
+ * 4, anything else as a domain.  buf holds S5U_HDR_MAX bytes.  Returns
+ * the header length, or -1 for an empty or over-long name.
+ */
+int
+socks5_udp_header(uint8_t *buf, const uint8_t *addr, size_t alen,
+    uint16_t port)
+{
+	char		 text[256];
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+	size_t		 off;
+
+	if (alen == 0 || alen > 255 || memchr(addr, '\0', alen) != NULL)
+		return (-1);
+	memcpy(text, addr, alen);
+	text[alen] = '\0';
+	buf[0] = buf[1] = buf[2] = 0;
+	if (inet_pton(AF_INET, text, &a4) == 1) {
+		buf[3] = S5_ATYP_IPV4;
+		memcpy(&buf[4], &a4, 4);
+		off = 8;
+	} else if (inet_pton(AF_INET6, text, &a6) == 1) {
+		buf[3] = S5_ATYP_IPV6;
+		memcpy(&buf[4], &a6, 16);
+		off = 20;
+	} else {
+		buf[3] = S5_ATYP_DOMAIN;
+		buf[4] = (uint8_t)alen;
+		memcpy(&buf[5], addr, alen);
+		off = 5 + alen;
+	}
+	buf[off] = (uint8_t)(port >> 8);
+	buf[off + 1] = (uint8_t)port;
+	return ((int)(off + 2));
 }

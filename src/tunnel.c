@@ -372,7 +372,10 @@ tunnel_ws_message(struct ws_conn *ws, const uint8_t *buf, size_t len,
 			    "dropped", t->t_name, log_id(m.m_id));
 			break;
 		}
-		channel_tunnel_data(ch, m.m_data, m.m_datalen);
+		if (ch->ch_flags & CHF_UDP)
+			udp_tunnel_data(ch, &m);
+		else
+			channel_tunnel_data(ch, m.m_data, m.m_datalen);
 		break;
 	case MSG_CONNECT_RESPONSE:
 		if ((ch = tunnel_find(t, m.m_id)) == NULL) {

@@ -708,6 +708,176 @@ START_TEST(test_strstate)
 }
 END_TEST
 
+/* ---- UDP datagram header (RFC 1928 section 7) ------------------------- */
+
+static const struct udp_good {
+	const char	*name;
+	uint8_t		 in[40];
+	size_t		 len;
+	const char	*host;
+	uint16_t	 port;
+	size_t		 hdrlen;
+	uint8_t		 atyp;
+} udp_good[] = {
+	{ "ipv4", { 0, 0, 0, 1, 1, 2, 3, 4, 0x00, 0x35, 'q' }, 11,
+	  "1.2.3.4", 53, 10, S5_ATYP_IPV4 },
+	{ "ipv4 no payload", { 0, 0, 0, 1, 127, 0, 0, 1, 0xff, 0xff }, 10,
+	  "127.0.0.1", 65535, 10, S5_ATYP_IPV4 },
+	{ "domain", { 0, 0, 0, 3, 4, 'a', '.', 'b', 'c', 0x01, 0xbb, 'x',
+	  'y' }, 13, "a.bc", 443, 11, S5_ATYP_DOMAIN },
+	{ "ipv6", { 0, 0, 0, 4, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0,
+	  0, 0, 0, 0, 1, 0x00, 0x35, 'z' }, 23, "2001:db8::1", 53, 22,
+	  S5_ATYP_IPV6 },
+	{ "ipv6 mapped", { 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+	  0xff, 10, 0, 0, 1, 0x00, 0x07 }, 22, "10.0.0.1", 7, 22,
+	  S5_ATYP_IPV6 },
+};
+
+START_TEST(test_udp_parse_good)
+{
+	const struct udp_good	*g = &udp_good[_i];
+	struct socks5_udp	 su;
+
+	ck_assert_int_eq(socks5_udp_parse(g->in, g->len, &su), S5U_OK);
+	ck_assert_str_eq(su.su_host, g->host);
+	ck_assert_uint_eq(su.su_port, g->port);
+	ck_assert_uint_eq(su.su_hdrlen, g->hdrlen);
+	ck_assert_uint_eq(su.su_atyp, g->atyp);
+}
+END_TEST
+
+static const struct udp_bad {
+	const char	*name;
+	uint8_t		 in[32];
+	size_t		 len;
+	int		 err;
+} udp_bad[] = {
+	{ "empty", { 0 }, 0, S5U_SHORT },
+	{ "3 bytes", { 0, 0, 0 }, 3, S5U_SHORT },
+	{ "rsv high", { 1, 0, 0, 1, 1, 2, 3, 4, 0, 53 }, 10, S5U_RSV },
+	{ "rsv low", { 0, 1, 0, 1, 1, 2, 3, 4, 0, 53 }, 10, S5U_RSV },
+	{ "frag 1", { 0, 0, 1, 1, 1, 2, 3, 4, 0, 53 }, 10, S5U_FRAG },
+	{ "frag last", { 0, 0, 0x81, 1, 1, 2, 3, 4, 0, 53 }, 10, S5U_FRAG },
+	{ "atyp 0", { 0, 0, 0, 0, 1, 2, 3, 4, 0, 53 }, 10, S5U_ATYP },
+	{ "atyp 5", { 0, 0, 0, 5, 1, 2, 3, 4, 0, 53 }, 10, S5U_ATYP },
+	/* The reference panics on these (P-20). */
+	{ "ipv4 4 bytes", { 0, 0, 0, 1 }, 4, S5U_TRUNC },
+	{ "ipv4 9 bytes", { 0, 0, 0, 1, 1, 2, 3, 4, 0 }, 9, S5U_TRUNC },
+	{ "ipv6 21 bytes", { 0, 0, 0, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+	  12, 13, 14, 15, 16, 0 }, 21, S5U_TRUNC },
+	{ "domain no length", { 0, 0, 0, 3 }, 4, S5U_TRUNC },
+	{ "domain past end", { 0, 0, 0, 3, 9, 'a', 'b', 0, 1 }, 9, S5U_TRUNC },
+	{ "domain no port", { 0, 0, 0, 3, 1, 'a', 0 }, 7, S5U_TRUNC },
+	{ "domain empty", { 0, 0, 0, 3, 0, 0, 53 }, 7, S5U_NAME },
+	{ "domain nul", { 0, 0, 0, 3, 2, 'a', 0, 0, 53 }, 9, S5U_NAME },
+};
+
+START_TEST(test_udp_parse_bad)
+{
+	const struct udp_bad	*b = &udp_bad[_i];
+	struct socks5_udp	 su;
+
+	ck_assert_msg(socks5_udp_parse(b->in, b->len, &su) == b->err,
+	    "%s: got %s", b->name, socks5_udp_strerror(
+	    socks5_udp_parse(b->in, b->len, &su)));
+	ck_assert_str_ne(socks5_udp_strerror(b->err), "?");
+}
+END_TEST
+
+/* Every prefix of a good header is refused, never read past its end. */
+START_TEST(test_udp_parse_truncation)
+{
+	const struct udp_good	*g = &udp_good[_i];
+	struct socks5_udp	 su;
+	uint8_t			*copy;
+	size_t			 n;
+
+	for (n = 0; n < g->hdrlen; n++) {
+		copy = malloc(n + 1);
+		ck_assert_ptr_nonnull(copy);
+		memcpy(copy, g->in, n);
+		ck_assert_int_ne(socks5_udp_parse(copy, n, &su), S5U_OK);
+		free(copy);
+	}
+}
+END_TEST
+
+START_TEST(test_udp_header)
+{
+	uint8_t		 h[S5U_HDR_MAX];
+	static const uint8_t v4[] = { 0, 0, 0, 1, 8, 8, 4, 4, 0, 53 };
+	static const uint8_t v6hdr[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0, 0, 0, 0, 1, 0x1f, 0x90 };
+	static const uint8_t dn[] = { 0, 0, 0, 3, 5, 'h', '.', 't', 'l',
+	    'd', 0, 7 };
+	char		 name[300];
+
+	ck_assert_int_eq(socks5_udp_header(h, (const uint8_t *)"8.8.4.4", 7,
+	    53), sizeof(v4));
+	ck_assert_mem_eq(h, v4, sizeof(v4));
+	ck_assert_int_eq(socks5_udp_header(h, (const uint8_t *)"::1", 3,
+	    8080), sizeof(v6hdr));
+	ck_assert_mem_eq(h, v6hdr, sizeof(v6hdr));
+	ck_assert_int_eq(socks5_udp_header(h, (const uint8_t *)"h.tld", 5,
+	    7), sizeof(dn));
+	ck_assert_mem_eq(h, dn, sizeof(dn));
+	ck_assert_int_eq(socks5_udp_header(h, (const uint8_t *)"", 0, 7), -1);
+	ck_assert_int_eq(socks5_udp_header(h, (const uint8_t *)"a\0b", 3, 7),
+	    -1);
+	memset(name, 'a', sizeof(name));
+	ck_assert_int_eq(socks5_udp_header(h, (const uint8_t *)name, 255, 1),
+	    4 + 1 + 255 + 2);
+	ck_assert_int_eq(socks5_udp_header(h, (const uint8_t *)name, 256, 1),
+	    -1);
+}
+END_TEST
+
+/* What the dial side reports parses back to the same address. */
+START_TEST(test_udp_roundtrip)
+{
+	static const char *const addrs[] = { "127.0.0.1", "::1",
+	    "2001:db8::8:800:200c:417a", "example.com", "10.1.2.3" };
+	uint8_t			 h[S5U_HDR_MAX + 4];
+	struct socks5_udp	 su;
+	int			 n;
+	size_t			 i;
+
+	for (i = 0; i < LS_NITEMS(addrs); i++) {
+		n = socks5_udp_header(h, (const uint8_t *)addrs[i],
+		    strlen(addrs[i]), (uint16_t)(1000 + i));
+		ck_assert_int_gt(n, 0);
+		memcpy(h + n, "data", 4);
+		ck_assert_int_eq(socks5_udp_parse(h, (size_t)n + 4, &su),
+		    S5U_OK);
+		ck_assert_str_eq(su.su_host, addrs[i]);
+		ck_assert_uint_eq(su.su_port, 1000 + i);
+		ck_assert_uint_eq(su.su_hdrlen, (size_t)n);
+	}
+}
+END_TEST
+
+START_TEST(test_addr_text)
+{
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+	char			 buf[64];
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	socks5_addr_text((struct sockaddr *)&sin, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "192.0.2.7");
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "::ffff:192.0.2.8", &sin6.sin6_addr);
+	socks5_addr_text((struct sockaddr *)&sin6, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "192.0.2.8");
+	inet_pton(AF_INET6, "2001:db8:0:0:1:0:0:1", &sin6.sin6_addr);
+	socks5_addr_text((struct sockaddr *)&sin6, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2001:db8::1:0:0:1");
+}
+END_TEST
+
 static Suite *
 socks5_suite(void)
 {
@@ -762,6 +932,16 @@ socks5_suite(void)
 	tcase_add_loop_test(tc, test_truncation, 0, LS_NITEMS(convs));
 	tcase_add_loop_test(tc, test_bytewise_convs, 0, LS_NITEMS(convs));
 	tcase_add_loop_test(tc, test_bytewise_fails, 0, LS_NITEMS(fails));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("udp");
+	tcase_add_loop_test(tc, test_udp_parse_good, 0, LS_NITEMS(udp_good));
+	tcase_add_loop_test(tc, test_udp_parse_bad, 0, LS_NITEMS(udp_bad));
+	tcase_add_loop_test(tc, test_udp_parse_truncation, 0,
+	    LS_NITEMS(udp_good));
+	tcase_add_test(tc, test_udp_header);
+	tcase_add_test(tc, test_udp_roundtrip);
+	tcase_add_test(tc, test_addr_text);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reply");
