@@ -329,6 +329,12 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	udp_unmap(&ss, &slen);
 	/* A port given in the request is the one it will send from. */
 	ua->ua_client_port = ch->ch_port != 0 ? ch->ch_port : -1;
+	if (ua->ua_client.ss_family == AF_INET)
+		((struct sockaddr_in *)&ua->ua_client)->sin_port =
+		    htons(ch->ch_port);
+	else
+		((struct sockaddr_in6 *)&ua->ua_client)->sin6_port =
+		    htons(ch->ch_port);
 	if ((inet_pton(AF_INET, ch->ch_host, &a4) == 1 && a4.s_addr != 0) ||
 	    (inet_pton(AF_INET6, ch->ch_host, &a6) == 1 &&
 	    !IN6_IS_ADDR_UNSPECIFIED(&a6)))

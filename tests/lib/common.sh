@@ -632,3 +632,73 @@ ls_curl_suite() {
 	done
 	ls_say "$mode: keep-alive and 20 parallel downloads ok"
 }
+
+# ---- UDP ASSOCIATE helpers (tests/integration/udp_*.sh) -----------------
+#
+# Added for the UDP tests; nothing above depends on them.
+
+# ls_have_ipv6: true when a socket can be bound on ::1.
+ls_have_ipv6() {
+	python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1", 0))' \
+	    2>/dev/null
+}
+
+# ls_udpecho NAME BIND [ARGS...]: UDP echo server (udpecho.py) on BIND
+# (127.0.0.1, ::1 or dual) port 0, one line per datagram in
+# $TMPD/NAME.dgrams; sets UDP_PORT.
+ls_udpecho() {
+	local name=$1 bind=$2
+	shift 2
+	rm -f "$TMPD/$name.port"
+	ls_bg "$name" python3 "$LS_LIB/udpecho.py" --bind "$bind" \
+	    --port-file "$TMPD/$name.port" --log "$TMPD/$name.dgrams" "$@"
+	ls_wait_file "$TMPD/$name.port" 10 "$LAST_PID" "$name"
+	UDP_PORT=$(cat "$TMPD/$name.port")
+	ls_say "$name: udp echo on $bind port $UDP_PORT"
+}
+
+# ls_dnsd NAME BIND [ARGS...]: DNS responder (dnsd.py) on BIND port 0;
+# sets DNS_PORT.
+ls_dnsd() {
+	local name=$1 bind=$2
+	shift 2
+	rm -f "$TMPD/$name.port"
+	ls_bg "$name" python3 "$LS_LIB/dnsd.py" --bind "$bind" \
+	    --port-file "$TMPD/$name.port" "$@"
+	ls_wait_file "$TMPD/$name.port" 10 "$LAST_PID" "$name"
+	DNS_PORT=$(cat "$TMPD/$name.port")
+	ls_say "$name: dns on $bind port $DNS_PORT"
+}
+
+# ls_udp SUBCOMMAND ARGS...: run the SOCKS5 UDP tool (socks5udp.py),
+# bounded by ${LS_UDP_TIMEOUT:-150} s, output on stdout.
+ls_udp() {
+	timeout "${LS_UDP_TIMEOUT:-150}" python3 "$LS_LIB/socks5udp.py" "$@"
+}
+
+# ls_udp_check WHAT SUBCOMMAND ARGS...: run ls_udp; it must exit 0.
+# Sets UDP_OUT to its output; says its summary line.
+ls_udp_check() {
+	local what=$1 rc=0
+	shift
+	UDP_OUT=$(ls_udp "$@" 2>"$TMPD/udp.err") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '%s\n' "--- socks5udp.py $*:" "$UDP_OUT" >&2
+		cat "$TMPD/udp.err" >&2
+		fail "$what: socks5udp.py $1 exit $rc: $(ls_field "$UDP_OUT" summary)"
+	fi
+	ls_say "$what: $(ls_field "$UDP_OUT" summary)"
+}
+
+# ls_udp_reply_check OUT HEXPREFIX WHAT: the raw UDP ASSOCIATE reply in
+# OUT must be HEXPREFIX followed by the 2-byte BND.PORT that the "relay"
+# line names (non-zero), and nothing else.
+ls_udp_reply_check() {
+	local out=$1 pre=$2 what=$3 reply rport
+	reply=$(ls_field "$out" reply)
+	rport=$(ls_field "$out" relay | awk '{ print $2 }')
+	[ -n "$rport" ] && [ "$rport" -gt 0 ] 2>/dev/null ||
+	    { printf '%s\n' "$out" >&2; fail "$what: no relay port (reply '$reply')"; }
+	[ "$reply" = "$pre$(printf '%04x' "$rport")" ] ||
+	    { printf '%s\n' "$out" >&2; fail "$what: reply '$reply', expected '$pre' + BND.PORT $(printf '%04x' "$rport")"; }
+}

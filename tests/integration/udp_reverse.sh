@@ -1,0 +1,62 @@
+#!/bin/sh
+# UDP ASSOCIATE in reverse mode: the server's SOCKS port (server -r, fast
+# open off and -f) relays through a provider, which sends the datagrams
+# to their targets.  1,000 datagrams of 1 to 65,497 bytes to an IPv4 echo
+# server and 200 by name, checked byte for byte; DNS; malformed
+# datagrams; foreign source ports; the relay and the provider's UDP
+# socket released when the control connection closes.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
+ls_init
+
+ECHO_OPTS="--window 8 --rto 1 --retries 4 --timeout 120"
+
+ls_udpecho echo4 127.0.0.1
+E4=$UDP_PORT
+# By name: a dual-stack echo server answers whichever address of
+# "localhost" the provider picks (replies must name that address).
+if ls_have_ipv6; then
+	ls_udpecho echodual dual
+	ED=$UDP_PORT
+else
+	ED=$E4
+fi
+ls_dnsd dns 127.0.0.1 --answer hello.test=192.0.2.7
+DNS=$DNS_PORT
+
+ls_start_rserver plain
+ls_start_provider pplain
+ls_rsocks_port plain
+PLAIN=$RSOCKS_PORT
+ls_start_rserver fast -f
+ls_start_provider pfast
+ls_rsocks_port fast
+FAST=$RSOCKS_PORT
+
+for mode in plain fast; do
+	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi
+	P="--proxy 127.0.0.1:$port"
+
+	ls_udp_check "$mode: 1000 datagrams to 127.0.0.1" echo $P \
+	    --target "127.0.0.1:$E4" --count 1000 --min 1 --max 65497 \
+	    --seed "rev-$mode" $ECHO_OPTS
+	ls_udp_reply_check "$UDP_OUT" 050000017f000001 \
+	    "$mode: UDP ASSOCIATE reply"
+	ls_udp_check "$mode: 200 datagrams to localhost (ATYP 3)" echo $P \
+	    --target "localhost:$ED" --count 200 --min 1 --max 65491 \
+	    --seed "rev-name-$mode" $ECHO_OPTS
+	ls_udp_check "$mode: DNS A hello.test" dns $P \
+	    --target "127.0.0.1:$DNS" --name hello.test --expect 192.0.2.7
+	ls_udp_check "$mode: DNS NXDOMAIN" dns $P \
+	    --target "127.0.0.1:$DNS" --name hello.example --expect-rcode 3
+	ls_udp_check "$mode: malformed datagrams" malformed $P \
+	    --target "127.0.0.1:$E4" --timeout 60
+	ls_udp_check "$mode: foreign source port" foreign $P \
+	    --target "127.0.0.1:$E4" --timeout 60
+	ls_udp_check "$mode: relay released on close" close-check $P \
+	    --target "127.0.0.1:$E4" --far-log "$TMPD/echo4.dgrams" \
+	    --gone-timeout 5 --timeout 60
+	ls_say "$mode: reverse UDP ASSOCIATE ok"
+done
+
+ls_finish
