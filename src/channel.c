@@ -420,6 +420,15 @@ channel_tunnel_disconnect(struct channel *ch, const char *err)
 		}
 	}
 	ch->ch_flags |= CHF_REMOTE_EOF;
+	if (graceful && ch->ch_tun != NULL && ch->ch_tun->t_halfclose &&
+	    ch->ch_state == CH_CONNECTING && (ch->ch_flags & CHF_DIAL)) {
+		/*
+		 * The application half-closed before the target accepted
+		 * (fast open): remember; once connected, what it sent is
+		 * written and then the write side shut down.
+		 */
+		return;
+	}
 	if (!graceful || ch->ch_tun == NULL || !ch->ch_tun->t_halfclose ||
 	    ch->ch_state != CH_RELAY) {
 		/*
@@ -534,6 +543,13 @@ channel_start_relay(struct channel *ch)
 	channel_set_state(ch, CH_RELAY);
 	channel_bev_setup(ch);
 	bufferevent_enable(ch->ch_bev, EV_READ | EV_WRITE);
+	/*
+	 * A half-close that came during the dial, with nothing to write:
+	 * shut the write side now (our own side has not ended yet, so this
+	 * cannot close the channel).
+	 */
+	if (ch->ch_flags & CHF_REMOTE_EOF)
+		channel_write(ch->ch_bev, ch);
 	if (evbuffer_get_length(bufferevent_get_input(ch->ch_bev)) > 0)
 		channel_pump(ch);
 }

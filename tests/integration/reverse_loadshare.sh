@@ -15,11 +15,13 @@ WEB=$HTTP_PORT
 LS_PROVIDER_WORKERS=1
 
 # loop NAME PORT COUNT: socksloop in the background; sets LOOP_PID.
+# loop NAME PORT COUNT [INTERVAL]: COUNT connections in the background,
+# INTERVAL seconds apart (0).
 loop() {
 	rm -f "$TMPD/$1.res"
 	python3 "$LS_LIB/socksloop.py" --proxy "127.0.0.1:$2" \
 	    --target "127.0.0.1:$WEB" --count "$3" --timeout 20 \
-	    >"$TMPD/$1.res" 2>"$TMPD/$1.err" &
+	    --interval "${4:-0}" >"$TMPD/$1.res" 2>"$TMPD/$1.err" &
 	LOOP_PID=$!
 	ls_register "$LOOP_PID" "loop-$1"
 }
@@ -80,7 +82,9 @@ run_kill() {
 	local bad late nafter
 	shift 4
 	name="$srv-$how"
-	loop "$name" "$port" 200
+	# Paced, so at least 50 of the 170 after the kill come once the
+	# victim is gone, however fast each connection is.
+	loop "$name" "$port" 200 0.01
 	while [ "$(loop_lines "$name")" -lt 30 ]; do
 		n=$((n + 1))
 		[ "$n" -le 600 ] || fail "$name: fewer than 30 connections in 60 s"

@@ -90,6 +90,8 @@ def main():
 	ap.add_argument("--expect-body", default="hello\n")
 	ap.add_argument("--timeout", type=float, default=20.0)
 	ap.add_argument("--stop-file")
+	ap.add_argument("--interval", type=float, default=0.0,
+	    help="seconds between connections")
 	a = ap.parse_args()
 	proxy, target = hostport(a.proxy), hostport(a.target)
 	body = a.expect_body.encode()
@@ -109,6 +111,8 @@ def main():
 		else:
 			nfail += 1
 			print("%d fail:%s %.3f %.3f" % (n, r, t0, t1), flush=True)
+		if a.interval > 0:
+			time.sleep(a.interval)
 	print("summary ok %d fail %d" % (nok, nfail), flush=True)
 	return 0
 
