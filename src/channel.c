@@ -56,6 +56,8 @@ static void	channel_dial_resolved(int, struct evutil_addrinfo *, void *);
 static void	channel_dial_fail(struct channel *, const char *);
 static void	channel_bev_setup(struct channel *);
 static void	channel_rearm(struct channel *);
+static int	channel_data_ok(struct channel *);
+static void	channel_data_added(struct channel *, struct evbuffer *);
 
 const char *
 channel_strstate(enum channel_state st)
@@ -110,7 +112,7 @@ channel_bev_setup(struct channel *ch)
 {
 	bufferevent_setcb(ch->ch_bev, channel_read, channel_write,
 	    channel_event, ch);
-	bufferevent_setwatermark(ch->ch_bev, EV_READ, 0, 2 * CH_READ_CHUNK);
+	bufferevent_setwatermark(ch->ch_bev, EV_READ, 0, CH_READ_MAX);
 	bufferevent_setwatermark(ch->ch_bev, EV_WRITE, CH_OUT_LOW, 0);
 	bufferevent_set_max_single_read(ch->ch_bev, CH_READ_CHUNK);
 	bufferevent_set_max_single_write(ch->ch_bev, 4 * CH_READ_CHUNK);
@@ -247,7 +249,13 @@ channel_pump(struct channel *ch)
 static void
 channel_read(struct bufferevent *bev, void *arg)
 {
-	channel_pump(arg);
+	struct channel	*ch = arg;
+	size_t		 have = evbuffer_get_length(bufferevent_get_input(bev));
+
+	/* libevent read 4 KiB at most: take what else is there. */
+	if (have < CH_READ_MAX)
+		(void)util_bev_read(bev, CH_READ_MAX - have);
+	channel_pump(ch);
 }
 
 /* Resume after the tunnel drained (called by tunnel.c). */
@@ -362,15 +370,14 @@ channel_write(struct bufferevent *bev, void *arg)
 
 /* ---- tunnel -> local socket ------------------------------------------ */
 
-void
-channel_tunnel_data(struct channel *ch, const uint8_t *data, size_t len)
+/* May ch take Data now?  Logs and says no after its peer's EOF. */
+static int
+channel_data_ok(struct channel *ch)
 {
-	struct evbuffer	*out;
-
 	if (ch->ch_flags & (CHF_REMOTE_EOF | CHF_SHUTWR)) {
 		log_debug("channel %s: Data after Disconnect, dropped",
 		    log_id(ch->ch_id));
-		return;
+		return (0);
 	}
 	if (ch->ch_state == CH_CONNECTING && !(ch->ch_flags & CHF_DIAL) &&
 	    !(ch->ch_flags & CHF_FASTOPEN)) {
@@ -380,16 +387,50 @@ channel_tunnel_data(struct channel *ch, const uint8_t *data, size_t len)
 	}
 	if (ch->ch_flags & CHF_LOCAL_EOF)
 		channel_rearm(ch);	/* the peer still talks: extend */
-	out = bufferevent_get_output(ch->ch_bev);
-	if (evbuffer_add(out, data, len) == -1) {
-		channel_close(ch, "out of memory", 0);
-		return;
-	}
+	return (1);
+}
+
+/* Above the high mark, pause the tunnel until the local side drains. */
+static void
+channel_data_added(struct channel *ch, struct evbuffer *out)
+{
 	if (evbuffer_get_length(out) > CH_OUT_HIGH &&
 	    !(ch->ch_flags & CHF_PAUSING) && ch->ch_tun != NULL) {
 		ch->ch_flags |= CHF_PAUSING;
 		tunnel_pause(ch->ch_tun, 1);
 	}
+}
+
+/* n payload bytes at the front of src: moved, not copied. */
+void
+channel_tunnel_data(struct channel *ch, struct evbuffer *src, size_t n)
+{
+	struct evbuffer	*out;
+
+	if (!channel_data_ok(ch))
+		return;
+	out = bufferevent_get_output(ch->ch_bev);
+	if (n > 0 && evbuffer_remove_buffer(src, out, n) != (int)n) {
+		channel_close(ch, "out of memory", 0);
+		return;
+	}
+	channel_data_added(ch, out);
+}
+
+/* Payload decoded into flat memory (gzip Data). */
+void
+channel_tunnel_bytes(struct channel *ch, const uint8_t *data, size_t len)
+{
+	struct evbuffer	*out;
+
+	if (!channel_data_ok(ch))
+		return;
+	out = bufferevent_get_output(ch->ch_bev);
+	if (evbuffer_add(out, data, len) == -1) {
+		channel_close(ch, "out of memory", 0);
+		return;
+	}
+	channel_data_added(ch, out);
 }
 
 void

@@ -30,6 +30,7 @@
 
 /* Protocol constants (spec appendix B). */
 #define LS_PROTO_VERSION	0x01
+#define MSG_DATA_HDR		24	/* Data header up to DataLen */
 #define LS_REF_VERSION		"v1.8.9"	/* reported in GET / and status */
 #define LS_MSG_MAX		(32u * 1024 * 1024)	/* WebSocket read limit */
 #define LS_GZIP_THRESHOLD	(512u * 1024)
@@ -294,7 +295,29 @@ void		 http_respond(struct evbuffer *, int, const char *,
 		    const char *, const char *);
 
 /* ------------------------------------------------------------------ */
-/* ws.c: RFC 6455 WebSocket on a bufferevent, framing by wslay         */
+/* ws.c: RFC 6455 WebSocket on a bufferevent                           */
+
+#define WS_OP_CONT		0x0
+#define WS_OP_TEXT		0x1
+#define WS_OP_BINARY		0x2
+#define WS_OP_CLOSE		0x8
+#define WS_OP_PING		0x9
+#define WS_OP_PONG		0xa
+#define WS_HDR_MAX		14	/* 2 + 8 length + 4 mask */
+
+struct ws_frame {
+	int		 wf_fin;
+	int		 wf_op;
+	int		 wf_masked;
+	uint8_t		 wf_mask[4];
+	uint64_t	 wf_len;
+};
+
+/* Pure framing: header length, 0 need more, -1 malformed. */
+int		 ws_frame_parse(const uint8_t *, size_t, struct ws_frame *);
+size_t		 ws_frame_header(uint8_t *, int, int, uint64_t,
+		    const uint8_t *);
+void		 ws_mask(uint8_t *, size_t, const uint8_t *, size_t);
 
 struct ws_conn;
 struct ssl_ctx_st;
@@ -302,9 +325,12 @@ struct ssl_ctx_st;
 struct ws_cb {
 	/* Client: 101 verified.  Server: upgrade written. */
 	void	(*ws_open)(struct ws_conn *, void *);
-	/* One complete data message (binary or text). */
-	void	(*ws_message)(struct ws_conn *, const uint8_t *, size_t,
-		    void *);
+	/*
+	 * One complete data message (binary or text): all of msg.  Take
+	 * what is wanted (evbuffer_remove_buffer moves chains without
+	 * copying); whatever is left is drained after the call.
+	 */
+	void	(*ws_message)(struct ws_conn *, struct evbuffer *, void *);
 	/* Output drained below the low watermark after ws_output_len() was
 	 * above the high watermark. */
 	void	(*ws_drain)(struct ws_conn *, void *);
@@ -343,8 +369,11 @@ struct ws_conn	*ws_connect(struct event_base *, struct evdns_base *,
 		    const char *, const struct ws_cb *, void *);
 /* Queue one binary message; 0 or -1 (closed / out of memory). */
 int		 ws_send(struct ws_conn *, const uint8_t *, size_t);
-/* Queue the whole evbuffer as one binary message and drain it. */
+/* Queue the whole evbuffer as one binary message (moved, not copied). */
 int		 ws_send_evbuffer(struct ws_conn *, struct evbuffer *);
+/* One binary message: the head bytes, then n bytes moved out of src. */
+int		 ws_send_parts(struct ws_conn *, const uint8_t *, size_t,
+		    struct evbuffer *, size_t);
 int		 ws_ping(struct ws_conn *);
 size_t		 ws_output_len(struct ws_conn *);
 /* Stop/resume delivering messages (backpressure on the socket). */
@@ -512,6 +541,12 @@ void		 util_sockaddr_str(const struct sockaddr *, char *, size_t);
 int		 util_bind_tcp(const char *, int, int, int, char *, size_t);
 int		 util_local_port(int);
 void		 util_set_nodelay(int);
+/*
+ * libevent 2.1 reads at most 4 KiB per callback: read what else the
+ * socket of a plain bufferevent holds, up to max bytes, into its input.
+ * Returns bytes read, 0 at end of file, -1 with errno (EAGAIN: none).
+ */
+ssize_t		 util_bev_read(struct bufferevent *, size_t);
 char		*util_xstrdup(const char *);
 int		 util_parse_uuid(const char *, uint8_t *);
 int		 util_hexval(int);
@@ -681,6 +716,8 @@ struct tunnel {
 	char			*t_route;	/* link: group key of next Connect */
 	const uint8_t		*t_raw;		/* message being dispatched */
 	size_t			 t_rawlen;
+	struct evbuffer		*t_rawbuf;	/* ... the buffer holding it */
+	struct evbuffer		*t_linkmsg;	/* link: message being read */
 	char			 t_name[64];
 	char			*t_token;	/* server: raw token it used */
 	int			 t_refs;
@@ -709,6 +746,8 @@ void		 tunnel_block(struct tunnel *, struct channel *);
 void		 tunnel_pause(struct tunnel *, int);
 struct channel	*tunnel_find(struct tunnel *, const uint8_t *);
 int		 tunnel_add(struct tunnel *, struct channel *);
+/* One whole message (all of the evbuffer) from the peer. */
+void		 tunnel_dispatch(struct tunnel *, struct evbuffer *);
 void		 tunnel_remove(struct tunnel *, struct channel *);
 void		 tunnel_start_keepalive(struct tunnel *);
 extern const struct ws_cb tunnel_ws_cb;
@@ -740,7 +779,8 @@ enum channel_state {
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
 #define CH_OUT_LOW		(512u * 1024)
-#define CH_READ_CHUNK		(256u * 1024)
+#define CH_READ_CHUNK		(256u * 1024)	/* largest Data payload */
+#define CH_READ_MAX		(2 * CH_READ_CHUNK)	/* input buffered */
 #define CH_LINGER		5	/* seconds, 0x01-only peers */
 
 struct channel {
@@ -770,8 +810,9 @@ const char	*channel_strstate(enum channel_state);
 void		 channel_set_state(struct channel *, enum channel_state);
 /* One teardown: send Disconnect if needed, free everything. */
 void		 channel_close(struct channel *, const char *, int);
-/* Tunnel side events. */
-void		 channel_tunnel_data(struct channel *, const uint8_t *, size_t);
+/* Tunnel side events: Data moved out of an evbuffer, or copied. */
+void		 channel_tunnel_data(struct channel *, struct evbuffer *, size_t);
+void		 channel_tunnel_bytes(struct channel *, const uint8_t *, size_t);
 void		 channel_tunnel_disconnect(struct channel *, const char *);
 void		 channel_tunnel_connect_response(struct channel *, int,
 		    const char *);
@@ -805,7 +846,8 @@ void		 udp_free(struct channel *);
 
 void		 relay_connect(struct tunnel *, const struct msg *,
 		    struct group *, int);
-int		 relay_message(struct channel *, const struct msg *);
+/* A channel frame (all of the evbuffer) for a relay half. */
+void		 relay_frame(struct channel *, int, int, struct evbuffer *);
 void		 relay_close(struct channel *, const char *);
 void		 relay_drained(struct channel *);
 void		 relay_provider_available(struct group *);

@@ -19,7 +19,6 @@
 
 #define MSG_HDR_LEN		2	/* Version, Type */
 #define MSG_STR_MAX		255	/* short string (L8) limit */
-#define MSG_DATA_HDR_LEN	24	/* Data up to and including DataLen */
 #define MSG_INFLATE_MIN		4096
 /* Largest fixed-shape message: Connect with a 255-byte address. */
 #define MSG_SMALL_MAX		512
@@ -831,12 +830,12 @@ msg_put_data_gzip(struct evbuffer *out, int proto, const uint8_t *id,
 	    16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return (-1);
 	bound = deflateBound(&z, len);
-	if (bound > UINT32_MAX - MSG_DATA_HDR_LEN - MSG_UDP_SUFFIX_MAX ||
-	    evbuffer_reserve_space(out, (ev_ssize_t)(MSG_DATA_HDR_LEN +
+	if (bound > UINT32_MAX - MSG_DATA_HDR - MSG_UDP_SUFFIX_MAX ||
+	    evbuffer_reserve_space(out, (ev_ssize_t)(MSG_DATA_HDR +
 	    bound + sufflen), &v, 1) != 1)
 		goto fail;
 	p = v.iov_base;
-	z.next_out = p + MSG_DATA_HDR_LEN;
+	z.next_out = p + MSG_DATA_HDR;
 	z.avail_out = (uInt)bound;
 	for (i = 0; i < niov && left > 0; i++) {
 		z.next_in = iov[i].iov_base;
@@ -857,8 +856,8 @@ msg_put_data_gzip(struct evbuffer *out, int proto, const uint8_t *id,
 	deflateEnd(&z);
 	msg_data_hdr(p, proto, id, MSG_COMP_GZIP, (uint32_t)clen);
 	if (sufflen > 0)
-		memcpy(p + MSG_DATA_HDR_LEN + clen, suffix, sufflen);
-	v.iov_len = MSG_DATA_HDR_LEN + clen + sufflen;
+		memcpy(p + MSG_DATA_HDR + clen, suffix, sufflen);
+	v.iov_len = MSG_DATA_HDR + clen + sufflen;
 	return (evbuffer_commit_space(out, &v, 1) == 0 ? 0 : -1);
  fail:
 	deflateEnd(&z);
@@ -870,7 +869,7 @@ msg_put_data_flat(struct evbuffer *out, int proto, const uint8_t *id,
     const uint8_t *data, size_t len, const uint8_t *suffix, size_t sufflen)
 {
 	struct evbuffer_iovec	 iov;
-	uint8_t			 h[MSG_DATA_HDR_LEN];
+	uint8_t			 h[MSG_DATA_HDR];
 
 	if ((len > 0 && data == NULL) || len > UINT32_MAX)
 		return (-1);
@@ -901,7 +900,7 @@ msg_put_data_evbuffer(struct evbuffer *out, const uint8_t *id,
     struct evbuffer *src, size_t len)
 {
 	struct evbuffer_iovec	*iov;
-	uint8_t			 h[MSG_DATA_HDR_LEN];
+	uint8_t			 h[MSG_DATA_HDR];
 	int			 n, rc;
 
 	if (evbuffer_get_length(src) < len || len > UINT32_MAX)

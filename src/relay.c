@@ -24,8 +24,9 @@ static void	relay_free_half(struct channel *);
 static void	relay_attach(struct channel *, struct tunnel *);
 static void	relay_timeout(evutil_socket_t, short, void *);
 static struct tunnel *relay_choose(struct channel *);
-static void	relay_send(struct channel *, struct tunnel *, const uint8_t *,
-		    size_t);
+static void	relay_send(struct channel *, struct tunnel *,
+		    struct evbuffer *);
+static void	relay_queue(struct channel *, struct evbuffer *);
 
 static void
 relay_free_half(struct channel *ch)
@@ -47,14 +48,15 @@ relay_free_half(struct channel *ch)
 	free(ch);
 }
 
-/* Send one raw frame to dst on behalf of ch (which lives on the source). */
+/* Move one raw frame (all of frame) to dst on behalf of ch. */
 static void
-relay_send(struct channel *ch, struct tunnel *dst, const uint8_t *raw,
-    size_t len)
+relay_send(struct channel *ch, struct tunnel *dst, struct evbuffer *frame)
 {
-	if (dst->t_state != TUN_OPEN)
+	if (dst->t_state != TUN_OPEN) {
+		evbuffer_drain(frame, evbuffer_get_length(frame));
 		return;
-	if (evbuffer_add(dst->t_out, raw, len) == 0)
+	}
+	if (evbuffer_add_buffer(dst->t_out, frame) == 0)
 		tunnel_flush_msg(dst);
 	if (!tunnel_writable(dst) && ch->ch_tun != NULL &&
 	    !(ch->ch_flags & CHF_PAUSING) && ch->ch_twin != NULL) {
@@ -62,6 +64,16 @@ relay_send(struct channel *ch, struct tunnel *dst, const uint8_t *raw,
 		tunnel_pause(ch->ch_tun, 1);
 		tunnel_block(dst, ch->ch_twin);
 	}
+}
+
+/* Keep a frame in order until a provider is chosen. */
+static void
+relay_queue(struct channel *ch, struct evbuffer *frame)
+{
+	uint32_t	len = (uint32_t)evbuffer_get_length(frame);
+
+	evbuffer_add(ch->ch_pending, &len, sizeof(len));
+	evbuffer_add_buffer(ch->ch_pending, frame);
 }
 
 void
@@ -115,7 +127,6 @@ relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 	struct channel	*ch;
 	struct tunnel	*pt;
 	struct timeval	 tv;
-	uint32_t	 len = (uint32_t)ct->t_rawlen;
 
 	if (tunnel_find(ct, m->m_id) != NULL) {
 		log_warnx("tunnel %s: Connect for open channel %s, ignored",
@@ -143,8 +154,7 @@ relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 		relay_free_half(ch);
 		return;
 	}
-	evbuffer_add(ch->ch_pending, &len, sizeof(len));
-	evbuffer_add(ch->ch_pending, ct->t_raw, ct->t_rawlen);
+	relay_queue(ch, ct->t_rawbuf);
 	channel_set_state(ch, CH_WAIT_TUNNEL);
 	if ((pt = relay_choose(ch)) != NULL) {
 		relay_attach(ch, pt);
@@ -201,7 +211,6 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 	struct channel	*tw;
 	struct evbuffer	*pend = ch->ch_pending;
 	uint32_t	 len;
-	uint8_t		*p;
 
 	if ((tw = calloc(1, sizeof(*tw))) == NULL)
 		goto fail;
@@ -225,12 +234,16 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 	while (evbuffer_copyout(pend, &len, sizeof(len)) == sizeof(len) &&
 	    evbuffer_get_length(pend) >= sizeof(len) + len) {
 		evbuffer_drain(pend, sizeof(len));
-		if ((p = evbuffer_pullup(pend, len)) == NULL)
+		if (pt->t_state != TUN_OPEN ||
+		    evbuffer_remove_buffer(pend, pt->t_out, len) != (int)len)
 			break;
-		relay_send(ch, pt, p, len);
-		evbuffer_drain(pend, len);
+		tunnel_flush_msg(pt);
 	}
 	evbuffer_free(pend);
+	if (!tunnel_writable(pt) && !(ch->ch_flags & CHF_PAUSING)) {
+		ch->ch_flags |= CHF_PAUSING;
+		tunnel_pause(ch->ch_tun, 1);
+	}
 	/* Paused while queueing: resume now, or when pt drains. */
 	if (ch->ch_flags & CHF_PAUSING) {
 		if (tunnel_writable(pt)) {
@@ -248,39 +261,37 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 }
 
 /*
- * A channel frame arrived on ch's tunnel: pass it on unchanged.  Returns
- * 1 if ch is gone afterwards.
+ * A channel frame (Data, ConnectResponse or Disconnect, all of frame)
+ * arrived on ch's tunnel: pass it on unchanged.
  */
-int
-relay_message(struct channel *ch, const struct msg *m)
+void
+relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame)
 {
 	struct tunnel	*src = ch->ch_tun, *dst;
 	struct channel	*tw = ch->ch_twin;
-	uint32_t	 len = (uint32_t)src->t_rawlen;
 
 	if (tw == NULL) {
 		/* No provider yet: keep the frame in order. */
-		if (m->m_type == MSG_DISCONNECT) {
+		if (type == MSG_DISCONNECT) {
 			relay_free_half(ch);
-			return (1);
+			return;
 		}
 		if (ch->ch_pending == NULL)
-			return (0);
-		evbuffer_add(ch->ch_pending, &len, sizeof(len));
-		evbuffer_add(ch->ch_pending, src->t_raw, src->t_rawlen);
+			return;
+		relay_queue(ch, frame);
 		if (evbuffer_get_length(ch->ch_pending) > RELAY_PENDING_MAX &&
 		    !(ch->ch_flags & CHF_PAUSING)) {
 			ch->ch_flags |= CHF_PAUSING;
 			tunnel_pause(src, 1);
 		}
-		return (0);
+		return;
 	}
 	dst = tw->ch_tun;
-	relay_send(ch, dst, src->t_raw, src->t_rawlen);
-	if (m->m_type == MSG_CONNECT_RESPONSE && !m->m_success)
+	relay_send(ch, dst, frame);
+	if (type == MSG_CONNECT_RESPONSE && !success)
 		goto done;
-	if (m->m_type != MSG_DISCONNECT)
-		return (0);
+	if (type != MSG_DISCONNECT)
+		return;
 	/*
 	 * A Disconnect ends one direction.  Between half-close peers the
 	 * pair lives until both directions ended; if the far hop will close
@@ -289,7 +300,7 @@ relay_message(struct channel *ch, const struct msg *m)
 	ch->ch_flags |= CHF_REMOTE_EOF;
 	if (src->t_halfclose && dst != NULL && dst->t_halfclose &&
 	    !(tw->ch_flags & CHF_REMOTE_EOF))
-		return (0);
+		return;
 	if (src->t_halfclose && !(tw->ch_flags & CHF_REMOTE_EOF) &&
 	    src->t_state == TUN_OPEN &&
 	    msg_put_disconnect(src->t_out, ch->ch_id, NULL) == 0)
@@ -297,7 +308,6 @@ relay_message(struct channel *ch, const struct msg *m)
  done:
 	relay_free_half(tw);
 	relay_free_half(ch);
-	return (1);
 }
 
 /* One half's tunnel is gone or misbehaved: end both, telling the other. */

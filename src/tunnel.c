@@ -17,8 +17,7 @@
 #define TUNNEL_MIN_SLOTS	64
 
 static void	tunnel_ws_open(struct ws_conn *, void *);
-static void	tunnel_ws_message(struct ws_conn *, const uint8_t *, size_t,
-		    void *);
+static void	tunnel_ws_message(struct ws_conn *, struct evbuffer *, void *);
 static void	tunnel_ws_drain(struct ws_conn *, void *);
 static void	tunnel_ws_pong(struct ws_conn *, void *);
 static void	tunnel_ws_closed(struct ws_conn *, const char *, void *);
@@ -101,6 +100,8 @@ tunnel_free(struct tunnel *t)
 	free(t->t_chans.ct_slots);
 	if (t->t_out != NULL)
 		evbuffer_free(t->t_out);
+	if (t->t_linkmsg != NULL)
+		evbuffer_free(t->t_linkmsg);
 	if (t->t_timer != NULL)
 		event_free(t->t_timer);
 	free(t->t_token);
@@ -328,20 +329,73 @@ tunnel_bad_message(struct tunnel *t, const uint8_t *buf, size_t len,
 }
 
 static void
-tunnel_ws_message(struct ws_conn *ws, const uint8_t *buf, size_t len,
-    void *arg)
+tunnel_ws_message(struct ws_conn *ws, struct evbuffer *buf, void *arg)
 {
-	struct tunnel	*t = arg;
+	tunnel_dispatch(arg, buf);
+}
+
+/*
+ * Is buf an uncompressed TCP Data message?  Then its channel id is in
+ * h + 3 and its payload follows the 24-byte header.  The checks are
+ * those msg_parse makes for such a message.
+ */
+static int
+tunnel_is_tcp_data(struct evbuffer *buf, size_t len, uint8_t *h)
+{
+	uint32_t	dlen;
+
+	if (len < MSG_DATA_HDR ||
+	    evbuffer_copyout(buf, h, MSG_DATA_HDR) != MSG_DATA_HDR)
+		return (0);
+	dlen = (uint32_t)h[20] << 24 | (uint32_t)h[21] << 16 |
+	    (uint32_t)h[22] << 8 | h[23];
+	return ((h[0] >> 4) == (LS_PROTO_VERSION >> 4) && h[1] == MSG_DATA &&
+	    h[2] == PROTO_TCP && h[19] == 0 && dlen == len - MSG_DATA_HDR);
+}
+
+/*
+ * One whole message, all of buf.  TCP Data, nearly all the traffic, is
+ * routed from its header and its payload moved on without a copy;
+ * everything else is decoded in full.
+ */
+void
+tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
+{
 	struct channel	*ch;
 	struct msg	 m;
+	uint8_t		 h[MSG_DATA_HDR];
+	uint8_t		*p;
+	size_t		 len = evbuffer_get_length(buf);
 	char		 err[256];
 	char		 etxt[256];
 
-	if (msg_parse(&m, buf, len, LS_INFLATE_MAX, err, sizeof(err)) == -1) {
+	if (t->t_state == TUN_OPEN && tunnel_is_tcp_data(buf, len, h)) {
+		log_trace("tunnel %s: <- Data %zu bytes", t->t_name, len);
+		if ((ch = tunnel_find(t, h + 3)) == NULL) {
+			log_debug("tunnel %s: Data for unknown channel %s, "
+			    "dropped", t->t_name, log_id(h + 3));
+			return;
+		}
+		if (ch->ch_flags & CHF_RELAY) {
+			relay_frame(ch, MSG_DATA, 1, buf);
+			return;
+		}
+		if (!(ch->ch_flags & CHF_UDP)) {
+			evbuffer_drain(buf, MSG_DATA_HDR);
+			channel_tunnel_data(ch, buf, len - MSG_DATA_HDR);
+			return;
+		}
+		/* TCP Data on a UDP channel: the full decoder says why. */
+	}
+	if ((p = evbuffer_pullup(buf, -1)) == NULL && len > 0) {
+		tunnel_close(t, "out of memory");
+		return;
+	}
+	if (msg_parse(&m, p, len, LS_INFLATE_MAX, err, sizeof(err)) == -1) {
 		if (t->t_state == TUN_AUTH)
 			t->t_ops->to_auth(t, NULL, err);
 		else
-			tunnel_bad_message(t, buf, len, err);
+			tunnel_bad_message(t, p, len, err);
 		return;
 	}
 	if (t->t_state == TUN_AUTH) {
@@ -355,13 +409,14 @@ tunnel_ws_message(struct ws_conn *ws, const uint8_t *buf, size_t len,
 	}
 	log_trace("tunnel %s: <- %s %zu bytes", t->t_name,
 	    msg_typename(m.m_type), len);
-	t->t_raw = buf;
+	t->t_raw = p;
 	t->t_rawlen = len;
+	t->t_rawbuf = buf;
 	if ((m.m_type == MSG_DATA || m.m_type == MSG_CONNECT_RESPONSE ||
 	    m.m_type == MSG_DISCONNECT) &&
 	    (ch = tunnel_find(t, m.m_id)) != NULL &&
 	    (ch->ch_flags & CHF_RELAY)) {
-		relay_message(ch, &m);
+		relay_frame(ch, m.m_type, m.m_success, buf);
 		msg_free(&m);
 		return;
 	}
@@ -375,7 +430,7 @@ tunnel_ws_message(struct ws_conn *ws, const uint8_t *buf, size_t len,
 		if (ch->ch_flags & CHF_UDP)
 			udp_tunnel_data(ch, &m);
 		else
-			channel_tunnel_data(ch, m.m_data, m.m_datalen);
+			channel_tunnel_bytes(ch, m.m_data, m.m_datalen);
 		break;
 	case MSG_CONNECT_RESPONSE:
 		if ((ch = tunnel_find(t, m.m_id)) == NULL) {
@@ -407,6 +462,8 @@ tunnel_ws_message(struct ws_conn *ws, const uint8_t *buf, size_t len,
 		break;
 	}
 	msg_free(&m);
+	t->t_raw = NULL;
+	t->t_rawbuf = NULL;
 }
 
 static void
@@ -476,7 +533,6 @@ tunnel_link_process(struct tunnel *t)
 {
 	struct evbuffer	*in = bufferevent_get_input(t->t_link);
 	uint32_t	 len;
-	uint8_t		*p;
 
 	while (t->t_state == TUN_OPEN && t->t_pausers == 0 &&
 	    evbuffer_copyout(in, &len, sizeof(len)) == sizeof(len)) {
@@ -487,19 +543,22 @@ tunnel_link_process(struct tunnel *t)
 		if (evbuffer_get_length(in) < sizeof(len) + len)
 			return;
 		evbuffer_drain(in, sizeof(len));
-		if ((p = evbuffer_pullup(in, len)) == NULL) {
+		if (evbuffer_remove_buffer(in, t->t_linkmsg, len) != (int)len) {
 			tunnel_close(t, "out of memory");
 			return;
 		}
 		t->t_refs++;
-		tunnel_ws_message(NULL, p, len, t);
+		tunnel_dispatch(t, t->t_linkmsg);
+		if (t->t_linkmsg != NULL)
+			evbuffer_drain(t->t_linkmsg,
+			    evbuffer_get_length(t->t_linkmsg));
 		if (--t->t_refs == 0 && t->t_state == TUN_CLOSED) {
 			tunnel_free(t);
 			return;
 		}
 		if (t->t_link == NULL)
 			return;
-		evbuffer_drain(bufferevent_get_input(t->t_link), len);
+		in = bufferevent_get_input(t->t_link);
 	}
 }
 
@@ -546,12 +605,13 @@ tunnel_new_link(int fd, int peer, const struct tunnel_ops *ops, void *arg)
 	t->t_chans.ct_size = TUNNEL_MIN_SLOTS;
 	t->t_chans.ct_slots = calloc(t->t_chans.ct_size, sizeof(void *));
 	t->t_out = evbuffer_new();
+	t->t_linkmsg = evbuffer_new();
 	t->t_link = bufferevent_socket_new(ls_worker->w_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	t->t_link_ev = event_new(ls_worker->w_base, -1, 0, tunnel_link_kick,
 	    t);
 	if (t->t_chans.ct_slots == NULL || t->t_out == NULL ||
-	    t->t_link == NULL || t->t_link_ev == NULL) {
+	    t->t_linkmsg == NULL || t->t_link == NULL || t->t_link_ev == NULL) {
 		if (t->t_link != NULL)
 			bufferevent_free(t->t_link);
 		else

@@ -4,7 +4,9 @@
  */
 #include "config.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -223,4 +225,51 @@ util_parse_uuid(const char *s, uint8_t *out)
 		}
 	}
 	return (n == LS_CHANNEL_ID_LEN && hi < 0 ? 0 : -1);
+}
+
+ssize_t
+util_bev_read(struct bufferevent *bev, size_t max)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	int			 fd = bufferevent_getfd(bev), avail = 0, n, i;
+	ssize_t			 r;
+	size_t			 left;
+
+	if (fd == -1) {
+		errno = EBADF;
+		return (-1);
+	}
+	/* Only what is there: no large chain for a few bytes. */
+	if (ioctl(fd, FIONREAD, &avail) == -1 || avail <= 0) {
+		errno = EAGAIN;
+		return (-1);
+	}
+	if ((size_t)avail < max)
+		max = (size_t)avail;
+	if (max == 0) {
+		errno = EAGAIN;
+		return (-1);
+	}
+	/* A socket bufferevent freezes its input's end between reads. */
+	evbuffer_unfreeze(in, 0);
+	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2)) <= 0) {
+		evbuffer_freeze(in, 0);
+		errno = ENOMEM;
+		return (-1);
+	}
+	for (i = 0, left = max; i < n; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
+		left -= iov[i].iov_len;
+	}
+	r = readv(fd, iov, n);
+	for (i = 0, left = r > 0 ? (size_t)r : 0; i < n; i++) {
+		v[i].iov_len = iov[i].iov_len < left ? iov[i].iov_len : left;
+		left -= v[i].iov_len;
+	}
+	evbuffer_commit_space(in, v, n);
+	evbuffer_freeze(in, 0);
+	return (r);
 }

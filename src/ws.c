@@ -1,8 +1,14 @@
 /*
- * ws.c -- RFC 6455 WebSocket on a libevent bufferevent; framing by wslay.
+ * ws.c -- RFC 6455 WebSocket on a libevent bufferevent.
  *
  * One struct ws_conn per connection, server (ws_accept) or client
- * (ws_connect).  Every libevent callback holds a reference while it runs
+ * (ws_connect).  Framing is done here, on evbuffers, so payload bytes
+ * are never copied in user space: a received frame is unmasked in place
+ * and its chains are moved into the message buffer handed to the owner;
+ * a message to send is masked in place (client) and its chains moved
+ * into the socket's output.  (The wslay library, used before, copies
+ * every message two or three times and frames in 4 KiB steps; see
+ * doc/data-path.md.)  Every libevent callback holds a reference while it runs
  * so that the owner may call ws_free()/ws_close() from any callback; the
  * memory is released when the last reference goes.  The bufferevent
  * itself may outlive the ws_conn for a short linger that flushes a close
@@ -27,14 +33,14 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <wslay/wslay.h>
 
 #include "linksocks.h"
 
 #define WS_HEAD_TIMEOUT		30	/* server: request head */
 #define WS_HANDSHAKE_TIMEOUT	45	/* client: connect + 101 */
 #define WS_LINGER		5	/* flush cap after close */
-#define WS_OUT_HARDCAP		((size_t)LS_MSG_MAX * 4)
+#define WS_READ_MAX		(256u * 1024)	/* bytes per read call */
+#define WS_WRITE_MAX		(1024u * 1024)	/* bytes per write call */
 #define WS_GUID			"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum ws_state {
@@ -45,12 +51,10 @@ enum ws_state {
 	WS_DEAD			/* ended; no callbacks from here on */
 };
 
-struct ws_pmsg {
-	TAILQ_ENTRY(ws_pmsg)	 pm_entry;
-	size_t			 pm_len;
-	uint8_t			 pm_data[];
+enum ws_rx {
+	WSRX_HEADER,		/* waiting for a frame header */
+	WSRX_PAYLOAD		/* wc_rx_left payload bytes still to come */
 };
-TAILQ_HEAD(ws_pmsgs, ws_pmsg);
 
 struct ws_conn {
 	enum ws_state		 wc_state;
@@ -58,7 +62,6 @@ struct ws_conn {
 	int			 wc_tls;
 	struct event_base	*wc_base;
 	struct bufferevent	*wc_bev;
-	wslay_event_context_ptr	 wc_ctx;
 	const struct ws_cb	*wc_cb;
 	void			*wc_arg;
 	struct http_head	 wc_head;
@@ -71,11 +74,18 @@ struct ws_conn {
 	int			 wc_paused;
 	int			 wc_eof;
 	int			 wc_overhigh;
-	int			 wc_failed;
-	char			 wc_failmsg[400];
+	int			 wc_close_sent;
 	struct event		*wc_timer;
 	struct event		*wc_resume;
-	struct ws_pmsgs		 wc_pending;	/* arrived while paused */
+	/* receiving */
+	enum ws_rx		 wc_rx;
+	struct ws_frame		 wc_frame;	/* the frame being read */
+	uint64_t		 wc_rx_left;
+	size_t			 wc_rx_maskoff;
+	int			 wc_msg_op;	/* 0, or opcode of wc_msg */
+	struct evbuffer		*wc_msg;	/* data message being assembled */
+	uint8_t			 wc_ctl[125];	/* control frame payload */
+	size_t			 wc_ctllen;
 };
 
 struct ws_linger {
@@ -93,7 +103,6 @@ static void	 ws_enter(struct ws_conn *);
 static void	 ws_leave(struct ws_conn *);
 static void	 ws_release(struct ws_conn *, int);
 static void	 ws_fail(struct ws_conn *, const char *);
-static void	 ws_fail_later(struct ws_conn *, const char *);
 static void	 ws_linger(struct bufferevent *);
 static void	 ws_linger_done(struct ws_linger *);
 static void	 ws_linger_read(struct bufferevent *, void *);
@@ -113,25 +122,15 @@ static void	 ws_error(struct ws_conn *, short);
 static int	 ws_start(struct ws_conn *);
 static void	 ws_process(struct ws_conn *);
 static int	 ws_flush(struct ws_conn *);
-static void	 ws_deliver(struct ws_conn *, const uint8_t *, size_t);
-static ssize_t	 ws_recv_cb(wslay_event_context_ptr, uint8_t *, size_t, int,
-		    void *);
-static ssize_t	 ws_send_cb(wslay_event_context_ptr, const uint8_t *, size_t,
-		    int, void *);
-static int	 ws_genmask_cb(wslay_event_context_ptr, uint8_t *, size_t,
-		    void *);
-static void	 ws_msg_cb(wslay_event_context_ptr,
-		    const struct wslay_event_on_msg_recv_arg *, void *);
-
-static const struct wslay_event_callbacks ws_wslay_cb = {
-	ws_recv_cb,
-	ws_send_cb,
-	ws_genmask_cb,
-	NULL,
-	NULL,
-	NULL,
-	ws_msg_cb
-};
+static void	 ws_deliver(struct ws_conn *);
+static void	 ws_control(struct ws_conn *);
+static void	 ws_protocol_error(struct ws_conn *, uint16_t, const char *);
+static int	 ws_frame_out(struct ws_conn *, int, const uint8_t *, size_t,
+		    struct evbuffer *, size_t);
+static void	 ws_mask_evbuffer(struct evbuffer *, size_t,
+		    const uint8_t *, size_t);
+static void	 ws_genmask(uint8_t *);
+static int	 ws_usable(struct ws_conn *);
 
 static const char *
 ws_strstate(enum ws_state s)
@@ -178,13 +177,13 @@ ws_new(struct event_base *base, const struct ws_cb *cb, void *arg,
 	wc->wc_arg = arg;
 	wc->wc_server = server;
 	wc->wc_last_rx = ws_now();
-	TAILQ_INIT(&wc->wc_pending);
 	snprintf(wc->wc_peer, sizeof(wc->wc_peer), "?");
 	wc->wc_timer = evtimer_new(base, ws_timer, wc);
 	wc->wc_resume = event_new(base, -1, 0, ws_resume, wc);
 	wc->wc_extra = evbuffer_new();
+	wc->wc_msg = evbuffer_new();
 	if (wc->wc_timer == NULL || wc->wc_resume == NULL ||
-	    wc->wc_extra == NULL) {
+	    wc->wc_extra == NULL || wc->wc_msg == NULL) {
 		ws_destroy(wc);
 		return (NULL);
 	}
@@ -194,16 +193,10 @@ ws_new(struct event_base *base, const struct ws_cb *cb, void *arg,
 static void
 ws_destroy(struct ws_conn *wc)
 {
-	struct ws_pmsg	*pm;
-
 	if (wc->wc_bev != NULL)
 		bufferevent_free(wc->wc_bev);
-	if (wc->wc_ctx != NULL)
-		wslay_event_context_free(wc->wc_ctx);
-	while ((pm = TAILQ_FIRST(&wc->wc_pending)) != NULL) {
-		TAILQ_REMOVE(&wc->wc_pending, pm, pm_entry);
-		free(pm);
-	}
+	if (wc->wc_msg != NULL)
+		evbuffer_free(wc->wc_msg);
 	http_head_free(&wc->wc_head);
 	if (wc->wc_extra != NULL)
 		evbuffer_free(wc->wc_extra);
@@ -260,19 +253,6 @@ ws_fail(struct ws_conn *wc, const char *reason)
 		cb->ws_closed(wc, reason, wc->wc_arg);
 	ws_release(wc, 1);
 	ws_leave(wc);
-}
-
-/* Failure noticed where the owner may be on the stack: report later. */
-static void
-ws_fail_later(struct ws_conn *wc, const char *reason)
-{
-	if (wc->wc_state == WS_DEAD || wc->wc_failed)
-		return;
-	wc->wc_failed = 1;
-	snprintf(wc->wc_failmsg, sizeof(wc->wc_failmsg), "%s", reason);
-	if (wc->wc_bev != NULL)
-		bufferevent_disable(wc->wc_bev, EV_READ);
-	event_active(wc->wc_resume, 0, 0);
 }
 
 /* Flush what is queued, then close; at most WS_LINGER seconds. */
@@ -699,29 +679,183 @@ ws_client_head(struct ws_conn *wc)
 		ws_process(wc);
 }
 
+/* ---- framing (RFC 6455 section 5), pure ---------------------------- */
+
+/*
+ * Parse a frame header.  Returns its length, 0 if more bytes are needed,
+ * or -1 for a header no peer may send: reserved bits (no extension is
+ * negotiated), an unknown opcode, a fragmented or over-long control
+ * frame, or a 64-bit length with the top bit set.
+ */
+int
+ws_frame_parse(const uint8_t *p, size_t len, struct ws_frame *f)
+{
+	size_t		 need = 2;
+	uint64_t	 n;
+	int		 i;
+
+	if (len < 2)
+		return (0);
+	if (p[0] & 0x70)
+		return (-1);
+	f->wf_fin = (p[0] & 0x80) != 0;
+	f->wf_op = p[0] & 0x0f;
+	f->wf_masked = (p[1] & 0x80) != 0;
+	n = p[1] & 0x7f;
+	switch (f->wf_op) {
+	case WS_OP_CONT:
+	case WS_OP_TEXT:
+	case WS_OP_BINARY:
+		break;
+	case WS_OP_CLOSE:
+	case WS_OP_PING:
+	case WS_OP_PONG:
+		if (!f->wf_fin || n > 125)
+			return (-1);
+		break;
+	default:
+		return (-1);
+	}
+	if (n == 126)
+		need += 2;
+	else if (n == 127)
+		need += 8;
+	if (f->wf_masked)
+		need += 4;
+	if (len < need)
+		return (0);
+	if (n == 126)
+		n = (uint64_t)p[2] << 8 | p[3];
+	else if (n == 127) {
+		if (p[2] & 0x80)
+			return (-1);
+		for (n = 0, i = 0; i < 8; i++)
+			n = n << 8 | p[2 + i];
+	}
+	f->wf_len = n;
+	if (f->wf_masked)
+		memcpy(f->wf_mask, p + need - 4, 4);
+	return ((int)need);
+}
+
+/* Write a frame header (mask NULL: unmasked); returns its length. */
+size_t
+ws_frame_header(uint8_t *out, int fin, int op, uint64_t len,
+    const uint8_t *mask)
+{
+	size_t	 o = 0;
+	int	 i;
+
+	out[o++] = (uint8_t)((fin ? 0x80 : 0) | (op & 0x0f));
+	if (len < 126)
+		out[o++] = (uint8_t)len;
+	else if (len <= 0xffff) {
+		out[o++] = 126;
+		out[o++] = (uint8_t)(len >> 8);
+		out[o++] = (uint8_t)len;
+	} else {
+		out[o++] = 127;
+		for (i = 7; i >= 0; i--)
+			out[o++] = (uint8_t)(len >> (8 * i));
+	}
+	if (mask != NULL) {
+		out[1] |= 0x80;
+		memcpy(out + o, mask, 4);
+		o += 4;
+	}
+	return (o);
+}
+
+/* XOR len bytes with the key, starting at key offset off (mod 4). */
+void
+ws_mask(uint8_t *p, size_t len, const uint8_t *key, size_t off)
+{
+	uint8_t		 k8[8];
+	uint64_t	 k, v;
+	size_t		 i;
+
+	while (len > 0 && ((uintptr_t)p & 7) != 0) {
+		*p++ ^= key[off++ & 3];
+		len--;
+	}
+	for (i = 0; i < 8; i++)
+		k8[i] = key[(off + i) & 3];
+	memcpy(&k, k8, sizeof(k));
+	for (; len >= 8; p += 8, len -= 8) {	/* 8 = 2 keys: off stays */
+		memcpy(&v, p, sizeof(v));
+		v ^= k;
+		memcpy(p, &v, sizeof(v));
+	}
+	while (len > 0) {
+		*p++ ^= key[off++ & 3];
+		len--;
+	}
+}
+
+/* Mask the first len bytes of an evbuffer in place. */
+static void
+ws_mask_evbuffer(struct evbuffer *b, size_t len, const uint8_t *key,
+    size_t off)
+{
+	struct evbuffer_iovec	 v[16];
+	struct evbuffer_ptr	 pos;
+	size_t			 done = 0, n;
+	int			 i, nv;
+
+	if (len == 0)
+		return;
+	evbuffer_ptr_set(b, &pos, 0, EVBUFFER_PTR_SET);
+	while (done < len) {
+		nv = evbuffer_peek(b, (ev_ssize_t)(len - done), &pos, v,
+		    (int)LS_NITEMS(v));
+		if (nv <= 0)
+			break;
+		if (nv > (int)LS_NITEMS(v))
+			nv = (int)LS_NITEMS(v);
+		for (i = 0; i < nv && done < len; i++) {
+			n = v[i].iov_len;
+			if (n > len - done)
+				n = len - done;
+			ws_mask(v[i].iov_base, n, key, off + done);
+			done += n;
+		}
+		if (evbuffer_ptr_set(b, &pos, done, EVBUFFER_PTR_SET) == -1)
+			break;
+	}
+}
+
+/* Masking keys from a strong source, drawn in batches. */
+static void
+ws_genmask(uint8_t *key)
+{
+	static uint8_t	 pool[512];
+	static size_t	 left;
+
+	if (left < 4) {
+		if (RAND_bytes(pool, sizeof(pool)) != 1)
+			fatalx("%s: RAND_bytes failed", __func__);
+		left = sizeof(pool);
+	}
+	left -= 4;
+	memcpy(key, pool + left, 4);
+}
+
 /* ---- both sides ---------------------------------------------------- */
 
-/* Handshake done: set up wslay and tell the owner. */
+/* Handshake done: the connection carries frames from now on. */
 static int
 ws_start(struct ws_conn *wc)
 {
 	const struct ws_cb	*cb = wc->wc_cb;
-	int			 r;
 
-	if (wc->wc_server)
-		r = wslay_event_context_server_init(&wc->wc_ctx,
-		    &ws_wslay_cb, wc);
-	else
-		r = wslay_event_context_client_init(&wc->wc_ctx,
-		    &ws_wslay_cb, wc);
-	if (r != 0) {
-		wc->wc_ctx = NULL;
-		ws_fail(wc, "out of memory");
-		return (-1);
-	}
-	wslay_event_config_set_max_recv_msg_length(wc->wc_ctx, LS_MSG_MAX);
 	bufferevent_setwatermark(wc->wc_bev, EV_WRITE, WS_OUT_LOW, 0);
+	bufferevent_set_max_single_write(wc->wc_bev, WS_WRITE_MAX);
+	bufferevent_set_max_single_read(wc->wc_bev, WS_READ_MAX);
+	/* TLS reads one record per call unless a high mark asks for more. */
+	if (wc->wc_tls)
+		bufferevent_setwatermark(wc->wc_bev, EV_READ, 0, WS_READ_MAX);
 	event_del(wc->wc_timer);
+	wc->wc_rx = WSRX_HEADER;
 	ws_set_state(wc, WS_OPEN);
 	log_debug("%s: %s: websocket open", __func__, wc->wc_peer);
 	if (wc->wc_paused)
@@ -731,80 +865,203 @@ ws_start(struct ws_conn *wc)
 	return (0);
 }
 
+/* A whole data message is in wc_msg: hand it over, then forget it. */
 static void
-ws_deliver(struct ws_conn *wc, const uint8_t *p, size_t len)
+ws_deliver(struct ws_conn *wc)
 {
 	const struct ws_cb	*cb = wc->wc_cb;
 
+	wc->wc_msg_op = 0;
 	if (cb != NULL && cb->ws_message != NULL)
-		cb->ws_message(wc, p != NULL ? p : (const uint8_t *)"", len,
-		    wc->wc_arg);
+		cb->ws_message(wc, wc->wc_msg, wc->wc_arg);
+	if (wc->wc_msg != NULL)
+		evbuffer_drain(wc->wc_msg, evbuffer_get_length(wc->wc_msg));
 }
 
-/* Deliver what is buffered, unless paused; then look at the outcome. */
+/* Close frame with code, then the connection ends with reason. */
+static void
+ws_protocol_error(struct ws_conn *wc, uint16_t code, const char *reason)
+{
+	uint8_t	 c[2];
+
+	if (!wc->wc_close_sent) {
+		c[0] = (uint8_t)(code >> 8);
+		c[1] = (uint8_t)code;
+		(void)ws_frame_out(wc, WS_OP_CLOSE, c, sizeof(c), NULL, 0);
+		wc->wc_close_sent = 1;
+	}
+	ws_fail(wc, reason);
+}
+
+/* A complete control frame is in wc_ctl. */
+static void
+ws_control(struct ws_conn *wc)
+{
+	const struct ws_cb	*cb = wc->wc_cb;
+	char			 msg[64];
+	uint16_t		 code = 1005;
+
+	switch (wc->wc_frame.wf_op) {
+	case WS_OP_PING:
+		(void)ws_frame_out(wc, WS_OP_PONG, wc->wc_ctl, wc->wc_ctllen,
+		    NULL, 0);
+		break;
+	case WS_OP_PONG:
+		if (cb != NULL && cb->ws_pong != NULL)
+			cb->ws_pong(wc, wc->wc_arg);
+		break;
+	case WS_OP_CLOSE:
+		if (wc->wc_ctllen == 1) {
+			ws_protocol_error(wc, 1002, "protocol error");
+			return;
+		}
+		if (wc->wc_ctllen >= 2)
+			code = (uint16_t)(wc->wc_ctl[0] << 8 | wc->wc_ctl[1]);
+		/* Answer with the same code, then go. */
+		if (!wc->wc_close_sent) {
+			(void)ws_frame_out(wc, WS_OP_CLOSE, wc->wc_ctl,
+			    wc->wc_ctllen >= 2 ? 2 : 0, NULL, 0);
+			wc->wc_close_sent = 1;
+		}
+		snprintf(msg, sizeof(msg), "closed by peer (code %u)", code);
+		ws_fail(wc, msg);
+		break;
+	}
+}
+
+/*
+ * Take frames from the input while open and not paused: headers parsed,
+ * payload unmasked in place and moved (not copied) into the message.
+ */
 static void
 ws_process(struct ws_conn *wc)
 {
-	struct ws_pmsg	*pm;
-	char		 msg[64];
-	const char	*why;
-	int		 r;
+	struct evbuffer	*in;
+	struct ws_frame	*f = &wc->wc_frame;
+	uint8_t		 hdr[WS_HDR_MAX];
+	size_t		 avail, n;
+	int		 r, ctl;
 
-	while (wc->wc_state == WS_OPEN && !wc->wc_paused && !wc->wc_failed &&
-	    (pm = TAILQ_FIRST(&wc->wc_pending)) != NULL) {
-		TAILQ_REMOVE(&wc->wc_pending, pm, pm_entry);
-		ws_deliver(wc, pm->pm_data, pm->pm_len);
-		free(pm);
-	}
-	if (wc->wc_state != WS_OPEN || wc->wc_paused || wc->wc_failed)
-		return;
-	r = wslay_event_recv(wc->wc_ctx);
-	if (wc->wc_state != WS_OPEN)
-		return;
-	if (r != 0) {
-		ws_fail(wc, "receive failed");
-		return;
-	}
-	if (ws_flush(wc) == -1)
-		return;
-	if (wslay_event_get_close_received(wc->wc_ctx)) {
-		snprintf(msg, sizeof(msg), "closed by peer (code %u)",
-		    wslay_event_get_status_code_received(wc->wc_ctx));
-		ws_fail(wc, msg);
-		return;
-	}
-	if (!wslay_event_get_read_enabled(wc->wc_ctx)) {
-		switch (wslay_event_get_status_code_sent(wc->wc_ctx)) {
-		case WSLAY_CODE_MESSAGE_TOO_BIG:
-			why = "message too big";
-			break;
-		case WSLAY_CODE_PROTOCOL_ERROR:
-			why = "protocol error";
-			break;
-		case WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA:
-			why = "invalid UTF-8 in text message";
-			break;
-		default:
-			why = "receive failed";
-			break;
+	while (wc->wc_state == WS_OPEN && !wc->wc_paused &&
+	    wc->wc_bev != NULL) {
+		in = bufferevent_get_input(wc->wc_bev);
+		avail = evbuffer_get_length(in);
+		if (wc->wc_rx == WSRX_HEADER) {
+			n = avail < sizeof(hdr) ? avail : sizeof(hdr);
+			if (n < 2 || evbuffer_copyout(in, hdr, n) != (ev_ssize_t)n)
+				break;
+			if ((r = ws_frame_parse(hdr, n, f)) == 0)
+				break;
+			if (r < 0) {
+				ws_protocol_error(wc, 1002, "protocol error");
+				return;
+			}
+			/* Clients mask, servers do not (RFC 6455 5.1). */
+			if (f->wf_masked != wc->wc_server) {
+				ws_protocol_error(wc, 1002, "protocol error");
+				return;
+			}
+			ctl = f->wf_op >= WS_OP_CLOSE;
+			if (!ctl && ((f->wf_op == WS_OP_CONT) !=
+			    (wc->wc_msg_op != 0))) {
+				/* Continuation of nothing, or a new message
+				 * inside a fragmented one. */
+				ws_protocol_error(wc, 1002, "protocol error");
+				return;
+			}
+			if (!ctl && f->wf_len + evbuffer_get_length(wc->wc_msg)
+			    > LS_MSG_MAX) {
+				ws_protocol_error(wc, 1009, "message too big");
+				return;
+			}
+			evbuffer_drain(in, (size_t)r);
+			avail -= (size_t)r;
+			if (!ctl && f->wf_op != WS_OP_CONT)
+				wc->wc_msg_op = f->wf_op;
+			wc->wc_rx = WSRX_PAYLOAD;
+			wc->wc_rx_left = f->wf_len;
+			wc->wc_rx_maskoff = 0;
+			wc->wc_ctllen = 0;
 		}
-		ws_fail(wc, why);
-		return;
+		ctl = f->wf_op >= WS_OP_CLOSE;
+		n = wc->wc_rx_left < avail ? (size_t)wc->wc_rx_left : avail;
+		if (n > 0) {
+			if (f->wf_masked) {
+				ws_mask_evbuffer(in, n, f->wf_mask,
+				    wc->wc_rx_maskoff);
+				wc->wc_rx_maskoff += n;
+			}
+			if (ctl) {
+				evbuffer_remove(in, wc->wc_ctl + wc->wc_ctllen,
+				    n);
+				wc->wc_ctllen += n;
+			} else if (evbuffer_remove_buffer(in, wc->wc_msg, n) !=
+			    (int)n) {
+				ws_fail(wc, "out of memory");
+				return;
+			}
+			wc->wc_rx_left -= n;
+		}
+		if (wc->wc_rx_left > 0)
+			break;
+		wc->wc_rx = WSRX_HEADER;
+		if (ctl)
+			ws_control(wc);
+		else if (f->wf_fin)
+			ws_deliver(wc);
 	}
-	if (wc->wc_eof && !wc->wc_paused && TAILQ_EMPTY(&wc->wc_pending))
+	if (wc->wc_state == WS_OPEN && wc->wc_eof && !wc->wc_paused)
 		ws_fail(wc, "connection closed by peer");
 }
 
-/* Move queued frames into the output buffer. */
+/*
+ * One frame: head bytes, then n bytes moved out of src (may be NULL).
+ * A client masks both in place.  Returns 0, or -1 if the connection is
+ * gone or out of memory.
+ */
+static int
+ws_frame_out(struct ws_conn *wc, int op, const uint8_t *head, size_t hlen,
+    struct evbuffer *src, size_t n)
+{
+	struct evbuffer	*out;
+	uint8_t		 buf[WS_HDR_MAX + 160], key[4];
+	uint8_t		*h = buf;
+	size_t		 o;
+	int		 rc = 0;
+
+	if (wc->wc_bev == NULL || wc->wc_close_sent)
+		return (-1);
+	out = bufferevent_get_output(wc->wc_bev);
+	if (!wc->wc_server)
+		ws_genmask(key);
+	if (hlen > sizeof(buf) - WS_HDR_MAX &&
+	    (h = malloc(WS_HDR_MAX + hlen)) == NULL)
+		return (-1);
+	o = ws_frame_header(h, 1, op, (uint64_t)hlen + n,
+	    wc->wc_server ? NULL : key);
+	if (hlen > 0)
+		memcpy(h + o, head, hlen);
+	if (!wc->wc_server) {
+		ws_mask(h + o, hlen, key, 0);
+		if (n > 0)
+			ws_mask_evbuffer(src, n, key, hlen);
+	}
+	if (evbuffer_add(out, h, o + hlen) == -1 ||
+	    (n > 0 && evbuffer_remove_buffer(src, out, n) != (int)n))
+		rc = -1;
+	if (h != buf)
+		free(h);
+	if (rc == 0)
+		rc = ws_flush(wc);
+	return (rc);
+}
+
+/* Note the output level for the drain callback. */
 static int
 ws_flush(struct ws_conn *wc)
 {
-	if (wc->wc_ctx == NULL || wc->wc_bev == NULL)
+	if (wc->wc_bev == NULL)
 		return (-1);
-	if (wslay_event_send(wc->wc_ctx) != 0) {
-		ws_fail_later(wc, "send failed");
-		return (-1);
-	}
 	if (ws_output_len(wc) >= WS_OUT_HIGH)	/* as tunnel_writable() */
 		wc->wc_overhigh = 1;
 	return (0);
@@ -814,6 +1071,7 @@ static void
 ws_read(struct bufferevent *bev LS_UNUSED, void *arg)
 {
 	struct ws_conn	*wc = arg;
+	ssize_t		 n = 1;
 
 	wc->wc_last_rx = ws_now();
 	ws_enter(wc);
@@ -825,6 +1083,15 @@ ws_read(struct bufferevent *bev LS_UNUSED, void *arg)
 		ws_client_head(wc);
 		break;
 	case WS_OPEN:
+		/* libevent read 4 KiB at most: take what else is there. */
+		if (!wc->wc_tls && !wc->wc_paused && !wc->wc_eof &&
+		    (n = util_bev_read(wc->wc_bev, WS_READ_MAX)) == 0) {
+			wc->wc_eof = 1;
+			bufferevent_disable(wc->wc_bev, EV_READ);
+		} else if (n == -1 && errno != EAGAIN) {
+			ws_error(wc, BEV_EVENT_READING | BEV_EVENT_ERROR);
+			break;
+		}
 		ws_process(wc);
 		break;
 	default:
@@ -842,10 +1109,7 @@ ws_write(struct bufferevent *bev LS_UNUSED, void *arg)
 	if (wc->wc_state != WS_OPEN)
 		return;
 	ws_enter(wc);
-	if (wslay_event_want_write(wc->wc_ctx))
-		ws_flush(wc);
-	if (wc->wc_state == WS_OPEN && wc->wc_overhigh &&
-	    ws_output_len(wc) <= WS_OUT_LOW) {
+	if (wc->wc_overhigh && ws_output_len(wc) <= WS_OUT_LOW) {
 		wc->wc_overhigh = 0;
 		if (cb != NULL && cb->ws_drain != NULL)
 			cb->ws_drain(wc, wc->wc_arg);
@@ -864,6 +1128,8 @@ ws_event(struct bufferevent *bev LS_UNUSED, short what, void *arg)
 		if (what & BEV_EVENT_CONNECTED) {
 			log_debug("%s: %s: connected", __func__, wc->wc_peer);
 			ws_set_state(wc, WS_HANDSHAKE);
+			if (!wc->wc_tls)
+				util_set_nodelay(bufferevent_getfd(wc->wc_bev));
 			bufferevent_write_buffer(wc->wc_bev, wc->wc_extra);
 			break;
 		}
@@ -910,159 +1176,62 @@ ws_resume(evutil_socket_t fd LS_UNUSED, short ev LS_UNUSED, void *arg)
 	struct ws_conn	*wc = arg;
 
 	ws_enter(wc);
-	if (wc->wc_failed)
-		ws_fail(wc, wc->wc_failmsg);
-	else if (wc->wc_state == WS_OPEN)
+	if (wc->wc_state == WS_OPEN)
 		ws_process(wc);
 	ws_leave(wc);
 }
 
-/* ---- wslay callbacks ------------------------------------------------ */
-
-static ssize_t
-ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-    int flags LS_UNUSED, void *arg)
-{
-	struct ws_conn	*wc = arg;
-	int		 n;
-
-	if (wc->wc_state != WS_OPEN || wc->wc_paused || wc->wc_failed ||
-	    wc->wc_bev == NULL) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return (-1);
-	}
-	n = evbuffer_remove(bufferevent_get_input(wc->wc_bev), buf, len);
-	if (n <= 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return (-1);
-	}
-	return (n);
-}
-
-static ssize_t
-ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-    int flags LS_UNUSED, void *arg)
-{
-	struct ws_conn	*wc = arg;
-	struct evbuffer	*out;
-
-	if (wc->wc_bev == NULL) {
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return (-1);
-	}
-	out = bufferevent_get_output(wc->wc_bev);
-	if (evbuffer_get_length(out) > WS_OUT_HARDCAP) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return (-1);
-	}
-	if (evbuffer_add(out, data, len) == -1) {
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return (-1);
-	}
-	return ((ssize_t)len);
-}
+/* ---- owner API ------------------------------------------------------ */
 
 static int
-ws_genmask_cb(wslay_event_context_ptr ctx LS_UNUSED, uint8_t *buf,
-    size_t len, void *arg LS_UNUSED)
+ws_usable(struct ws_conn *wc)
 {
-	return (RAND_bytes(buf, (int)len) == 1 ? 0 : -1);
+	return (wc != NULL && wc->wc_state == WS_OPEN &&
+	    !wc->wc_close_sent);
 }
-
-static void
-ws_msg_cb(wslay_event_context_ptr ctx LS_UNUSED,
-    const struct wslay_event_on_msg_recv_arg *m, void *arg)
-{
-	struct ws_conn		*wc = arg;
-	const struct ws_cb	*cb = wc->wc_cb;
-	struct ws_pmsg		*pm;
-
-	if (wc->wc_state != WS_OPEN || wc->wc_failed)
-		return;
-	switch (m->opcode) {
-	case WSLAY_TEXT_FRAME:
-	case WSLAY_BINARY_FRAME:
-		if (!wc->wc_paused) {
-			ws_deliver(wc, m->msg, m->msg_length);
-			break;
-		}
-		/* Already in wslay's own buffer: keep for the resume. */
-		if ((pm = malloc(sizeof(*pm) + m->msg_length)) == NULL) {
-			ws_fail_later(wc, "out of memory");
-			break;
-		}
-		pm->pm_len = m->msg_length;
-		if (m->msg_length > 0)
-			memcpy(pm->pm_data, m->msg, m->msg_length);
-		TAILQ_INSERT_TAIL(&wc->wc_pending, pm, pm_entry);
-		break;
-	case WSLAY_PONG:
-		if (cb != NULL && cb->ws_pong != NULL)
-			cb->ws_pong(wc, wc->wc_arg);
-		break;
-	default:
-		break;
-	}
-}
-
-/* ---- owner API ------------------------------------------------------ */
 
 int
 ws_send(struct ws_conn *wc, const uint8_t *p, size_t len)
 {
-	struct wslay_event_msg	 m;
-
-	if (wc == NULL || wc->wc_state != WS_OPEN || wc->wc_failed)
+	if (!ws_usable(wc))
 		return (-1);
-	m.opcode = WSLAY_BINARY_FRAME;
-	m.msg = p;
-	m.msg_length = len;
-	if (wslay_event_queue_msg(wc->wc_ctx, &m) != 0)
-		return (-1);
-	return (ws_flush(wc));
+	return (ws_frame_out(wc, WS_OP_BINARY, p, len, NULL, 0));
 }
 
+/* The whole evbuffer as one binary message; it is left empty. */
 int
 ws_send_evbuffer(struct ws_conn *wc, struct evbuffer *buf)
 {
-	size_t		 len = evbuffer_get_length(buf);
-	const uint8_t	*p = (const uint8_t *)"";
-	int		 r;
+	return (ws_send_parts(wc, NULL, 0, buf, evbuffer_get_length(buf)));
+}
 
-	if (len > 0 && (p = evbuffer_pullup(buf, -1)) == NULL) {
-		evbuffer_drain(buf, len);
+/* One binary message: head, then n bytes moved out of src. */
+int
+ws_send_parts(struct ws_conn *wc, const uint8_t *head, size_t hlen,
+    struct evbuffer *src, size_t n)
+{
+	if (!ws_usable(wc)) {
+		if (src != NULL)
+			evbuffer_drain(src, n);
 		return (-1);
 	}
-	r = ws_send(wc, p, len);
-	evbuffer_drain(buf, len);
-	return (r);
+	return (ws_frame_out(wc, WS_OP_BINARY, head, hlen, src, n));
 }
 
 int
 ws_ping(struct ws_conn *wc)
 {
-	struct wslay_event_msg	 m;
-
-	if (wc == NULL || wc->wc_state != WS_OPEN || wc->wc_failed)
+	if (!ws_usable(wc))
 		return (-1);
-	m.opcode = WSLAY_PING;
-	m.msg = NULL;
-	m.msg_length = 0;
-	if (wslay_event_queue_msg(wc->wc_ctx, &m) != 0)
-		return (-1);
-	return (ws_flush(wc));
+	return (ws_frame_out(wc, WS_OP_PING, NULL, 0, NULL, 0));
 }
 
 size_t
 ws_output_len(struct ws_conn *wc)
 {
-	size_t	 n = 0;
-
 	if (wc == NULL || wc->wc_bev == NULL)
 		return (0);
-	if (wc->wc_ctx != NULL)
-		n = wslay_event_get_queued_msg_length(wc->wc_ctx);
-	return (n + evbuffer_get_length(bufferevent_get_output(wc->wc_bev)));
+	return (evbuffer_get_length(bufferevent_get_output(wc->wc_bev)));
 }
 
 void
@@ -1084,7 +1253,7 @@ ws_pause(struct ws_conn *wc, int on)
 	if (wc->wc_state == WS_OPEN && wc->wc_bev != NULL) {
 		if (!wc->wc_eof)
 			bufferevent_enable(wc->wc_bev, EV_READ);
-		/* Buffered input and pending messages, outside this call. */
+		/* Buffered input, outside this call. */
 		event_active(wc->wc_resume, 0, 0);
 	}
 }
@@ -1092,6 +1261,7 @@ ws_pause(struct ws_conn *wc, int on)
 void
 ws_close(struct ws_conn *wc, uint16_t code, const char *reason)
 {
+	uint8_t	 b[125];
 	size_t	 rlen;
 
 	if (wc == NULL || wc->wc_state == WS_DEAD)
@@ -1104,11 +1274,14 @@ ws_close(struct ws_conn *wc, uint16_t code, const char *reason)
 	if (reason == NULL)
 		reason = "";
 	rlen = strlen(reason);
-	if (rlen > 123)
-		rlen = 123;
-	if (wslay_event_queue_close(wc->wc_ctx, code,
-	    (const uint8_t *)reason, rlen) == 0 && wc->wc_bev != NULL)
-		(void)wslay_event_send(wc->wc_ctx);
+	if (rlen > sizeof(b) - 2)
+		rlen = sizeof(b) - 2;
+	b[0] = (uint8_t)(code >> 8);
+	b[1] = (uint8_t)code;
+	memcpy(b + 2, reason, rlen);
+	if (!wc->wc_close_sent)
+		(void)ws_frame_out(wc, WS_OP_CLOSE, b, rlen + 2, NULL, 0);
+	wc->wc_close_sent = 1;
 	ws_release(wc, 1);
 }
 

@@ -333,9 +333,12 @@ t_open(struct ws_conn *c, void *arg)
 }
 
 static void
-t_message(struct ws_conn *c, const uint8_t *p, size_t len, void *arg)
+t_message(struct ws_conn *c, struct evbuffer *buf, void *arg)
 {
 	struct side	*s = arg;
+	size_t		 len = evbuffer_get_length(buf);
+	const uint8_t	*p = len > 0 ? evbuffer_pullup(buf, -1) :
+			    (const uint8_t *)"";
 
 	if (s->nmsg < 8) {
 		s->msgs[s->nmsg] = malloc(len + 1);
@@ -1054,6 +1057,117 @@ START_TEST(test_tls_client)
 }
 END_TEST
 
+/* ---- framing (RFC 6455 section 5) ----------------------------------- */
+
+static const struct frame_case {
+	const char	*name;
+	uint8_t		 in[16];
+	size_t		 len;
+	int		 hlen;		/* expected return */
+	int		 fin, op, masked;
+	uint64_t	 plen;
+} frame_cases[] = {
+	/* RFC 6455 5.7 examples. */
+	{ "unmasked Hello", { 0x81, 0x05 }, 2, 2, 1, 1, 0, 5 },
+	{ "masked Hello", { 0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d }, 6, 6, 1, 1,
+	  1, 5 },
+	{ "fragment start", { 0x01, 0x03 }, 2, 2, 0, 1, 0, 3 },
+	{ "continuation", { 0x80, 0x02 }, 2, 2, 1, 0, 0, 2 },
+	{ "ping", { 0x89, 0x05 }, 2, 2, 1, 9, 0, 5 },
+	{ "256-byte binary", { 0x82, 0x7e, 0x01, 0x00 }, 4, 4, 1, 2, 0, 256 },
+	{ "64 KiB binary", { 0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0 }, 10, 10, 1,
+	  2, 0, 65536 },
+	{ "masked 16-bit", { 0x82, 0xfe, 0x01, 0x00, 1, 2, 3, 4 }, 8, 8, 1, 2,
+	  1, 256 },
+	/* Incomplete headers. */
+	{ "1 byte", { 0x82 }, 1, 0, 0, 0, 0, 0 },
+	{ "16-bit cut", { 0x82, 0x7e, 0x01 }, 3, 0, 0, 0, 0, 0 },
+	{ "64-bit cut", { 0x82, 0x7f, 0, 0, 0, 0, 0 }, 7, 0, 0, 0, 0, 0 },
+	{ "mask cut", { 0x82, 0x85, 1, 2, 3 }, 5, 0, 0, 0, 0, 0 },
+	/* Malformed. */
+	{ "rsv1", { 0xc2, 0x00 }, 2, -1, 0, 0, 0, 0 },
+	{ "rsv3", { 0x92, 0x00 }, 2, -1, 0, 0, 0, 0 },
+	{ "opcode 3", { 0x83, 0x00 }, 2, -1, 0, 0, 0, 0 },
+	{ "opcode 0xb", { 0x8b, 0x00 }, 2, -1, 0, 0, 0, 0 },
+	{ "fragmented ping", { 0x09, 0x00 }, 2, -1, 0, 0, 0, 0 },
+	{ "126-byte pong", { 0x8a, 0x7e, 0x00, 0x7e }, 4, -1, 0, 0, 0, 0 },
+	{ "64-bit top bit", { 0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 1 }, 10,
+	  -1, 0, 0, 0, 0 },
+};
+
+START_TEST(test_frame_parse)
+{
+	const struct frame_case	*c = &frame_cases[_i];
+	struct ws_frame		 f;
+	int			 r;
+
+	memset(&f, 0, sizeof(f));
+	r = ws_frame_parse(c->in, c->len, &f);
+	ck_assert_msg(r == c->hlen, "%s: got %d want %d", c->name, r,
+	    c->hlen);
+	if (r <= 0)
+		return;
+	ck_assert_int_eq(f.wf_fin, c->fin);
+	ck_assert_int_eq(f.wf_op, c->op);
+	ck_assert_int_eq(f.wf_masked, c->masked);
+	ck_assert_uint_eq(f.wf_len, c->plen);
+	if (c->masked)
+		ck_assert_mem_eq(f.wf_mask, c->in + r - 4, 4);
+}
+END_TEST
+
+/* Headers we write parse back; lengths pick the shortest form. */
+START_TEST(test_frame_header)
+{
+	static const uint64_t	 lens[] = { 0, 1, 125, 126, 65535, 65536,
+	    (uint64_t)LS_MSG_MAX, 0x7fffffffffffffffULL };
+	static const size_t	 sizes[] = { 2, 2, 2, 4, 4, 10, 10, 10 };
+	static const uint8_t	 key[4] = { 0xa1, 0xb2, 0xc3, 0xd4 };
+	uint8_t			 h[WS_HDR_MAX];
+	struct ws_frame		 f;
+	size_t			 i, n;
+
+	for (i = 0; i < LS_NITEMS(lens); i++) {
+		n = ws_frame_header(h, 1, WS_OP_BINARY, lens[i], NULL);
+		ck_assert_uint_eq(n, sizes[i]);
+		ck_assert_int_eq(ws_frame_parse(h, n, &f), (int)n);
+		ck_assert_uint_eq(f.wf_len, lens[i]);
+		ck_assert_int_eq(f.wf_masked, 0);
+		n = ws_frame_header(h, 0, WS_OP_CONT, lens[i], key);
+		ck_assert_uint_eq(n, sizes[i] + 4);
+		ck_assert_int_eq(ws_frame_parse(h, n, &f), (int)n);
+		ck_assert_uint_eq(f.wf_len, lens[i]);
+		ck_assert_int_eq(f.wf_fin, 0);
+		ck_assert_int_eq(f.wf_op, WS_OP_CONT);
+		ck_assert_mem_eq(f.wf_mask, key, 4);
+	}
+}
+END_TEST
+
+/* Masking at any alignment and key offset equals the byte-wise rule. */
+START_TEST(test_mask)
+{
+	static const uint8_t	 key[4] = { 0x37, 0xfa, 0x21, 0x3d };
+	uint8_t			 buf[300], want[300];
+	size_t			 start, len, off, i;
+
+	for (start = 0; start < 9; start++)
+		for (len = 0; len < 40; len++)
+			for (off = 0; off < 4; off++) {
+				for (i = 0; i < sizeof(buf); i++)
+					buf[i] = want[i] = (uint8_t)(i * 31 + 7);
+				for (i = 0; i < len; i++)
+					want[start + i] ^= key[(off + i) % 4];
+				ws_mask(buf + start, len, key, off);
+				ck_assert_mem_eq(buf, want, sizeof(buf));
+			}
+	/* RFC 6455 5.7: "Hello" masked with 37 fa 21 3d. */
+	memcpy(buf, "Hello", 5);
+	ws_mask(buf, 5, key, 0);
+	ck_assert_mem_eq(buf, "\x7f\x9f\x4d\x51\x58", 5);
+}
+END_TEST
+
 static Suite *
 ws_suite(void)
 {
@@ -1066,6 +1180,9 @@ ws_suite(void)
 	tcase_add_test(tc, test_url_auth_target);
 	tcase_add_test(tc, test_http_request);
 	tcase_add_test(tc, test_http_response);
+	tcase_add_loop_test(tc, test_frame_parse, 0, LS_NITEMS(frame_cases));
+	tcase_add_test(tc, test_frame_header);
+	tcase_add_test(tc, test_mask);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("e2e");
