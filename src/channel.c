@@ -56,7 +56,9 @@ static void	channel_dial_resolved(int, struct evutil_addrinfo *, void *);
 static void	channel_dial_fail(struct channel *, const char *);
 static void	channel_bev_setup(struct channel *);
 static void	channel_rearm(struct channel *);
-static int	channel_data_ok(struct channel *);
+static int	channel_data_ok(struct channel *, size_t);
+static int	channel_may_read(struct channel *);
+static void	channel_grant(struct channel *, size_t);
 static void	channel_data_added(struct channel *, struct evbuffer *);
 
 const char *
@@ -113,7 +115,10 @@ channel_bev_setup(struct channel *ch)
 	bufferevent_setcb(ch->ch_bev, channel_read, channel_write,
 	    channel_event, ch);
 	bufferevent_setwatermark(ch->ch_bev, EV_READ, 0, CH_READ_MAX);
-	bufferevent_setwatermark(ch->ch_bev, EV_WRITE, CH_OUT_LOW, 0);
+	/* With credit, every write may free credit to grant back. */
+	bufferevent_setwatermark(ch->ch_bev, EV_WRITE,
+	    ch->ch_tun != NULL && ch->ch_tun->t_credit ?
+	    ls_conf->c_window : CH_OUT_LOW, 0);
 	bufferevent_set_max_single_read(ch->ch_bev, CH_READ_CHUNK);
 	bufferevent_set_max_single_write(ch->ch_bev, 4 * CH_READ_CHUNK);
 }
@@ -233,6 +238,17 @@ channel_pump(struct channel *ch)
 		n = len < CH_READ_CHUNK ? len : CH_READ_CHUNK;
 		if (n > ls_conf->c_bufsize)
 			n = ls_conf->c_bufsize;
+		if (t->t_credit) {
+			/* No more than the peer can take for this channel. */
+			if (ch->ch_tx_credit <= 0) {
+				ch->ch_flags |= CHF_NOCREDIT;
+				bufferevent_disable(ch->ch_bev, EV_READ);
+				return;
+			}
+			if ((int64_t)n > ch->ch_tx_credit)
+				n = (size_t)ch->ch_tx_credit;
+			ch->ch_tx_credit -= (int64_t)n;
+		}
 		if (msg_put_data_evbuffer(t->t_out, ch->ch_id, in, n) == -1) {
 			channel_close(ch, "out of memory", 0);
 			return;
@@ -244,6 +260,14 @@ channel_pump(struct channel *ch)
 		ch->ch_flags &= ~CHF_EOF_PENDING;
 		channel_local_eof(ch);
 	}
+}
+
+/* May the local side be read from again? */
+static int
+channel_may_read(struct channel *ch)
+{
+	return (!(ch->ch_flags & (CHF_LOCAL_EOF | CHF_EOF_PENDING |
+	    CHF_NOCREDIT)));
 }
 
 static void
@@ -268,9 +292,52 @@ channel_tunnel_drained(struct channel *ch)
 	}
 	if (ch->ch_state != CH_RELAY)
 		return;
-	if (!(ch->ch_flags & (CHF_LOCAL_EOF | CHF_EOF_PENDING)))
+	if (channel_may_read(ch))
 		bufferevent_enable(ch->ch_bev, EV_READ);
 	channel_pump(ch);
+}
+
+/* The peer can take inc more bytes of this channel (Window, 0xF1). */
+void
+channel_tunnel_window(struct channel *ch, uint32_t inc)
+{
+	if (ch->ch_flags & CHF_RELAY) {
+		relay_window(ch, inc);
+		return;
+	}
+	ch->ch_tx_credit += inc;
+	if (!(ch->ch_flags & CHF_NOCREDIT) || ch->ch_tx_credit <= 0)
+		return;
+	ch->ch_flags &= ~CHF_NOCREDIT;
+	if (ch->ch_state != CH_RELAY)
+		return;
+	if (channel_may_read(ch) && !(ch->ch_flags & CHF_BLOCKED))
+		bufferevent_enable(ch->ch_bev, EV_READ);
+	channel_pump(ch);
+}
+
+/*
+ * Grant back what the local side consumed since the last grant, once it
+ * is a quarter of the window: the peer never waits on a full window
+ * while we drain, and a grant costs one small message per quarter.
+ */
+static void
+channel_grant(struct channel *ch, size_t outlen)
+{
+	struct tunnel	*t = ch->ch_tun;
+	uint64_t	 consumed;
+	uint32_t	 inc;
+
+	if (t == NULL || !t->t_credit || ch->ch_rx_added < outlen)
+		return;
+	consumed = ch->ch_rx_added - outlen;
+	if (consumed - ch->ch_rx_acked < ls_conf->c_window / 4)
+		return;
+	inc = (uint32_t)(consumed - ch->ch_rx_acked);
+	ch->ch_rx_acked = consumed;
+	ch->ch_rx_limit += inc;
+	if (msg_put_window(t->t_out, ch->ch_id, inc) == 0)
+		tunnel_flush_msg(t);
 }
 
 /* Our local side will send no more: tell the far side. */
@@ -354,6 +421,7 @@ channel_write(struct bufferevent *bev, void *arg)
 	struct channel	*ch = arg;
 	size_t		 len = evbuffer_get_length(bufferevent_get_output(bev));
 
+	channel_grant(ch, len);
 	if ((ch->ch_flags & CHF_PAUSING) && len <= CH_OUT_LOW) {
 		ch->ch_flags &= ~CHF_PAUSING;
 		if (ch->ch_tun != NULL)
@@ -372,8 +440,22 @@ channel_write(struct bufferevent *bev, void *arg)
 
 /* May ch take Data now?  Logs and says no after its peer's EOF. */
 static int
-channel_data_ok(struct channel *ch)
+channel_data_ok(struct channel *ch, size_t n)
 {
+	struct tunnel	*t = ch->ch_tun;
+
+	if (t != NULL && t->t_credit) {
+		/* A peer that overruns its window is broken: stop it here. */
+		if (ch->ch_rx_added + n > ch->ch_rx_limit) {
+			log_warnx("channel %s: peer sent %llu bytes beyond its "
+			    "credit window", log_id(ch->ch_id),
+			    (unsigned long long)(ch->ch_rx_added + n -
+			    ch->ch_rx_limit));
+			channel_close(ch, "peer exceeded the credit window", 0);
+			return (0);
+		}
+		ch->ch_rx_added += n;
+	}
 	if (ch->ch_flags & (CHF_REMOTE_EOF | CHF_SHUTWR)) {
 		log_debug("channel %s: Data after Disconnect, dropped",
 		    log_id(ch->ch_id));
@@ -394,6 +476,9 @@ channel_data_ok(struct channel *ch)
 static void
 channel_data_added(struct channel *ch, struct evbuffer *out)
 {
+	/* With credit the peer keeps within the window: nothing to pause. */
+	if (ch->ch_tun != NULL && ch->ch_tun->t_credit)
+		return;
 	if (evbuffer_get_length(out) > CH_OUT_HIGH &&
 	    !(ch->ch_flags & CHF_PAUSING) && ch->ch_tun != NULL) {
 		ch->ch_flags |= CHF_PAUSING;
@@ -407,7 +492,7 @@ channel_tunnel_data(struct channel *ch, struct evbuffer *src, size_t n)
 {
 	struct evbuffer	*out;
 
-	if (!channel_data_ok(ch))
+	if (!channel_data_ok(ch, n))
 		return;
 	out = bufferevent_get_output(ch->ch_bev);
 	if (n > 0 && evbuffer_remove_buffer(src, out, n) != (int)n) {
@@ -423,7 +508,7 @@ channel_tunnel_bytes(struct channel *ch, const uint8_t *data, size_t len)
 {
 	struct evbuffer	*out;
 
-	if (!channel_data_ok(ch))
+	if (!channel_data_ok(ch, len))
 		return;
 	out = bufferevent_get_output(ch->ch_bev);
 	if (evbuffer_add(out, data, len) == -1) {

@@ -170,7 +170,7 @@ client_connect(struct client_slot *cs)
 	cs->cs_state = CS_CONNECTING;
 	cs->cs_ws = ws_connect(ls_worker->w_base, ls_worker->w_dns,
 	    ls_worker->w_ssl, &cs->cs_url, target,
-	    LS_FEATURE_HEADER ": " LS_FEATURES "\r\n", &client_ws_cb, cs);
+	    tunnel_feature_line(), &client_ws_cb, cs);
 	if (cs->cs_ws == NULL) {
 		log_warnx("cannot start a connection to %s", cs->cs_url.u_host);
 		client_retry(cs, 0);
@@ -273,6 +273,8 @@ client_ws_open(struct ws_conn *ws, void *arg)
 	const char		*feat;
 	struct tunnel		*t;
 	struct timeval		 tv = { CLIENT_AUTH_TIMEOUT, 0 };
+	int			 halfclose;
+	uint32_t		 window;
 
 	if ((t = tunnel_new(ws, 1, &client_tunnel_ops, cs)) == NULL) {
 		ws_free(ws);
@@ -284,9 +286,10 @@ client_ws_open(struct ws_conn *ws, void *arg)
 	t->t_kind = ls_conf->c_role == ROLE_PROVIDER ? TUNK_REVERSE :
 	    TUNK_FORWARD;
 	if ((h = ws_handshake_head(ws)) != NULL &&
-	    (feat = http_header(h, LS_FEATURE_HEADER)) != NULL &&
-	    strstr(feat, "halfclose") != NULL)
-		t->t_halfclose = 1;
+	    (feat = http_header(h, LS_FEATURE_HEADER)) != NULL) {
+		tunnel_features(feat, &halfclose, &window);
+		tunnel_set_features(t, halfclose, window);
+	}
 	tunnel_set_state(t, TUN_AUTH);
 	if (!cs->cs_url.u_query_auth) {
 		/* Message authentication (spec 6.3). */
@@ -330,7 +333,7 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 	tunnel_set_state(t, TUN_OPEN);
 	tunnel_start_keepalive(t);
 	log_info("tunnel %d to %s:%u ready%s", cs->cs_idx, cs->cs_url.u_host,
-	    cs->cs_url.u_port, t->t_halfclose ? " (half-close)" : "");
+	    cs->cs_url.u_port, tunnel_feature_text(t));
 	client_ever_open = 1;
 	if (ls_conf->c_role == ROLE_PROVIDER) {
 		if (ls_conf->c_connector_token != NULL)

@@ -27,7 +27,9 @@ enum {
 	OPT_DRAIN,
 	OPT_WAIT_PROVIDER,
 	OPT_DIRECT_MODE,
-	OPT_UDP_TIMEOUT
+	OPT_UDP_TIMEOUT,
+	OPT_WINDOW,
+	OPT_NO_EXT
 };
 
 static const struct option server_opts[] = {
@@ -51,6 +53,8 @@ static const struct option server_opts[] = {
 	{ "syslog",		no_argument,	   NULL, OPT_SYSLOG },
 	{ "drain-timeout",	required_argument, NULL, OPT_DRAIN },
 	{ "udp-timeout",	required_argument, NULL, OPT_UDP_TIMEOUT },
+	{ "window",		required_argument, NULL, OPT_WINDOW },
+	{ "no-extensions",	no_argument,	   NULL, OPT_NO_EXT },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -78,6 +82,8 @@ static const struct option client_opts[] = {
 	{ "syslog",		no_argument,	   NULL, OPT_SYSLOG },
 	{ "drain-timeout",	required_argument, NULL, OPT_DRAIN },
 	{ "udp-timeout",	required_argument, NULL, OPT_UDP_TIMEOUT },
+	{ "window",		required_argument, NULL, OPT_WINDOW },
+	{ "no-extensions",	no_argument,	   NULL, OPT_NO_EXT },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -122,7 +128,7 @@ config_usage(const char *sub, int status)
 "                        [-b bytes] [--connector-wait-provider duration]\n"
 "                        [--workers n] [--port-file file]\n"
 "                        [--drain-timeout sec] [--udp-timeout sec]\n"
-"                        [--syslog]\n"
+"                        [--window bytes] [--no-extensions] [--syslog]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -145,6 +151,8 @@ config_usage(const char *sub, int status)
 "      --port-file FILE       write \"ws PORT\" (and \"socks PORT\") once listening\n"
 "      --drain-timeout SEC    SIGTERM drain limit (30)\n"
 "      --udp-timeout SEC      end UDP associations idle this long (300)\n"
+"      --window BYTES         per-channel receive window with our peers (4194304)\n"
+"      --no-extensions        plain protocol 0x01: no half-close, no credit windows\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -155,7 +163,8 @@ config_usage(const char *sub, int status)
 "                        [-s host] [-p port] [-n user] [-w password]\n"
 "                        [-E] [-T threads] [--retry-auth] [--workers n]\n"
 "                        [--port-file file] [--drain-timeout sec]\n"
-"                        [--udp-timeout sec]\n"
+"                        [--udp-timeout sec] [--window bytes]\n"
+"                        [--no-extensions]\n"
 "                        [--direct-mode relay-only|auto] [--syslog]\n"
 "\n"
 "Connect to a linksocks server and serve SOCKS5 locally (client,\n"
@@ -178,6 +187,8 @@ config_usage(const char *sub, int status)
 "      --port-file FILE       write \"socks PORT\" once bound\n"
 "      --drain-timeout SEC    SIGTERM drain limit (30)\n"
 "      --udp-timeout SEC      end UDP associations idle this long (300)\n"
+"      --window BYTES         per-channel receive window with our peers (4194304)\n"
+"      --no-extensions        plain protocol 0x01: no half-close, no credit windows\n"
 "      --direct-mode MODE     relay-only or auto (direct mode is not implemented)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
@@ -340,6 +351,7 @@ config_defaults(struct config *c, enum ls_role role)
 	c->c_threads = 1;
 	c->c_drain_timeout = 30;
 	c->c_udp_timeout = LS_UDP_TIMEOUT;
+	c->c_window = LS_WINDOW;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	c->c_workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
 
@@ -505,6 +517,17 @@ config_parse(struct config *c, int argc, char **argv)
 			    &c->c_udp_timeout))
 				config_die("invalid --udp-timeout: \"%s\" "
 				    "(1..86400 seconds)", optarg);
+			break;
+		case OPT_WINDOW:
+			if (config_parse_int(optarg, LS_WINDOW_MIN, LS_WINDOW_MAX,
+			    &v))
+				config_die("invalid --window: \"%s\" (%d..%d "
+				    "bytes)", optarg, LS_WINDOW_MIN,
+				    LS_WINDOW_MAX);
+			c->c_window = (uint32_t)v;
+			break;
+		case OPT_NO_EXT:
+			c->c_no_ext = 1;
 			break;
 		case 'h':
 			config_usage(c->c_subcmd, 0);

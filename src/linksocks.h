@@ -44,6 +44,9 @@
 #define LS_DEFAULT_WS_PORT	8765
 #define LS_DEFAULT_SOCKS_PORT	9870
 #define LS_UDP_TIMEOUT		300	/* seconds an idle association lives */
+#define LS_WINDOW		(4 * 1024 * 1024)	/* per-channel credit */
+#define LS_WINDOW_MIN		(64 * 1024)
+#define LS_WINDOW_MAX		(256 * 1024 * 1024)
 
 /* Exit status a worker uses for "fatal, do not respawn, stop everything". */
 #define LS_EXIT_FATAL		3
@@ -65,7 +68,9 @@ enum msg_type {
 	MSG_PARTNERS = 0x0a,
 	MSG_DIRECT_CAPS = 0x0b,
 	MSG_DIRECT_RENDEZVOUS = 0x0c,
-	MSG_DIRECT_STATUS = 0x0d
+	MSG_DIRECT_STATUS = 0x0d,
+	/* Extension, only on tunnels that negotiated "credit": */
+	MSG_WINDOW = 0xf1	/* ChannelID, u32 credit increment */
 };
 
 enum msg_proto {
@@ -107,6 +112,7 @@ struct msg {
 	struct msg_str	 m_taddr;	/* Data(udp) TargetAddr */
 	uint16_t	 m_tport;	/* Data(udp) TargetPort */
 	struct msg_str	 m_json;	/* Log, Partners, 0x0b-0x0d */
+	uint32_t	 m_window;	/* Window: credit increment */
 	const uint8_t	*m_data;	/* Data payload (inflated if gzip) */
 	size_t		 m_datalen;
 	uint8_t		*m_inflated;	/* owned by the struct */
@@ -153,6 +159,7 @@ int		 msg_put_connector_response(struct evbuffer *,
 		    const uint8_t *, int, const char *);
 int		 msg_put_log(struct evbuffer *, const char *, const char *);
 int		 msg_put_partners(struct evbuffer *, int);
+int		 msg_put_window(struct evbuffer *, const uint8_t *, uint32_t);
 
 /* ------------------------------------------------------------------ */
 /* socks5.c: SOCKS5 server-side parser (pure, resumable)               */
@@ -447,6 +454,8 @@ struct config {
 	int		 c_syslog;
 	int		 c_drain_timeout;	/* seconds, SIGTERM drain */
 	int		 c_udp_timeout;		/* seconds, idle UDP association */
+	uint32_t	 c_window;		/* our per-channel receive window */
+	int		 c_no_ext;		/* --no-extensions */
 	/* server */
 	char		*c_ws_host;
 	int		 c_ws_port;
@@ -704,6 +713,8 @@ struct tunnel {
 	enum tunnel_kind	 t_kind;
 	int			 t_client;	/* we dialled it */
 	int			 t_halfclose;	/* peer speaks our extension */
+	int			 t_credit;	/* per-channel credit windows */
+	uint32_t		 t_peer_window;	/* peer's receive window */
 	const struct tunnel_ops	*t_ops;
 	void			*t_arg;
 	struct chan_table	 t_chans;
@@ -728,7 +739,14 @@ struct tunnel {
 };
 
 #define LS_FEATURE_HEADER	"X-Linksocks-Features"
-#define LS_FEATURES		"halfclose"
+
+/* Our X-Linksocks-Features header line, or "" (--no-extensions). */
+const char	*tunnel_feature_line(void);
+/* Parse a features value: half-close offered, credit window (0: none). */
+void		 tunnel_features(const char *, int *, uint32_t *);
+/* Enable what both ends offered on t. */
+void		 tunnel_set_features(struct tunnel *, int, uint32_t);
+const char	*tunnel_feature_text(const struct tunnel *);
 
 struct tunnel	*tunnel_new(struct ws_conn *, int, const struct tunnel_ops *,
 		    void *);
@@ -775,6 +793,8 @@ enum channel_state {
 #define CHF_FROM_LINK		0x2000	/* relay that came over a worker link */
 #define CHF_ADOPTED		0x4000	/* SOCKS request handed from a worker */
 #define CHF_UDP			0x8000	/* UDP association (ch_udp) */
+#define CHF_NOCREDIT		0x10000	/* waiting for the peer's Window */
+#define CHF_CLOSING		0x20000	/* relay half: free once flushed */
 #define CHF_DISC_SENT		0x100	/* Disconnect sent on the tunnel */
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
@@ -802,6 +822,12 @@ struct channel {
 	struct channel		*ch_twin;	/* agent relay: other half */
 	struct evbuffer		*ch_pending;	/* relay: frames before provider */
 	struct udp_assoc	*ch_udp;	/* CHF_UDP */
+	/* Credit (t_credit): what we may send, and what the peer may. */
+	int64_t			 ch_tx_credit;
+	uint64_t		 ch_rx_added;	/* payload bytes received */
+	uint64_t		 ch_rx_limit;	/* ... allowed so far */
+	uint64_t		 ch_rx_acked;	/* ... consumed and granted */
+	uint32_t		 ch_rx_unacked;	/* relay: consumed, not granted */
 	TAILQ_ENTRY(channel)	 ch_entry;	/* t_blocked or waiters */
 	int			 ch_onlist;
 };
@@ -818,6 +844,7 @@ void		 channel_tunnel_connect_response(struct channel *, int,
 		    const char *);
 void		 channel_tunnel_gone(struct channel *);
 void		 channel_tunnel_drained(struct channel *);
+void		 channel_tunnel_window(struct channel *, uint32_t);
 /* Dial side: Connect received on t. */
 void		 channel_dial(struct tunnel *, const struct msg *);
 /* SOCKS side: the request is parsed and a tunnel chosen. */
@@ -847,9 +874,11 @@ void		 udp_free(struct channel *);
 void		 relay_connect(struct tunnel *, const struct msg *,
 		    struct group *, int);
 /* A channel frame (all of the evbuffer) for a relay half. */
-void		 relay_frame(struct channel *, int, int, struct evbuffer *);
+void		 relay_frame(struct channel *, int, int, struct evbuffer *,
+		    uint32_t);
 void		 relay_close(struct channel *, const char *);
 void		 relay_drained(struct channel *);
+void		 relay_window(struct channel *, uint32_t);
 void		 relay_provider_available(struct group *);
 
 /* ------------------------------------------------------------------ */

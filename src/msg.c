@@ -101,6 +101,8 @@ static const char *msg_names[] = {
 const char *
 msg_typename(int type)
 {
+	if (type == MSG_WINDOW)
+		return ("Window");
 	if (type < 0 || (size_t)type >= LS_NITEMS(msg_names))
 		return ("unknown");
 	return (msg_names[type]);
@@ -301,6 +303,20 @@ msg_parse_disconnect(struct msg *m, const uint8_t *b, size_t n, char *err,
 		return (msg_err(err, errlen,
 		    "invalid disconnect message error length"));
 	msg_setstr(&m->m_error, b + 17, el);
+	return (0);
+}
+
+/* Extension 0xF1 (credit): ChannelID, u32 increment. */
+static int
+msg_parse_window(struct msg *m, const uint8_t *b, size_t n, char *err,
+    size_t errlen)
+{
+	if (n < LS_CHANNEL_ID_LEN + 4)
+		return (msg_err(err, errlen, "invalid window message"));
+	memcpy(m->m_id, b, LS_CHANNEL_ID_LEN);
+	m->m_window = msg_be32(b + LS_CHANNEL_ID_LEN);
+	if (m->m_window == 0)
+		return (msg_err(err, errlen, "invalid window increment 0"));
 	return (0);
 }
 
@@ -588,6 +604,9 @@ msg_parse(struct msg *m, const uint8_t *buf, size_t len, size_t maxinflate,
 	case MSG_DIRECT_STATUS:
 		rc = msg_parse_json(m, "direct status", b, n, err, errlen);
 		break;
+	case MSG_WINDOW:
+		rc = msg_parse_window(m, b, n, err, errlen);
+		break;
 	default:
 		/* Forward compatibility: unknown types parse and are ignored. */
 		m->m_type = MSG_UNKNOWN;
@@ -753,6 +772,20 @@ msg_put_disconnect(struct evbuffer *out, const uint8_t *id,
 	msg_wr_bytes(&w, id, LS_CHANNEL_ID_LEN);
 	if (error != NULL && error[0] != '\0')
 		msg_wr_errstr(&w, error);
+	return (msg_wr_flush(&w, out));
+}
+
+int
+msg_put_window(struct evbuffer *out, const uint8_t *id, uint32_t inc)
+{
+	struct msg_wr	 w;
+
+	if (inc == 0)
+		return (-1);
+	msg_wr_init(&w, MSG_WINDOW);
+	msg_wr_bytes(&w, id, LS_CHANNEL_ID_LEN);
+	msg_wr_u16(&w, (uint16_t)(inc >> 16));
+	msg_wr_u16(&w, (uint16_t)inc);
 	return (msg_wr_flush(&w, out));
 }
 

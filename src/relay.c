@@ -1,11 +1,20 @@
 /*
  * relay.c -- agent mode: a connector's channel joined to a provider's.
- * Each side is a socketless channel in its own tunnel's table (same id,
- * P-25 scoping); frames pass through unchanged.  The Connect is routed
- * synchronously, and frames that arrive before a provider is chosen wait
- * in order (P-6), so fast-open connectors work.  A Disconnect from either
- * side reaches the other (P-5), and backpressure pauses the sending
- * tunnel instead of dropping (P-1, P-11).
+ * Each side is a socketless channel ("half") in its own tunnel's table
+ * (same id, P-25 scoping); frames pass through unchanged.  The Connect
+ * is routed synchronously, and frames that arrive before a provider is
+ * chosen wait in order (P-6), so fast-open connectors work.  A
+ * Disconnect from either side reaches the other (P-5).
+ *
+ * Flow control is per hop.  Every half has a queue of frames waiting to
+ * go out on its own tunnel (ch_pending: u32 length, u32 credit cost,
+ * frame), so order is kept whatever holds a frame back: the tunnel's
+ * output above its high mark, or, with a peer that speaks the credit
+ * extension, the half's send credit.  Credit a peer gave us for the
+ * other half is granted back only once its bytes have left on the far
+ * hop, so what waits here is bounded by our window; a peer without the
+ * extension (protocol 0x01 only) is paused when its half's twin queues
+ * more than RELAY_PENDING_MAX instead (lossless, P-1, P-11).
  */
 #include "config.h"
 
@@ -16,17 +25,50 @@
 #include "linksocks.h"
 
 #define RELAY_PENDING_MAX	(4u * 1024 * 1024)
+#define RELAY_PENDING_LOW	(RELAY_PENDING_MAX / 4)
+#define RELAY_CLOSING_TIMEOUT	30	/* seconds a finished half may flush */
+
+struct relay_entry {
+	uint32_t	re_len;		/* frame bytes */
+	uint32_t	re_cost;	/* TCP payload bytes, for credit */
+};
 
 static TAILQ_HEAD(, channel) relay_waiters =
     TAILQ_HEAD_INITIALIZER(relay_waiters);
 
+static struct channel *relay_half_new(const uint8_t *, int);
 static void	relay_free_half(struct channel *);
 static void	relay_attach(struct channel *, struct tunnel *);
 static void	relay_timeout(evutil_socket_t, short, void *);
 static struct tunnel *relay_choose(struct channel *);
-static void	relay_send(struct channel *, struct tunnel *,
-		    struct evbuffer *);
-static void	relay_queue(struct channel *, struct evbuffer *);
+static void	relay_enqueue(struct channel *, struct evbuffer *, uint32_t);
+static void	relay_forward(struct channel *, struct evbuffer *, uint32_t);
+static int	relay_can_send(struct channel *, uint32_t);
+static void	relay_transmit(struct channel *, struct evbuffer *,
+		    uint32_t);
+static void	relay_flush(struct channel *);
+static void	relay_ack(struct channel *, uint32_t);
+static void	relay_end(struct channel *, struct channel *);
+static void	relay_closing(struct channel *);
+static void	relay_message(struct channel *, int, const char *);
+
+static struct channel *
+relay_half_new(const uint8_t *id, int flags)
+{
+	struct channel	*ch;
+
+	if ((ch = calloc(1, sizeof(*ch))) == NULL)
+		return (NULL);
+	if ((ch->ch_pending = evbuffer_new()) == NULL) {
+		free(ch);
+		return (NULL);
+	}
+	memcpy(ch->ch_id, id, sizeof(ch->ch_id));
+	ch->ch_flags = CHF_RELAY | flags;
+	ls_worker->w_channels++;
+	worker_load_changed();
+	return (ch);
+}
 
 static void
 relay_free_half(struct channel *ch)
@@ -48,44 +90,197 @@ relay_free_half(struct channel *ch)
 	free(ch);
 }
 
-/* Move one raw frame (all of frame) to dst on behalf of ch. */
+/* ---- queues and credit ------------------------------------------------ */
+
 static void
-relay_send(struct channel *ch, struct tunnel *dst, struct evbuffer *frame)
+relay_enqueue(struct channel *h, struct evbuffer *frame, uint32_t cost)
 {
-	if (dst->t_state != TUN_OPEN) {
+	struct relay_entry	re;
+
+	re.re_len = (uint32_t)evbuffer_get_length(frame);
+	re.re_cost = cost;
+	if (evbuffer_add(h->ch_pending, &re, sizeof(re)) == -1 ||
+	    evbuffer_add_buffer(h->ch_pending, frame) == -1)
+		log_warnx("relay %s: out of memory, frame lost",
+		    log_id(h->ch_id));
+}
+
+/* May a frame costing cost go out on h's tunnel now? */
+static int
+relay_can_send(struct channel *h, uint32_t cost)
+{
+	struct tunnel	*t = h->ch_tun;
+
+	if (t == NULL || t->t_state != TUN_OPEN)
+		return (0);
+	if (!tunnel_writable(t)) {
+		tunnel_block(t, h);
+		return (0);
+	}
+	return (!t->t_credit || cost == 0 || h->ch_tx_credit >= cost);
+}
+
+/* Out on h's tunnel; the bytes have left: grant them to the other hop. */
+static void
+relay_transmit(struct channel *h, struct evbuffer *frame, uint32_t cost)
+{
+	struct tunnel	*t = h->ch_tun;
+
+	if (t->t_credit)
+		h->ch_tx_credit -= cost;
+	if (evbuffer_add_buffer(t->t_out, frame) == 0)
+		tunnel_flush_msg(t);
+	if (h->ch_twin != NULL && cost > 0)
+		relay_ack(h->ch_twin, cost);
+}
+
+/* h's peer sent cost bytes that are now gone on: grant by quarters. */
+static void
+relay_ack(struct channel *h, uint32_t cost)
+{
+	struct tunnel	*t = h->ch_tun;
+	uint32_t	 inc;
+
+	if (t == NULL || !t->t_credit || t->t_state != TUN_OPEN)
+		return;
+	h->ch_rx_unacked += cost;
+	if (h->ch_rx_unacked < ls_conf->c_window / 4)
+		return;
+	inc = h->ch_rx_unacked;
+	h->ch_rx_unacked = 0;
+	h->ch_rx_acked += inc;
+	h->ch_rx_limit += inc;
+	if (msg_put_window(t->t_out, h->ch_id, inc) == 0)
+		tunnel_flush_msg(t);
+}
+
+/* A frame from src's tunnel goes to its twin: now, or behind the queue. */
+static void
+relay_forward(struct channel *src, struct evbuffer *frame, uint32_t cost)
+{
+	struct channel	*dst = src->ch_twin;
+
+	if (dst->ch_flags & CHF_CLOSING) {
 		evbuffer_drain(frame, evbuffer_get_length(frame));
 		return;
 	}
-	if (evbuffer_add_buffer(dst->t_out, frame) == 0)
-		tunnel_flush_msg(dst);
-	if (!tunnel_writable(dst) && ch->ch_tun != NULL &&
-	    !(ch->ch_flags & CHF_PAUSING) && ch->ch_twin != NULL) {
-		ch->ch_flags |= CHF_PAUSING;
-		tunnel_pause(ch->ch_tun, 1);
-		tunnel_block(dst, ch->ch_twin);
+	if (evbuffer_get_length(dst->ch_pending) == 0 &&
+	    relay_can_send(dst, cost)) {
+		relay_transmit(dst, frame, cost);
+		return;
+	}
+	relay_enqueue(dst, frame, cost);
+	/* A peer without credit is only held back by pausing its tunnel. */
+	if (!src->ch_tun->t_credit && !(src->ch_flags & CHF_PAUSING) &&
+	    evbuffer_get_length(dst->ch_pending) > RELAY_PENDING_MAX) {
+		src->ch_flags |= CHF_PAUSING;
+		tunnel_pause(src->ch_tun, 1);
 	}
 }
 
-/* Keep a frame in order until a provider is chosen. */
+/* Send what h's queue holds while the tunnel and the credit allow. */
 static void
-relay_queue(struct channel *ch, struct evbuffer *frame)
+relay_flush(struct channel *h)
 {
-	uint32_t	len = (uint32_t)evbuffer_get_length(frame);
+	struct relay_entry	 re;
+	struct channel		*tw;
+	struct evbuffer		*pend = h->ch_pending;
+	struct tunnel		*t = h->ch_tun;
 
-	evbuffer_add(ch->ch_pending, &len, sizeof(len));
-	evbuffer_add_buffer(ch->ch_pending, frame);
-}
-
-void
-relay_drained(struct channel *tw)
-{
-	struct channel	*ch = tw->ch_twin;
-
-	if (ch != NULL && (ch->ch_flags & CHF_PAUSING)) {
-		ch->ch_flags &= ~CHF_PAUSING;
-		tunnel_pause(ch->ch_tun, 0);
+	while (evbuffer_copyout(pend, &re, sizeof(re)) == sizeof(re)) {
+		if (!relay_can_send(h, re.re_cost))
+			break;
+		evbuffer_drain(pend, sizeof(re));
+		if (t->t_credit)
+			h->ch_tx_credit -= re.re_cost;
+		if (evbuffer_remove_buffer(pend, t->t_out, re.re_len) ==
+		    (int)re.re_len)
+			tunnel_flush_msg(t);
+		if ((tw = h->ch_twin) != NULL && re.re_cost > 0)
+			relay_ack(tw, re.re_cost);
 	}
+	tw = h->ch_twin;
+	if (tw != NULL && (tw->ch_flags & CHF_PAUSING) &&
+	    evbuffer_get_length(pend) <= RELAY_PENDING_LOW) {
+		tw->ch_flags &= ~CHF_PAUSING;
+		tunnel_pause(tw->ch_tun, 0);
+	}
+	if ((h->ch_flags & CHF_CLOSING) && evbuffer_get_length(pend) == 0)
+		relay_free_half(h);
 }
+
+/* h's tunnel drained below its low mark (tunnel.c). */
+void
+relay_drained(struct channel *h)
+{
+	relay_flush(h);
+}
+
+/* Window (0xF1) from h's peer: more credit for what h sends. */
+void
+relay_window(struct channel *h, uint32_t inc)
+{
+	h->ch_tx_credit += inc;
+	relay_flush(h);
+}
+
+/* h is done: it goes once what it still owes its tunnel is out. */
+static void
+relay_closing(struct channel *h)
+{
+	struct timeval	tv = { RELAY_CLOSING_TIMEOUT, 0 };
+
+	h->ch_flags |= CHF_CLOSING;
+	if (h->ch_twin != NULL) {
+		h->ch_twin->ch_twin = NULL;
+		h->ch_twin = NULL;
+	}
+	if (h->ch_onlist) {
+		TAILQ_REMOVE(&relay_waiters, h, ch_entry);
+		h->ch_onlist = 0;
+	}
+	/* A peer that never drains or grants does not keep it forever. */
+	if (h->ch_timer == NULL)
+		h->ch_timer = evtimer_new(ls_worker->w_base, relay_timeout, h);
+	if (h->ch_timer != NULL)
+		evtimer_add(h->ch_timer, &tv);
+	relay_flush(h);
+}
+
+/* The pair is over: each half goes once its queue is out. */
+static void
+relay_end(struct channel *a, struct channel *b)
+{
+	if (b != NULL)
+		relay_closing(b);
+	relay_closing(a);
+}
+
+/* A message of our own to h's peer, in order behind its queue. */
+static void
+relay_message(struct channel *h, int type, const char *why)
+{
+	struct evbuffer	*b;
+	int		 rc;
+
+	if (h->ch_tun == NULL || h->ch_tun->t_state != TUN_OPEN ||
+	    (b = evbuffer_new()) == NULL)
+		return;
+	if (type == MSG_DISCONNECT)
+		rc = msg_put_disconnect(b, h->ch_id, why);
+	else
+		rc = msg_put_connect_response(b, 0, h->ch_id, why);
+	if (rc == 0) {
+		if (evbuffer_get_length(h->ch_pending) == 0 &&
+		    relay_can_send(h, 0))
+			relay_transmit(h, b, 0);
+		else
+			relay_enqueue(h, b, 0);
+	}
+	evbuffer_free(b);
+}
+
+/* ---- routing ----------------------------------------------------------- */
 
 /*
  * Choose where ch goes: a local provider, or the link to the worker that
@@ -119,7 +314,10 @@ relay_choose(struct channel *ch)
 	return (link);
 }
 
-/* Connect from a connector (or a worker link): route it now. */
+/*
+ * Connect from a connector (or a worker link): route it now.  Until a
+ * provider is chosen, ch_pending holds what goes to it, Connect first.
+ */
 void
 relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
     int from_link)
@@ -133,28 +331,22 @@ relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 		    ct->t_name, log_id(m->m_id));
 		return;
 	}
-	if ((ch = calloc(1, sizeof(*ch))) == NULL ||
-	    (ch->ch_pending = evbuffer_new()) == NULL) {
-		free(ch);
+	if ((ch = relay_half_new(m->m_id, from_link ? CHF_FROM_LINK : 0)) ==
+	    NULL) {
 		if (msg_put_connect_response(ct->t_out, 0, m->m_id,
 		    "out of memory") == 0)
 			tunnel_flush_msg(ct);
 		return;
 	}
-	memcpy(ch->ch_id, m->m_id, sizeof(ch->ch_id));
-	ch->ch_flags = CHF_RELAY | (from_link ? CHF_FROM_LINK : 0);
 	ch->ch_group = g;
 	ch->ch_port = m->m_port;
 	snprintf(ch->ch_host, sizeof(ch->ch_host), "%.*s",
 	    (int)m->m_addr.len, (const char *)m->m_addr.p);
-	ls_worker->w_channels++;
-	worker_load_changed();
 	if (tunnel_add(ct, ch) == -1) {
-		ch->ch_tun = NULL;
 		relay_free_half(ch);
 		return;
 	}
-	relay_queue(ch, ct->t_rawbuf);
+	relay_enqueue(ch, ct->t_rawbuf, 0);
 	channel_set_state(ch, CH_WAIT_TUNNEL);
 	if ((pt = relay_choose(ch)) != NULL) {
 		relay_attach(ch, pt);
@@ -178,9 +370,16 @@ relay_timeout(evutil_socket_t fd, short ev, void *arg)
 	struct channel	*ch = arg;
 	struct tunnel	*ct = ch->ch_tun;
 
+	if (ch->ch_flags & CHF_CLOSING) {
+		log_debug("relay %s: %zu bytes never flushed, dropped",
+		    log_id(ch->ch_id), evbuffer_get_length(ch->ch_pending));
+		relay_free_half(ch);
+		return;
+	}
 	log_info("relay %s %s:%u: no available reverse clients",
 	    log_id(ch->ch_id), ch->ch_host, ch->ch_port);
-	if (ct != NULL && msg_put_connect_response(ct->t_out, 0, ch->ch_id,
+	if (ct != NULL && ct->t_state == TUN_OPEN &&
+	    msg_put_connect_response(ct->t_out, 0, ch->ch_id,
 	    "no available reverse clients") == 0)
 		tunnel_flush_msg(ct);
 	relay_free_half(ch);
@@ -204,24 +403,19 @@ relay_provider_available(struct group *g)
 	}
 }
 
-/* Join ch (connector side) to provider tunnel pt and replay what waited. */
+/* Join ch (connector side) to provider tunnel pt; what waited goes. */
 static void
 relay_attach(struct channel *ch, struct tunnel *pt)
 {
 	struct channel	*tw;
-	struct evbuffer	*pend = ch->ch_pending;
-	uint32_t	 len;
+	struct evbuffer	*q;
 
-	if ((tw = calloc(1, sizeof(*tw))) == NULL)
+	if ((tw = relay_half_new(ch->ch_id, 0)) == NULL)
 		goto fail;
-	memcpy(tw->ch_id, ch->ch_id, sizeof(tw->ch_id));
-	tw->ch_flags = CHF_RELAY;
 	tw->ch_port = ch->ch_port;
 	memcpy(tw->ch_host, ch->ch_host, sizeof(tw->ch_host));
-	ls_worker->w_channels++;
 	if (tunnel_add(pt, tw) == -1) {
-		ls_worker->w_channels--;
-		free(tw);
+		relay_free_half(tw);
 		goto fail;
 	}
 	ch->ch_twin = tw;
@@ -230,28 +424,11 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 	channel_set_state(tw, CH_RELAY);
 	log_debug("relay %s %s:%u: %s -> provider %s", log_id(ch->ch_id),
 	    ch->ch_host, ch->ch_port, ch->ch_tun->t_name, pt->t_name);
-	ch->ch_pending = NULL;
-	while (evbuffer_copyout(pend, &len, sizeof(len)) == sizeof(len) &&
-	    evbuffer_get_length(pend) >= sizeof(len) + len) {
-		evbuffer_drain(pend, sizeof(len));
-		if (pt->t_state != TUN_OPEN ||
-		    evbuffer_remove_buffer(pend, pt->t_out, len) != (int)len)
-			break;
-		tunnel_flush_msg(pt);
-	}
-	evbuffer_free(pend);
-	if (!tunnel_writable(pt) && !(ch->ch_flags & CHF_PAUSING)) {
-		ch->ch_flags |= CHF_PAUSING;
-		tunnel_pause(ch->ch_tun, 1);
-	}
-	/* Paused while queueing: resume now, or when pt drains. */
-	if (ch->ch_flags & CHF_PAUSING) {
-		if (tunnel_writable(pt)) {
-			ch->ch_flags &= ~CHF_PAUSING;
-			tunnel_pause(ch->ch_tun, 0);
-		} else
-			tunnel_block(pt, tw);
-	}
+	/* What waited on ch was for the provider: it is tw's queue now. */
+	q = ch->ch_pending;
+	ch->ch_pending = tw->ch_pending;
+	tw->ch_pending = q;
+	relay_flush(tw);
 	return;
  fail:
 	if (msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
@@ -262,34 +439,45 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 
 /*
  * A channel frame (Data, ConnectResponse or Disconnect, all of frame)
- * arrived on ch's tunnel: pass it on unchanged.
+ * arrived on ch's tunnel; cost is its TCP payload.  Pass it on.
  */
 void
-relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame)
+relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
+    uint32_t cost)
 {
-	struct tunnel	*src = ch->ch_tun, *dst;
+	struct tunnel	*src = ch->ch_tun;
 	struct channel	*tw = ch->ch_twin;
 
+	if (ch->ch_flags & CHF_CLOSING)
+		return;		/* nothing more is taken from this side */
+	if (src->t_credit && cost > 0) {
+		if (ch->ch_rx_added + cost > ch->ch_rx_limit) {
+			log_warnx("relay %s: peer %s sent beyond its credit "
+			    "window", log_id(ch->ch_id), src->t_name);
+			relay_close(ch, "peer exceeded the credit window");
+			return;
+		}
+		ch->ch_rx_added += cost;
+	}
 	if (tw == NULL) {
 		/* No provider yet: keep the frame in order. */
 		if (type == MSG_DISCONNECT) {
 			relay_free_half(ch);
 			return;
 		}
-		if (ch->ch_pending == NULL)
-			return;
-		relay_queue(ch, frame);
-		if (evbuffer_get_length(ch->ch_pending) > RELAY_PENDING_MAX &&
-		    !(ch->ch_flags & CHF_PAUSING)) {
+		relay_enqueue(ch, frame, cost);
+		if (!src->t_credit && !(ch->ch_flags & CHF_PAUSING) &&
+		    evbuffer_get_length(ch->ch_pending) > RELAY_PENDING_MAX) {
 			ch->ch_flags |= CHF_PAUSING;
 			tunnel_pause(src, 1);
 		}
 		return;
 	}
-	dst = tw->ch_tun;
-	relay_send(ch, dst, frame);
-	if (type == MSG_CONNECT_RESPONSE && !success)
-		goto done;
+	relay_forward(ch, frame, cost);
+	if (type == MSG_CONNECT_RESPONSE && !success) {
+		relay_end(ch, tw);
+		return;
+	}
 	if (type != MSG_DISCONNECT)
 		return;
 	/*
@@ -298,19 +486,19 @@ relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame)
 	 * outright, answer for it so the near side does not wait forever.
 	 */
 	ch->ch_flags |= CHF_REMOTE_EOF;
-	if (src->t_halfclose && dst != NULL && dst->t_halfclose &&
+	if (src->t_halfclose && tw->ch_tun != NULL && tw->ch_tun->t_halfclose &&
 	    !(tw->ch_flags & CHF_REMOTE_EOF))
 		return;
-	if (src->t_halfclose && !(tw->ch_flags & CHF_REMOTE_EOF) &&
-	    src->t_state == TUN_OPEN &&
-	    msg_put_disconnect(src->t_out, ch->ch_id, NULL) == 0)
-		tunnel_flush_msg(src);
- done:
-	relay_free_half(tw);
-	relay_free_half(ch);
+	if (src->t_halfclose && !(tw->ch_flags & CHF_REMOTE_EOF))
+		relay_message(ch, MSG_DISCONNECT, NULL);
+	relay_end(ch, tw);
 }
 
-/* One half's tunnel is gone or misbehaved: end both, telling the other. */
+/*
+ * One half's tunnel is gone or misbehaved: end both, telling the other
+ * side (a Disconnect behind what it is still owed, or, with no provider
+ * yet, a failed ConnectResponse).
+ */
 void
 relay_close(struct channel *ch, const char *why)
 {
@@ -318,18 +506,15 @@ relay_close(struct channel *ch, const char *why)
 
 	log_debug("relay %s %s:%u closed: %s", log_id(ch->ch_id), ch->ch_host,
 	    ch->ch_port, why);
+	if (ch->ch_flags & CHF_CLOSING) {
+		relay_free_half(ch);
+		return;
+	}
 	if (tw != NULL) {
-		if (tw->ch_tun != NULL && tw->ch_tun->t_state == TUN_OPEN &&
-		    msg_put_disconnect(tw->ch_tun->t_out, tw->ch_id, why) == 0)
-			tunnel_flush_msg(tw->ch_tun);
-		relay_free_half(tw);
-	} else if (ch->ch_tun != NULL && ch->ch_tun->t_state == TUN_OPEN &&
-	    msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
-	    why) == 0)
-		tunnel_flush_msg(ch->ch_tun);
-	if (ch->ch_tun != NULL && ch->ch_tun->t_state == TUN_OPEN &&
-	    tw != NULL && msg_put_disconnect(ch->ch_tun->t_out, ch->ch_id,
-	    why) == 0)
-		tunnel_flush_msg(ch->ch_tun);
+		relay_message(tw, MSG_DISCONNECT, why);
+		relay_closing(tw);
+		relay_message(ch, MSG_DISCONNECT, why);
+	} else
+		relay_message(ch, MSG_CONNECT_RESPONSE, why);
 	relay_free_half(ch);
 }

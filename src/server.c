@@ -28,7 +28,8 @@ struct server_conn {
 	int		 sc_has_reverse;
 	uint8_t		 sc_instance[LS_CHANNEL_ID_LEN];
 	int		 sc_has_instance;
-	int		 sc_features;
+	int		 sc_halfclose;	/* the client offered it */
+	uint32_t	 sc_window;	/* ... and its credit window */
 	struct event	*sc_timer;
 };
 
@@ -479,11 +480,12 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 		    sizeof(inst)) && util_parse_uuid(inst,
 		    sc->sc_instance) == 0)
 			sc->sc_has_instance = 1;
-		if ((feat = http_header(h, LS_FEATURE_HEADER)) != NULL &&
-		    strstr(feat, "halfclose") != NULL) {
-			sc->sc_features = 1;
-			ws_add_response_header(ws, LS_FEATURE_HEADER ": "
-			    LS_FEATURES "\r\n");
+		if ((feat = http_header(h, LS_FEATURE_HEADER)) != NULL) {
+			tunnel_features(feat, &sc->sc_halfclose,
+			    &sc->sc_window);
+			if (sc->sc_halfclose || sc->sc_window != 0)
+				ws_add_response_header(ws,
+				    tunnel_feature_line());
 		}
 		return (1);
 	}
@@ -519,7 +521,7 @@ server_ws_open(struct ws_conn *ws, void *arg)
 		return;
 	}
 	TAILQ_INSERT_TAIL(&server_tunnels, sc->sc_tun, t_all);
-	sc->sc_tun->t_halfclose = sc->sc_features;
+	tunnel_set_features(sc->sc_tun, sc->sc_halfclose, sc->sc_window);
 	tunnel_set_state(sc->sc_tun, TUN_AUTH);
 	if (sc->sc_query_auth) {
 		/* Spec 6.2: URL-query authentication, answered at once. */
@@ -620,7 +622,7 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 	switch (kind) {
 	case TUNK_FORWARD:
 		log_info("tunnel %s: forward client authenticated%s", t->t_name,
-		    t->t_halfclose ? " (half-close)" : "");
+		    tunnel_feature_text(t));
 		return;
 	case TUNK_REVERSE:
 		if (tk->tk_autonomy) {
@@ -640,7 +642,7 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 		g->g_nlocal++;
 		log_info("tunnel %s: provider authenticated (%s, %u here)%s",
 		    t->t_name, tk->tk_autonomy ? "autonomy" : "reverse",
-		    g->g_nlocal, t->t_halfclose ? " (half-close)" : "");
+		    g->g_nlocal, tunnel_feature_text(t));
 		server_report(g);
 		server_listeners();
 		server_partners(g);

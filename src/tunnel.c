@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -208,6 +210,75 @@ tunnel_pause(struct tunnel *t, int on)
 	}
 }
 
+/* ---- extensions (doc/protocol-extensions.md) -------------------------- */
+
+const char *
+tunnel_feature_line(void)
+{
+	static char	line[96];
+
+	if (ls_conf->c_no_ext)
+		return ("");
+	snprintf(line, sizeof(line), LS_FEATURE_HEADER ": halfclose, "
+	    "credit=%u\r\n", ls_conf->c_window);
+	return (line);
+}
+
+/* "halfclose, credit=4194304": unknown names and bad values ignored. */
+void
+tunnel_features(const char *v, int *halfclose, uint32_t *window)
+{
+	char		 buf[256], *tok, *last, *val, *end;
+	unsigned long	 n;
+	size_t		 len;
+
+	*halfclose = 0;
+	*window = 0;
+	if (v == NULL || ls_conf->c_no_ext)
+		return;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (tok = strtok_r(buf, ",", &last); tok != NULL;
+	    tok = strtok_r(NULL, ",", &last)) {
+		while (isspace((unsigned char)*tok))
+			tok++;
+		len = strlen(tok);
+		while (len > 0 && isspace((unsigned char)tok[len - 1]))
+			tok[--len] = '\0';
+		if ((val = strchr(tok, '=')) != NULL)
+			*val++ = '\0';
+		if (strcasecmp(tok, "halfclose") == 0 && val == NULL)
+			*halfclose = 1;
+		else if (strcasecmp(tok, "credit") == 0 && val != NULL &&
+		    isdigit((unsigned char)*val)) {
+			n = strtoul(val, &end, 10);
+			if (*end == '\0' && n >= LS_WINDOW_MIN &&
+			    n <= LS_WINDOW_MAX)
+				*window = (uint32_t)n;
+		}
+	}
+}
+
+/* " (half-close, credit)" or "" for logs. */
+const char *
+tunnel_feature_text(const struct tunnel *t)
+{
+	if (t->t_halfclose && t->t_credit)
+		return (" (half-close, credit)");
+	if (t->t_halfclose)
+		return (" (half-close)");
+	if (t->t_credit)
+		return (" (credit)");
+	return ("");
+}
+
+void
+tunnel_set_features(struct tunnel *t, int halfclose, uint32_t window)
+{
+	t->t_halfclose = halfclose;
+	t->t_credit = window != 0;
+	t->t_peer_window = window;
+}
+
 /* ---- channel table: chained hash on the (random) channel id -------- */
 
 static size_t
@@ -271,6 +342,11 @@ tunnel_add(struct tunnel *t, struct channel *ch)
 	ct->ct_slots[h] = ch;
 	ct->ct_count++;
 	ch->ch_tun = t;
+	if (t->t_credit) {
+		ch->ch_tx_credit = t->t_peer_window;
+		ch->ch_rx_limit = ls_conf->c_window;
+		ch->ch_rx_added = ch->ch_rx_acked = 0;
+	}
 	return (0);
 }
 
@@ -377,7 +453,8 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 			return;
 		}
 		if (ch->ch_flags & CHF_RELAY) {
-			relay_frame(ch, MSG_DATA, 1, buf);
+			relay_frame(ch, MSG_DATA, 1, buf,
+			    (uint32_t)(len - MSG_DATA_HDR));
 			return;
 		}
 		if (!(ch->ch_flags & CHF_UDP)) {
@@ -416,7 +493,9 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 	    m.m_type == MSG_DISCONNECT) &&
 	    (ch = tunnel_find(t, m.m_id)) != NULL &&
 	    (ch->ch_flags & CHF_RELAY)) {
-		relay_frame(ch, m.m_type, m.m_success, buf);
+		relay_frame(ch, m.m_type, m.m_success, buf,
+		    m.m_type == MSG_DATA && m.m_proto == PROTO_TCP ?
+		    (uint32_t)m.m_datalen : 0);
 		msg_free(&m);
 		return;
 	}
@@ -448,6 +527,16 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 		snprintf(etxt, sizeof(etxt), "%s",
 		    log_str(m.m_error.p, m.m_error.len));
 		channel_tunnel_disconnect(ch, etxt);
+		break;
+	case MSG_WINDOW:
+		if (!t->t_credit) {
+			log_debug("tunnel %s: Window without credit, ignored",
+			    t->t_name);
+			break;
+		}
+		if ((ch = tunnel_find(t, m.m_id)) != NULL &&
+		    !(ch->ch_flags & CHF_UDP))
+			channel_tunnel_window(ch, m.m_window);
 		break;
 	case MSG_UNKNOWN:
 		if (t->t_link != NULL && m.m_rawtype == LS_LINK_ROUTE) {
@@ -600,7 +689,8 @@ tunnel_new_link(int fd, int peer, const struct tunnel_ops *ops, void *arg)
 	t->t_ops = ops;
 	t->t_arg = arg;
 	t->t_state = TUN_CONNECTING;
-	t->t_halfclose = 1;
+	/* Both ends are us, with the same configuration. */
+	tunnel_set_features(t, 1, ls_conf->c_window);
 	TAILQ_INIT(&t->t_blocked);
 	t->t_chans.ct_size = TUNNEL_MIN_SLOTS;
 	t->t_chans.ct_slots = calloc(t->t_chans.ct_size, sizeof(void *));

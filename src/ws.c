@@ -1128,8 +1128,7 @@ ws_event(struct bufferevent *bev LS_UNUSED, short what, void *arg)
 		if (what & BEV_EVENT_CONNECTED) {
 			log_debug("%s: %s: connected", __func__, wc->wc_peer);
 			ws_set_state(wc, WS_HANDSHAKE);
-			if (!wc->wc_tls)
-				util_set_nodelay(bufferevent_getfd(wc->wc_bev));
+			util_set_nodelay(bufferevent_getfd(wc->wc_bev));
 			bufferevent_write_buffer(wc->wc_bev, wc->wc_extra);
 			break;
 		}

@@ -642,6 +642,49 @@ START_TEST(test_unknown_types)
 }
 END_TEST
 
+/* Extension 0xF1 (doc/protocol-extensions.md): ChannelID, u32. */
+START_TEST(test_window)
+{
+	struct evbuffer	*b = evbuffer_new();
+	struct msg	 m;
+	uint8_t		 want[64], *got;
+	size_t		 n, len, i;
+	char		 err[256];
+
+	ck_assert_int_eq(msg_put_window(b, ch, 0x01020304), 0);
+	got = flatten(b, &len);
+	n = hexbytes("01 f1 CH 01 02 03 04", want, sizeof(want));
+	ck_assert_uint_eq(len, n);
+	ck_assert_mem_eq(got, want, n);
+	ck_assert_int_eq(parse_copy(&m, got, len, MAXINF, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(m.m_type, MSG_WINDOW);
+	ck_assert_mem_eq(m.m_id, ch, LS_CHANNEL_ID_LEN);
+	ck_assert_uint_eq(m.m_window, 0x01020304);
+	/* Every shorter message is refused. */
+	for (i = 2; i < len; i++) {
+		ck_assert_int_eq(parse_copy(&m, got, i, MAXINF, err,
+		    sizeof(err)), -1);
+		ck_assert_str_eq(err, "invalid window message");
+	}
+	/* Trailing bytes are ignored, as for every message. */
+	memcpy(want, got, len);
+	want[len] = 0xee;
+	ck_assert_int_eq(parse_copy(&m, want, len + 1, MAXINF, err,
+	    sizeof(err)), 0);
+	/* An increment of 0 means nothing and is refused both ways. */
+	n = hexbytes("01 f1 CH 00 00 00 00", want, sizeof(want));
+	ck_assert_int_eq(parse_copy(&m, want, n, MAXINF, err, sizeof(err)),
+	    -1);
+	ck_assert_int_eq(msg_put_window(b, ch, 0), -1);
+	ck_assert_uint_eq(evbuffer_get_length(b), 0);
+	ck_assert_str_eq(msg_typename(MSG_WINDOW), "Window");
+	free(got);
+	evbuffer_free(b);
+}
+END_TEST
+
+
 /* ---- primitives ----------------------------------------------------------- */
 
 START_TEST(test_bool_and_proto)
@@ -1232,6 +1275,7 @@ msg_suite(void)
 	tcase_add_test(tc, test_parse_json);
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_unknown_types);
+	tcase_add_test(tc, test_window);
 	tcase_add_test(tc, test_bool_and_proto);
 	suite_add_tcase(s, tc);
 

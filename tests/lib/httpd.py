@@ -13,9 +13,13 @@ newline, to FILE atomically once the socket listens.  "dual" listens on
                                  data; header X-Content-SHA256 holds the
                                  hex sha256 of the body.  rate (bytes/s,
                                  default --rate, 0 = unlimited) throttles.
-  POST|PUT any path           -> reads the body (Content-Length or chunked)
+  POST|PUT any path[?stall=S][&rate=R]
+                              -> reads the body (Content-Length or chunked)
                                  and replies "<hex sha256> <length>\\n";
                                  headers X-Body-SHA256 and X-Body-Length.
+                                 stall waits S seconds before reading the
+                                 body, rate (bytes/s) throttles the read:
+                                 a slow target for flow-control tests.
 """
 
 import argparse
@@ -115,9 +119,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 	do_HEAD = do_GET
 
-	def read_body(self):
+	def throttle(self, rate, start, total):
+		if rate > 0:
+			delay = start + total / rate - time.monotonic()
+			if delay > 0:
+				time.sleep(delay)
+
+	def read_body(self, rate=0):
 		h = hashlib.sha256()
 		total = 0
+		start = time.monotonic()
 		te = self.headers.get("Transfer-Encoding", "").lower()
 		if "chunked" in te:
 			while True:
@@ -134,6 +145,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 					break
 				left = n
 				while left > 0:
+					self.throttle(rate, start, total)
 					b = self.rfile.read(min(left, CHUNK))
 					if not b:
 						raise EOFError("eof in chunk")
@@ -144,6 +156,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 		else:
 			left = int(self.headers.get("Content-Length", "0"))
 			while left > 0:
+				self.throttle(rate, start, total)
 				b = self.rfile.read(min(left, CHUNK))
 				if not b:
 					raise EOFError("eof in body")
@@ -153,8 +166,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 		return h.hexdigest(), total
 
 	def do_POST(self):
+		q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
 		try:
-			digest, total = self.read_body()
+			stall = float(q.get("stall", ["0"])[0])
+			rate = int(q.get("rate", ["0"])[0])
+		except ValueError:
+			self.reply(400, b"bad query\n")
+			return
+		if stall > 0:
+			time.sleep(stall)
+		try:
+			digest, total = self.read_body(rate)
 		except (EOFError, ValueError) as e:
 			sys.stderr.write("httpd: bad upload: %s\n" % e)
 			self.close_connection = True
