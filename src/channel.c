@@ -77,19 +77,42 @@ channel_set_state(struct channel *ch, enum channel_state st)
 	ch->ch_state = st;
 }
 
+char		channel_nohost[] = "";
+
+int
+channel_set_host(struct channel *ch, const char *p, size_t len)
+{
+	char	*h;
+
+	if ((h = malloc(len + 1)) == NULL)
+		return (-1);
+	if (len > 0)
+		memcpy(h, p, len);
+	h[len] = '\0';
+	if (ch->ch_host != NULL && ch->ch_host != channel_nohost)
+		free(ch->ch_host);
+	ch->ch_host = h;
+	return (0);
+}
+
+/* An idle channel keeps no timer: the event goes when disarmed. */
 static void
 channel_timer(struct channel *ch, int secs)
 {
 	struct timeval	tv = { secs, 0 };
 
+	if (secs <= 0) {
+		if (ch->ch_timer != NULL) {
+			event_free(ch->ch_timer);
+			ch->ch_timer = NULL;
+		}
+		return;
+	}
 	if (ch->ch_timer == NULL &&
 	    (ch->ch_timer = evtimer_new(ls_worker->w_base, channel_timeout,
 	    ch)) == NULL)
 		return;
-	if (secs <= 0)
-		evtimer_del(ch->ch_timer);
-	else
-		evtimer_add(ch->ch_timer, &tv);
+	evtimer_add(ch->ch_timer, &tv);
 }
 
 /*
@@ -141,6 +164,9 @@ static void
 channel_free(struct channel *ch)
 {
 	udp_free(ch);
+	free(ch->ch_s5);
+	if (ch->ch_host != channel_nohost)
+		free(ch->ch_host);
 	if (ch->ch_dnsreq != NULL) {
 		evdns_getaddrinfo_cancel(ch->ch_dnsreq);
 		ch->ch_dnsreq = NULL;
@@ -852,11 +878,17 @@ channel_new_dial(struct tunnel *t, const struct msg *m)
 	memcpy(ch->ch_id, m->m_id, sizeof(ch->ch_id));
 	ch->ch_flags = CHF_DIAL;
 	ch->ch_port = m->m_port;
-	snprintf(ch->ch_host, sizeof(ch->ch_host), "%.*s",
-	    (int)m->m_addr.len, (const char *)m->m_addr.p);
+	ch->ch_host = channel_nohost;
+	if (channel_set_host(ch, (const char *)m->m_addr.p, m->m_addr.len) ==
+	    -1) {
+		log_warnx("%s: out of memory", __func__);
+		free(ch);
+		return (NULL);
+	}
 	if (tunnel_add(t, ch) == -1) {
 		log_warnx("tunnel %s: Connect for channel %s already open, "
 		    "ignored", t->t_name, log_id(m->m_id));
+		free(ch->ch_host);
 		free(ch);
 		return (NULL);
 	}

@@ -810,13 +810,13 @@ struct channel {
 	struct tunnel		*ch_tun;
 	struct bufferevent	*ch_bev;	/* application or target */
 	struct event		*ch_timer;
-	struct socks5		 ch_s5;
-	char			 ch_host[256];
+	struct socks5		*ch_s5;		/* SOCKS side, while negotiating */
+	char			*ch_host;	/* target name or address */
 	uint16_t		 ch_port;
 	char			 ch_peer[64];
 	struct evdns_getaddrinfo_request *ch_dnsreq;
 	struct evutil_addrinfo	*ch_ai, *ch_ai_next;
-	char			 ch_err[256];
+	char			 ch_err[64];	/* dial side: last connect error */
 	struct channel		*ch_hnext;	/* chan_table chain */
 	struct group		*ch_group;	/* server SOCKS: token's group */
 	struct channel		*ch_twin;	/* agent relay: other half */
@@ -834,6 +834,10 @@ struct channel {
 
 const char	*channel_strstate(enum channel_state);
 void		 channel_set_state(struct channel *, enum channel_state);
+/* Set ch_host from len bytes (copied, NUL added); -1 out of memory.
+ * A new channel's ch_host is channel_nohost (""), never NULL. */
+extern char	 channel_nohost[];
+int		 channel_set_host(struct channel *, const char *, size_t);
 /* One teardown: send Disconnect if needed, free everything. */
 void		 channel_close(struct channel *, const char *, int);
 /* Tunnel side events: Data moved out of an evbuffer, or copied. */

@@ -65,6 +65,7 @@ relay_half_new(const uint8_t *id, int flags)
 	}
 	memcpy(ch->ch_id, id, sizeof(ch->ch_id));
 	ch->ch_flags = CHF_RELAY | flags;
+	ch->ch_host = channel_nohost;
 	ls_worker->w_channels++;
 	worker_load_changed();
 	return (ch);
@@ -85,6 +86,8 @@ relay_free_half(struct channel *ch)
 		evbuffer_free(ch->ch_pending);
 	if (ch->ch_timer != NULL)
 		event_free(ch->ch_timer);
+	if (ch->ch_host != channel_nohost)
+		free(ch->ch_host);
 	ls_worker->w_channels--;
 	worker_load_changed();
 	free(ch);
@@ -340,9 +343,8 @@ relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 	}
 	ch->ch_group = g;
 	ch->ch_port = m->m_port;
-	snprintf(ch->ch_host, sizeof(ch->ch_host), "%.*s",
-	    (int)m->m_addr.len, (const char *)m->m_addr.p);
-	if (tunnel_add(ct, ch) == -1) {
+	if (channel_set_host(ch, (const char *)m->m_addr.p, m->m_addr.len) ==
+	    -1 || tunnel_add(ct, ch) == -1) {
 		relay_free_half(ch);
 		return;
 	}
@@ -413,8 +415,8 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 	if ((tw = relay_half_new(ch->ch_id, 0)) == NULL)
 		goto fail;
 	tw->ch_port = ch->ch_port;
-	memcpy(tw->ch_host, ch->ch_host, sizeof(tw->ch_host));
-	if (tunnel_add(pt, tw) == -1) {
+	if (channel_set_host(tw, ch->ch_host, strlen(ch->ch_host)) == -1 ||
+	    tunnel_add(pt, tw) == -1) {
 		relay_free_half(tw);
 		goto fail;
 	}

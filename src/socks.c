@@ -55,7 +55,14 @@ socks_new(evutil_socket_t fd, struct group *g)
 	}
 	ch->ch_group = g;
 	ch->ch_state = CH_SOCKS;
-	socks5_init(&ch->ch_s5, ls_conf->c_socks_user, ls_conf->c_socks_pass);
+	ch->ch_host = channel_nohost;
+	if ((ch->ch_s5 = malloc(sizeof(*ch->ch_s5))) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		close(fd);
+		free(ch);
+		return (NULL);
+	}
+	socks5_init(ch->ch_s5, ls_conf->c_socks_user, ls_conf->c_socks_pass);
 	if ((ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
 	    (ch->ch_timer = evtimer_new(ls_worker->w_base, socks_timeout,
@@ -65,6 +72,7 @@ socks_new(evutil_socket_t fd, struct group *g)
 			bufferevent_free(ch->ch_bev);
 		else
 			close(fd);
+		free(ch->ch_s5);
 		free(ch);
 		return (NULL);
 	}
@@ -93,10 +101,10 @@ socks_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
 		return;
 	snprintf(ch->ch_peer, sizeof(ch->ch_peer), "%s", h->ih_peer);
 	ch->ch_flags |= CHF_ADOPTED;
-	ch->ch_s5.s5_state = S5_DONE;
-	ch->ch_s5.s5_cmd = h->ih_cmd;
-	ch->ch_s5.s5_port = h->ih_port;
-	snprintf(ch->ch_s5.s5_host, sizeof(ch->ch_s5.s5_host), "%s",
+	ch->ch_s5->s5_state = S5_DONE;
+	ch->ch_s5->s5_cmd = h->ih_cmd;
+	ch->ch_s5->s5_port = h->ih_port;
+	snprintf(ch->ch_s5->s5_host, sizeof(ch->ch_s5->s5_host), "%s",
 	    h->ih_host);
 	if (h->ih_datalen > 0) {
 		/* A socket bufferevent freezes its input's end: thaw to add. */
@@ -149,11 +157,11 @@ socks_read(struct bufferevent *bev, void *arg)
 {
 	struct channel	*ch = arg;
 
-	switch (socks5_input(&ch->ch_s5, bufferevent_get_input(bev),
+	switch (socks5_input(ch->ch_s5, bufferevent_get_input(bev),
 	    bufferevent_get_output(bev))) {
 	case S5_FAILED:
-		log_info("socks %s: %s", ch->ch_peer, ch->ch_s5.s5_error ?
-		    ch->ch_s5.s5_error : "negotiation failed");
+		log_info("socks %s: %s", ch->ch_peer, ch->ch_s5->s5_error ?
+		    ch->ch_s5->s5_error : "negotiation failed");
 		channel_close(ch, "SOCKS5 negotiation failed", 1);
 		return;
 	case S5_DONE:
@@ -213,7 +221,7 @@ socks_handoff(struct channel *ch, int worker)
 	memset(h, 0, sizeof(*h));
 	h->ih_worker = (uint32_t)worker;
 	h->ih_port = ch->ch_port;
-	h->ih_cmd = ch->ch_s5.s5_cmd;
+	h->ih_cmd = ch->ch_s5->s5_cmd;
 	h->ih_datalen = (uint32_t)n;
 	snprintf(h->ih_key, sizeof(h->ih_key), "%s", ch->ch_group->g_key);
 	snprintf(h->ih_host, sizeof(h->ih_host), "%s", ch->ch_host);
@@ -233,7 +241,12 @@ socks_handoff(struct channel *ch, int worker)
 static void
 socks_start(struct channel *ch, struct tunnel *t)
 {
-	if (ch->ch_s5.s5_cmd == S5_CMD_UDP)
+	int	udp = ch->ch_s5->s5_cmd == S5_CMD_UDP;
+
+	/* Negotiated: what the channel needs is in ch_host and ch_port. */
+	free(ch->ch_s5);
+	ch->ch_s5 = NULL;
+	if (udp)
 		udp_socks_start(ch, t);
 	else
 		channel_socks_start(ch, t);
@@ -246,8 +259,12 @@ socks_request(struct channel *ch)
 	struct timeval	 tv = { LS_WAIT_TUNNEL, 0 };
 	int		 worker;
 
-	snprintf(ch->ch_host, sizeof(ch->ch_host), "%s", ch->ch_s5.s5_host);
-	ch->ch_port = ch->ch_s5.s5_port;
+	if (channel_set_host(ch, ch->ch_s5->s5_host,
+	    strlen(ch->ch_s5->s5_host)) == -1) {
+		socks_fail(ch, S5_REP_FAIL, "out of memory");
+		return;
+	}
+	ch->ch_port = ch->ch_s5->s5_port;
 	/* Stop reading: early data stays queued until the channel runs. */
 	bufferevent_disable(ch->ch_bev, EV_READ);
 	evtimer_del(ch->ch_timer);
@@ -323,7 +340,7 @@ socks_event(struct bufferevent *bev, short what, void *arg)
 	struct channel	*ch = arg;
 
 	if (ch->ch_state == CH_WAIT_TUNNEL && (what & BEV_EVENT_EOF) &&
-	    (what & BEV_EVENT_READING) && ch->ch_s5.s5_cmd != S5_CMD_UDP) {
+	    (what & BEV_EVENT_READING) && ch->ch_s5->s5_cmd != S5_CMD_UDP) {
 		/* The app half-closed after its request: keep waiting. */
 		return;
 	}
