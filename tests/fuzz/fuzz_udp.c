@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct socks5_udp	 a, b;
-	uint8_t			*copy, h[S5U_HDR_MAX];
-	int			 e, n;
+	uint8_t			*copy, h[S5U_HDR_MAX], ip[16];
+	int			 e, n, literal;
 
 	/* An exact-size copy, so reading one byte too far is caught. */
 	if ((copy = malloc(size > 0 ? size : 1)) == NULL)
@@ -29,7 +30,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (e < S5U_OK || e > S5U_NAME || socks5_udp_strerror(e) == NULL)
 		abort();
 	if (e == S5U_OK) {
-		if (a.su_hdrlen > size || a.su_hdrlen < 10 ||
+		/* Smallest: a one-letter domain, 4 + 1 + 1 + 2 bytes. */
+		if (a.su_hdrlen > size || a.su_hdrlen < 8 ||
 		    memchr(a.su_host, '\0', sizeof(a.su_host)) == NULL ||
 		    a.su_host[0] == '\0')
 			abort();
@@ -39,8 +41,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n <= 0 || (size_t)n > sizeof(h))
 			abort();
 		if (socks5_udp_parse(h, (size_t)n, &b) != S5U_OK ||
-		    strcmp(a.su_host, b.su_host) != 0 ||
 		    a.su_port != b.su_port || b.su_hdrlen != (size_t)n)
+			abort();
+		/*
+		 * The same text, except a domain that is an IP literal: it
+		 * comes back as an address (an IPv4-mapped one as IPv4).
+		 */
+		literal = inet_pton(AF_INET, a.su_host, ip) == 1 ||
+		    inet_pton(AF_INET6, a.su_host, ip) == 1;
+		if (!(a.su_atyp == S5_ATYP_DOMAIN && literal) &&
+		    strcmp(a.su_host, b.su_host) != 0)
 			abort();
 	}
 	free(copy);
