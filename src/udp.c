@@ -127,6 +127,9 @@ static int	udp_unmap(struct sockaddr_storage *, socklen_t *);
 static int	udp_same_host(const struct sockaddr *,
 		    const struct sockaddr *);
 static uint16_t	udp_port_of(const struct sockaddr *);
+static void	udp_set_port(struct sockaddr_storage *, uint16_t);
+static ssize_t	udp_recv(struct channel *, struct sockaddr_storage *,
+		    socklen_t *);
 
 /* ---- common ----------------------------------------------------------- */
 
@@ -264,6 +267,35 @@ udp_port_of(const struct sockaddr *sa)
 }
 
 static void
+udp_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+/*
+ * One datagram into udp_buf, from whom in *from: its length (above
+ * UDP_DGRAM_MAX if it was cut), or -1 when there is none (errors other
+ * than "nothing now" are logged).
+ */
+static ssize_t
+udp_recv(struct channel *ch, struct sockaddr_storage *from, socklen_t *flen)
+{
+	ssize_t	 n;
+
+	*flen = sizeof(*from);
+	n = recvfrom(ch->ch_udp->ua_fd, udp_buf, UDP_DGRAM_MAX, MSG_TRUNC,
+	    (struct sockaddr *)from, flen);
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR)
+		log_debug("udp %s: recvfrom: %s", log_id(ch->ch_id),
+		    strerror(errno));
+	return (n);
+}
+
+static void
 udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
     const uint8_t *p, size_t len)
 {
@@ -329,22 +361,14 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	udp_unmap(&ss, &slen);
 	/* A port given in the request is the one it will send from. */
 	ua->ua_client_port = ch->ch_port != 0 ? ch->ch_port : -1;
-	if (ua->ua_client.ss_family == AF_INET)
-		((struct sockaddr_in *)&ua->ua_client)->sin_port =
-		    htons(ch->ch_port);
-	else
-		((struct sockaddr_in6 *)&ua->ua_client)->sin6_port =
-		    htons(ch->ch_port);
+	udp_set_port(&ua->ua_client, ch->ch_port);
 	if ((inet_pton(AF_INET, ch->ch_host, &a4) == 1 && a4.s_addr != 0) ||
 	    (inet_pton(AF_INET6, ch->ch_host, &a6) == 1 &&
 	    !IN6_IS_ADDR_UNSPECIFIED(&a6)))
 		log_debug("udp %s: request names %s:%u; taking datagrams "
 		    "from %s", ch->ch_peer, ch->ch_host, ch->ch_port,
 		    ch->ch_peer);
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	udp_set_port(&ss, 0);
 	if ((ua->ua_fd = udp_socket(ss.ss_family, (struct sockaddr *)&ss,
 	    slen, err, sizeof(err))) == -1) {
 		log_warnx("udp %s: relay socket: %s", ch->ch_peer, err);
@@ -454,16 +478,8 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 	uint16_t		 port;
 
 	for (i = 0; i < UDP_BATCH && ch->ch_tun != NULL; i++) {
-		flen = sizeof(from);
-		n = recvfrom(fd, udp_buf, UDP_DGRAM_MAX, MSG_TRUNC,
-		    (struct sockaddr *)&from, &flen);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR)
-				log_debug("udp %s: recvfrom: %s",
-				    log_id(ch->ch_id), strerror(errno));
+		if ((n = udp_recv(ch, &from, &flen)) == -1)
 			return;
-		}
 		udp_unmap(&from, &flen);
 		port = udp_port_of((struct sockaddr *)&from);
 		if (!udp_same_host((struct sockaddr *)&from,
@@ -596,16 +612,8 @@ udp_dial_read(evutil_socket_t fd, short ev, void *arg)
 	int			 i;
 
 	for (i = 0; i < UDP_BATCH && ch->ch_tun != NULL; i++) {
-		flen = sizeof(from);
-		n = recvfrom(fd, udp_buf, UDP_DGRAM_MAX, MSG_TRUNC,
-		    (struct sockaddr *)&from, &flen);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR)
-				log_debug("udp %s: recvfrom: %s",
-				    log_id(ch->ch_id), strerror(errno));
+		if ((n = udp_recv(ch, &from, &flen)) == -1)
 			return;
-		}
 		udp_touch(ua);
 		if ((size_t)n > UDP_DGRAM_MAX) {
 			udp_drop(ua, UDROP_MALFORMED, "too large");
@@ -685,12 +693,7 @@ udp_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 		ua->ua_pending -= up->up_len;
 		if (ul->ul_ok) {
 			memcpy(&ss, &ul->ul_addr, ul->ul_addrlen);
-			if (ss.ss_family == AF_INET)
-				((struct sockaddr_in *)&ss)->sin_port =
-				    htons(up->up_port);
-			else
-				((struct sockaddr_in6 *)&ss)->sin6_port =
-				    htons(up->up_port);
+			udp_set_port(&ss, up->up_port);
 			udp_send_to(ua, (struct sockaddr *)&ss, ul->ul_addrlen,
 			    up->up_data, up->up_len);
 		} else
@@ -796,10 +799,7 @@ udp_tunnel_data(struct channel *ch, const struct msg *m)
 			return;
 		}
 		memcpy(&ss, &ul->ul_addr, ul->ul_addrlen);
-		if (ss.ss_family == AF_INET)
-			sin->sin_port = htons(m->m_tport);
-		else
-			sin6->sin6_port = htons(m->m_tport);
+		udp_set_port(&ss, m->m_tport);
 		udp_send_to(ua, (struct sockaddr *)&ss, ul->ul_addrlen,
 		    m->m_data, m->m_datalen);
 		return;

@@ -20,27 +20,7 @@ FAST=$SOCKS_PORT
 head -c "$SIZE" /dev/urandom >"$TMPD/up.bin" || fail "cannot create upload file"
 UPSUM=$(sha256sum <"$TMPD/up.bin" | cut -d' ' -f1)
 
-download() {
-	local port=$1 what=$2 t0=$SECONDS
-	ls_check_get "$port" "http://127.0.0.1:$WEB/file?size=$SIZE&seed=$what" \
-	    "$what: $MB MB download"
-	ls_say "$what: $MB MB download ok in $((SECONDS - t0)) s"
-}
-
-upload() {
-	local port=$1 what=$2 t0=$SECONDS rc=0 got
-	ls_curl "$port" -H 'Expect:' -T "$TMPD/up.bin" -o "$TMPD/up.reply" \
-	    "http://127.0.0.1:$WEB/upload" 2>"$TMPD/up.err" || rc=$?
-	[ "$rc" -eq 0 ] || fail "$what: upload curl exit $rc: $(cat "$TMPD/up.err")"
-	got=$(cat "$TMPD/up.reply")
-	[ "$got" = "$UPSUM $SIZE" ] ||
-	    fail "$what: server received '$got', sent '$UPSUM $SIZE'"
-	ls_say "$what: $MB MB upload ok in $((SECONDS - t0)) s"
-}
-
-download "$PLAIN" plain
-upload "$PLAIN" plain
-download "$FAST" fast
-upload "$FAST" fast
+ls_bulk "$PLAIN" plain "$MB" "$TMPD/up.bin" "$UPSUM"
+ls_bulk "$FAST" fast "$MB" "$TMPD/up.bin" "$UPSUM"
 
 ls_finish

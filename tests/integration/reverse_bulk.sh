@@ -26,13 +26,7 @@ UPSUM=$(sha256sum <"$TMPD/up.bin" | cut -d' ' -f1)
 
 for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi
-	t0=$SECONDS
-	ls_check_get "$port" "http://127.0.0.1:$WEB/file?size=$SIZE&seed=$mode" \
-	    "$mode: $MB MB download"
-	ls_say "$mode: $MB MB download ok in $((SECONDS - t0)) s"
-	t0=$SECONDS
-	ls_check_upload "$port" "$TMPD/up.bin" "$UPSUM" "$mode: $MB MB upload"
-	ls_say "$mode: $MB MB upload ok in $((SECONDS - t0)) s"
+	ls_bulk "$port" "$mode" "$MB" "$TMPD/up.bin" "$UPSUM"
 	[ "$(ls_dials "p$mode" "$WEB")" -ge 2 ] ||
 	    fail "$mode: the provider logged no dial to 127.0.0.1:$WEB"
 done

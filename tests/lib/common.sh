@@ -576,6 +576,20 @@ ls_check_upload() {
 }
 
 # ls_elapsed T0: seconds (with fraction) since T0 (from ls_now).
+# ls_bulk PORT MODE MB FILE SUM: through the SOCKS5 port, an MB MB
+# download (sha256 against the server's) and the upload of FILE (the
+# target must report SUM), each timed.
+ls_bulk() {
+	local port=$1 mode=$2 mb=$3 t0=$SECONDS
+	ls_check_get "$port" \
+	    "http://127.0.0.1:$WEB/file?size=$((mb * 1024 * 1024))&seed=$mode" \
+	    "$mode: $mb MB download"
+	ls_say "$mode: $mb MB download ok in $((SECONDS - t0)) s"
+	t0=$SECONDS
+	ls_check_upload "$port" "$4" "$5" "$mode: $mb MB upload"
+	ls_say "$mode: $mb MB upload ok in $((SECONDS - t0)) s"
+}
+
 ls_now() {
 	date +%s.%N
 }
