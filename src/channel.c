@@ -275,12 +275,13 @@ channel_pump(struct channel *ch)
 				n = (size_t)ch->ch_tx_credit;
 			ch->ch_tx_credit -= (int64_t)n;
 		}
-		if (msg_put_data_evbuffer(t->t_out, ch->ch_id, in, n) == -1) {
-			channel_close(ch, "out of memory", 0);
+		if (tunnel_send_data(t, ch->ch_id, in, n) == -1) {
+			/* A closing tunnel closes us; otherwise no memory. */
+			if (t->t_state == TUN_OPEN)
+				channel_close(ch, "cannot send: out of memory",
+				    0);
 			return;
 		}
-		if (tunnel_flush_msg(t) == -1)
-			return;	/* the tunnel is going; it will close us */
 	}
 	if (ch->ch_flags & CHF_EOF_PENDING) {
 		ch->ch_flags &= ~CHF_EOF_PENDING;

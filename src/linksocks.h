@@ -142,6 +142,8 @@ int		 msg_put_connect(struct evbuffer *, int, const uint8_t *,
 /* TCP Data from a flat buffer; gzip when len >= LS_GZIP_THRESHOLD. */
 int		 msg_put_data(struct evbuffer *, const uint8_t *,
 		    const uint8_t *, size_t);
+/* The header alone of a TCP Data message of len bytes (MSG_DATA_HDR). */
+void		 msg_data_header(uint8_t *, const uint8_t *, uint32_t);
 /* TCP Data moving len bytes out of src (no copy below the threshold). */
 int		 msg_put_data_evbuffer(struct evbuffer *, const uint8_t *,
 		    struct evbuffer *, size_t);
@@ -759,6 +761,9 @@ const char	*tunnel_strstate(enum tunnel_state);
 void		 tunnel_close(struct tunnel *, const char *);
 /* Send the message built in t_out; -1 if the tunnel is gone. */
 int		 tunnel_flush_msg(struct tunnel *);
+/* Send TCP Data for id: the first n bytes of src, moved, not copied. */
+int		 tunnel_send_data(struct tunnel *, const uint8_t *,
+		    struct evbuffer *, size_t);
 int		 tunnel_writable(struct tunnel *);	/* below high mark */
 void		 tunnel_block(struct tunnel *, struct channel *);
 void		 tunnel_pause(struct tunnel *, int);

@@ -842,6 +842,13 @@ msg_data_hdr(uint8_t *h, int proto, const uint8_t *id, int comp,
 	msg_put_u32(h + 20, dlen);
 }
 
+/* The 24-byte header of an uncompressed TCP Data message. */
+void
+msg_data_header(uint8_t *h, const uint8_t *id, uint32_t dlen)
+{
+	msg_data_hdr(h, PROTO_TCP, id, MSG_COMP_NONE, dlen);
+}
+
 /*
  * Gzip len bytes spread over iov[0..niov) straight into reserved space
  * of out, then fill in the header; nothing is committed on failure.

@@ -174,6 +174,31 @@ tunnel_flush_msg(struct tunnel *t)
 	return (ws_send_evbuffer(t->t_ws, t->t_out));
 }
 
+/*
+ * The header goes straight into the output (usually into the free end
+ * of the last payload's chain), and the payload's chains follow it: no
+ * copy, and mostly no allocation, per message.
+ */
+int
+tunnel_send_data(struct tunnel *t, const uint8_t *id, struct evbuffer *src,
+    size_t n)
+{
+	uint8_t		h[MSG_DATA_HDR];
+
+	if (t->t_link != NULL) {
+		/* Worker links frame with a length: build the whole message. */
+		if (msg_put_data_evbuffer(t->t_out, id, src, n) == -1)
+			return (-1);
+		return (tunnel_flush_msg(t));
+	}
+	msg_data_header(h, id, (uint32_t)n);
+	if (t->t_state == TUN_CLOSED || t->t_ws == NULL) {
+		evbuffer_drain(src, n);
+		return (-1);
+	}
+	return (ws_send_parts(t->t_ws, h, sizeof(h), src, n));
+}
+
 int
 tunnel_writable(struct tunnel *t)
 {
