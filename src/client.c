@@ -48,6 +48,7 @@ static int			 client_nslots;
 static unsigned			 client_rr;
 static struct evconnlistener	*client_listener;
 static int			 client_ever_open;
+static int			 client_connector_ok;	/* -c: granted once */
 
 static void	client_connect(struct client_slot *);
 static void	client_retry(struct client_slot *, int);
@@ -336,7 +337,13 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 	    cs->cs_url.u_port, tunnel_feature_text(t));
 	client_ever_open = 1;
 	if (ls_conf->c_role == ROLE_PROVIDER) {
-		if (ls_conf->c_connector_token != NULL)
+		/*
+		 * One tunnel asks, as the reference's thread 0 does: a server
+		 * of this implementation gives the token to the whole instance,
+		 * the reference to the one connection that added it (P-14).
+		 */
+		if (ls_conf->c_connector_token != NULL &&
+		    ls_worker->w_idx == 0 && cs->cs_idx == 0)
 			client_connector_add(t);
 		return;
 	}
@@ -346,7 +353,9 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 
 /*
  * Provider -c: ask for our connector token on every (re)connect; the
- * server treats a repeat as success, and a refusal is fatal.
+ * server treats a repeat as success.  A refusal of the first request is
+ * fatal; a later one (a reference server that bound the token to our
+ * previous connection, P-14) is only logged.
  */
 static void
 client_connector_add(struct tunnel *t)
@@ -383,10 +392,18 @@ client_message(struct tunnel *t, struct msg *m)
 			log_debug("unexpected ConnectorResponse, ignored");
 			break;
 		}
-		if (!m->m_success)
+		if (!m->m_success && !client_connector_ok)
 			worker_fatal("connector token %s refused: %s",
 			    ls_conf->c_connector_token,
 			    log_str(m->m_error.p, m->m_error.len));
+		if (!m->m_success) {
+			log_warnx("connector token %s refused again: %s (the "
+			    "server keeps the first grant)",
+			    ls_conf->c_connector_token,
+			    log_str(m->m_error.p, m->m_error.len));
+			break;
+		}
+		client_connector_ok = 1;
 		log_info("connector token %s added",
 		    m->m_token.len ? log_str(m->m_token.p, m->m_token.len) :
 		    ls_conf->c_connector_token);
