@@ -56,6 +56,7 @@ static void	channel_dial_resolved(int, struct evutil_addrinfo *, void *);
 static void	channel_dial_fail(struct channel *, const char *);
 static void	channel_bev_setup(struct channel *);
 static void	channel_rearm(struct channel *);
+static int	channel_fastopen_holds(const struct tunnel *);
 static int	channel_data_ok(struct channel *, size_t);
 static int	channel_may_read(struct channel *);
 static void	channel_grant(struct channel *, size_t);
@@ -626,6 +627,12 @@ channel_tunnel_connect_response(struct channel *ch, int ok, const char *err)
 	}
 	ch->ch_flags |= CHF_CONFIRMED;
 	channel_rearm(ch);
+	if (ch->ch_flags & CHF_FOHOLD) {
+		/* Answered already; now the held bytes may go. */
+		ch->ch_flags &= ~CHF_FOHOLD;
+		channel_start_relay(ch);
+		return;
+	}
 	if (ch->ch_flags & CHF_FASTOPEN)
 		return;
 	socks5_reply(bufferevent_get_output(ch->ch_bev), S5_REP_OK, NULL);
@@ -668,8 +675,9 @@ channel_timeout(evutil_socket_t fd, short ev, void *arg)
 			channel_dial_fail(ch, ch->ch_err);
 		} else {
 			/* No ConnectResponse in time (P-8: tell the far side). */
-			socks5_reply(bufferevent_get_output(ch->ch_bev),
-			    S5_REP_HOSTUNREACH, NULL);
+			if (!(ch->ch_flags & CHF_FASTOPEN))
+				socks5_reply(bufferevent_get_output(ch->ch_bev),
+				    S5_REP_HOSTUNREACH, NULL);
 			channel_close(ch, "connect response timeout", 1);
 		}
 		break;
@@ -734,6 +742,20 @@ channel_guard(struct channel *ch)
 	    LS_FASTOPEN_GUARD);
 }
 
+/*
+ * A reference server relays a connector's channel in a background task
+ * and drops Data that comes before it is done (spec P-6).  A connector
+ * whose server did not offer our extensions still answers at once with
+ * fast open, but holds the application's bytes until the connect is
+ * confirmed, so none is lost.
+ */
+static int
+channel_fastopen_holds(const struct tunnel *t)
+{
+	return (strcmp(ls_conf->c_subcmd, "connector") == 0 &&
+	    !t->t_halfclose && !t->t_credit);
+}
+
 /* SOCKS side: send Connect on t; fast open answers the app at once. */
 void
 channel_socks_start(struct channel *ch, struct tunnel *t)
@@ -762,8 +784,12 @@ channel_socks_start(struct channel *ch, struct tunnel *t)
 		ch->ch_flags |= CHF_FASTOPEN;
 		socks5_reply(bufferevent_get_output(ch->ch_bev), S5_REP_OK,
 		    NULL);
-		channel_start_relay(ch);
-		return;
+		if (!channel_fastopen_holds(t)) {
+			channel_start_relay(ch);
+			return;
+		}
+		/* ... but they wait for the connect: see below. */
+		ch->ch_flags |= CHF_FOHOLD;
 	}
 	channel_bev_setup(ch);
 	bufferevent_disable(ch->ch_bev, EV_READ);

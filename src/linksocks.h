@@ -800,6 +800,7 @@ enum channel_state {
 #define CHF_UDP			0x8000	/* UDP association (ch_udp) */
 #define CHF_NOCREDIT		0x10000	/* waiting for the peer's Window */
 #define CHF_CLOSING		0x20000	/* relay half: free once flushed */
+#define CHF_FOHOLD		0x40000	/* fast open answered, data held */
 #define CHF_DISC_SENT		0x100	/* Disconnect sent on the tunnel */
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
