@@ -27,6 +27,7 @@
 #define RELAY_PENDING_MAX	(4u * 1024 * 1024)
 #define RELAY_PENDING_LOW	(RELAY_PENDING_MAX / 4)
 #define RELAY_CLOSING_TIMEOUT	30	/* seconds a finished half may flush */
+#define RELAY_PIECE_MAX		(4u * 1024 * 1024) /* largest Data relayed */
 
 struct relay_entry {
 	uint32_t	re_len;		/* frame bytes */
@@ -44,7 +45,9 @@ static struct tunnel *relay_choose(struct channel *);
 static void	relay_enqueue(struct channel *, struct evbuffer *, uint32_t);
 static void	relay_forward(struct channel *, struct evbuffer *, uint32_t);
 static int	relay_can_send(struct channel *, uint32_t);
-static void	relay_transmit(struct channel *, struct evbuffer *,
+static void	relay_transmit(struct channel *, struct evbuffer *, size_t,
+		    uint32_t);
+static void	relay_forward_one(struct channel *, struct evbuffer *,
 		    uint32_t);
 static void	relay_flush(struct channel *);
 static void	relay_ack(struct channel *, uint32_t);
@@ -123,15 +126,19 @@ relay_can_send(struct channel *h, uint32_t cost)
 	return (!t->t_credit || cost == 0 || h->ch_tx_credit >= cost);
 }
 
-/* Out on h's tunnel; the bytes have left: grant them to the other hop. */
+/*
+ * One frame, the first len bytes of src, out on h's tunnel (moved, not
+ * copied); its bytes have left, so they are granted to the other hop.
+ */
 static void
-relay_transmit(struct channel *h, struct evbuffer *frame, uint32_t cost)
+relay_transmit(struct channel *h, struct evbuffer *src, size_t len,
+    uint32_t cost)
 {
 	struct tunnel	*t = h->ch_tun;
 
 	if (t->t_credit)
 		h->ch_tx_credit -= cost;
-	if (evbuffer_add_buffer(t->t_out, frame) == 0)
+	if (evbuffer_remove_buffer(src, t->t_out, len) == (int)len)
 		tunnel_flush_msg(t);
 	if (h->ch_twin != NULL && cost > 0)
 		relay_ack(h->ch_twin, cost);
@@ -157,19 +164,54 @@ relay_ack(struct channel *h, uint32_t cost)
 		tunnel_flush_msg(t);
 }
 
-/* A frame from src's tunnel goes to its twin: now, or behind the queue. */
+/*
+ * A frame from src's tunnel goes to its twin: now, or behind the queue.
+ * TCP Data (cost > 0, never compressed here: tunnel.c inflates it) is cut
+ * into pieces of a quarter of the next hop's window, or RELAY_PIECE_MAX
+ * without credit, so that it can always pass: a 0x01 peer may send
+ * messages of many MiB.
+ */
 static void
 relay_forward(struct channel *src, struct evbuffer *frame, uint32_t cost)
 {
 	struct channel	*dst = src->ch_twin;
+	struct tunnel	*dt = dst->ch_tun;
+	struct evbuffer	*piece;
+	uint8_t		 h[MSG_DATA_HDR], id[LS_CHANNEL_ID_LEN];
+	uint32_t	 max, n;
 
 	if (dst->ch_flags & CHF_CLOSING) {
 		evbuffer_drain(frame, evbuffer_get_length(frame));
 		return;
 	}
+	max = dt != NULL && dt->t_credit ? dt->t_peer_window / 4 :
+	    RELAY_PIECE_MAX;
+	if (cost > max &&
+	    evbuffer_remove(frame, h, sizeof(h)) == (int)sizeof(h) &&
+	    (piece = evbuffer_new()) != NULL) {
+		memcpy(id, h + 3, sizeof(id));
+		while (cost > 0) {
+			n = cost < max ? cost : max;
+			msg_data_header(h, id, n);
+			evbuffer_add(piece, h, sizeof(h));
+			evbuffer_remove_buffer(frame, piece, n);
+			relay_forward_one(src, piece, n);
+			cost -= n;
+		}
+		evbuffer_free(piece);
+		return;
+	}
+	relay_forward_one(src, frame, cost);
+}
+
+static void
+relay_forward_one(struct channel *src, struct evbuffer *frame, uint32_t cost)
+{
+	struct channel	*dst = src->ch_twin;
+
 	if (evbuffer_get_length(dst->ch_pending) == 0 &&
 	    relay_can_send(dst, cost)) {
-		relay_transmit(dst, frame, cost);
+		relay_transmit(dst, frame, evbuffer_get_length(frame), cost);
 		return;
 	}
 	relay_enqueue(dst, frame, cost);
@@ -188,19 +230,12 @@ relay_flush(struct channel *h)
 	struct relay_entry	 re;
 	struct channel		*tw;
 	struct evbuffer		*pend = h->ch_pending;
-	struct tunnel		*t = h->ch_tun;
 
 	while (evbuffer_copyout(pend, &re, sizeof(re)) == sizeof(re)) {
 		if (!relay_can_send(h, re.re_cost))
 			break;
 		evbuffer_drain(pend, sizeof(re));
-		if (t->t_credit)
-			h->ch_tx_credit -= re.re_cost;
-		if (evbuffer_remove_buffer(pend, t->t_out, re.re_len) ==
-		    (int)re.re_len)
-			tunnel_flush_msg(t);
-		if ((tw = h->ch_twin) != NULL && re.re_cost > 0)
-			relay_ack(tw, re.re_cost);
+		relay_transmit(h, pend, re.re_len, re.re_cost);
 	}
 	tw = h->ch_twin;
 	if (tw != NULL && (tw->ch_flags & CHF_PAUSING) &&
@@ -276,7 +311,7 @@ relay_message(struct channel *h, int type, const char *why)
 	if (rc == 0) {
 		if (evbuffer_get_length(h->ch_pending) == 0 &&
 		    relay_can_send(h, 0))
-			relay_transmit(h, b, 0);
+			relay_transmit(h, b, evbuffer_get_length(b), 0);
 		else
 			relay_enqueue(h, b, 0);
 	}
@@ -409,8 +444,9 @@ relay_provider_available(struct group *g)
 static void
 relay_attach(struct channel *ch, struct tunnel *pt)
 {
-	struct channel	*tw;
-	struct evbuffer	*q;
+	struct channel		*tw;
+	struct evbuffer		*q, *frame;
+	struct relay_entry	 re;
 
 	if ((tw = relay_half_new(ch->ch_id, 0)) == NULL)
 		goto fail;
@@ -426,10 +462,22 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 	channel_set_state(tw, CH_RELAY);
 	log_debug("relay %s %s:%u: %s -> provider %s", log_id(ch->ch_id),
 	    ch->ch_host, ch->ch_port, ch->ch_tun->t_name, pt->t_name);
-	/* What waited on ch was for the provider: it is tw's queue now. */
+	/* What waited on ch was for the provider: it goes as if new. */
 	q = ch->ch_pending;
-	ch->ch_pending = tw->ch_pending;
-	tw->ch_pending = q;
+	if ((ch->ch_pending = evbuffer_new()) == NULL ||
+	    (frame = evbuffer_new()) == NULL) {
+		ch->ch_pending = q;
+		goto fail;
+	}
+	while (evbuffer_copyout(q, &re, sizeof(re)) == sizeof(re)) {
+		evbuffer_drain(q, sizeof(re));
+		evbuffer_remove_buffer(q, frame, re.re_len);
+		relay_forward(ch, frame, re.re_cost);
+		evbuffer_drain(frame, evbuffer_get_length(frame));
+	}
+	evbuffer_free(frame);
+	evbuffer_free(q);
+	/* Also lifts a pause taken while waiting, once the queue is short. */
 	relay_flush(tw);
 	return;
  fail:

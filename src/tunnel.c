@@ -20,6 +20,8 @@
 
 static void	tunnel_ws_open(struct ws_conn *, void *);
 static void	tunnel_ws_message(struct ws_conn *, struct evbuffer *, void *);
+static void	tunnel_relay_inflated(struct tunnel *, struct channel *,
+		    const struct msg *, struct evbuffer *);
 static void	tunnel_ws_drain(struct ws_conn *, void *);
 static void	tunnel_ws_pong(struct ws_conn *, void *);
 static void	tunnel_ws_closed(struct ws_conn *, const char *, void *);
@@ -455,6 +457,29 @@ tunnel_is_tcp_data(struct evbuffer *buf, size_t len, uint8_t *h)
 }
 
 /*
+ * A gzip Data message (a 0x01 peer's, 512 KiB or more) goes on as plain
+ * Data, which the relay cuts to fit the next hop (its credit, or the
+ * 32 MiB message limit: gzip may inflate to LS_INFLATE_MAX).
+ */
+static void
+tunnel_relay_inflated(struct tunnel *t, struct channel *ch,
+    const struct msg *m, struct evbuffer *buf)
+{
+	uint8_t	 h[MSG_DATA_HDR];
+
+	evbuffer_drain(buf, evbuffer_get_length(buf));
+	msg_data_header(h, m->m_id, (uint32_t)m->m_datalen);
+	if (evbuffer_add(buf, h, sizeof(h)) == -1 ||
+	    evbuffer_add(buf, m->m_data, m->m_datalen) == -1) {
+		log_warnx("tunnel %s: out of memory for a relayed message",
+		    t->t_name);
+		channel_close(ch, "out of memory", 0);
+		return;
+	}
+	relay_frame(ch, MSG_DATA, 1, buf, (uint32_t)m->m_datalen);
+}
+
+/*
  * One whole message, all of buf.  TCP Data, nearly all the traffic, is
  * routed from its header and its payload moved on without a copy;
  * everything else is decoded in full.
@@ -518,9 +543,13 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 	    m.m_type == MSG_DISCONNECT) &&
 	    (ch = tunnel_find(t, m.m_id)) != NULL &&
 	    (ch->ch_flags & CHF_RELAY)) {
-		relay_frame(ch, m.m_type, m.m_success, buf,
-		    m.m_type == MSG_DATA && m.m_proto == PROTO_TCP ?
-		    (uint32_t)m.m_datalen : 0);
+		if (m.m_type == MSG_DATA && m.m_proto == PROTO_TCP &&
+		    m.m_compression != 0)
+			tunnel_relay_inflated(t, ch, &m, buf);
+		else
+			relay_frame(ch, m.m_type, m.m_success, buf,
+			    m.m_type == MSG_DATA && m.m_proto == PROTO_TCP ?
+			    (uint32_t)m.m_datalen : 0);
 		msg_free(&m);
 		return;
 	}

@@ -17,6 +17,14 @@ As a script, one scenario per subcommand, printing "key value" lines:
       dialling; the target reads to EOF and answers "bye".  Prints
       "response 1", "data bye", "disconnect 1" when the server kept the
       half-close and delivered the answer.
+
+  bigframes --host H --port P --token CONNECTOR-TOKEN --target-port N
+      As a connector that speaks half-close but not credit (like a
+      protocol-0x01 peer in this respect), sends one plain Data message
+      of --plain bytes and one gzip-compressed Data message of --gzip
+      bytes (as the reference does from 512 KiB), then a half-close;
+      the target answers the sha256 of what it read.  Prints
+      "sent HEX" and "answer HEX".
 """
 
 import argparse
@@ -180,6 +188,49 @@ def halfclose_during_dial(a):
 	return 0
 
 
+def bigframes(a):
+	import gzip
+	ls = socket.socket()
+	ls.bind(("127.0.0.1", a.target_port))
+	ls.listen(1)
+	state = {}
+
+	def target():
+		c, _ = ls.accept()
+		h = hashlib.sha256()
+		while True:
+			b = c.recv(1 << 20)
+			if not b:
+				break
+			h.update(b)
+		c.sendall(h.hexdigest().encode())
+		c.close()
+
+	th = threading.Thread(target=target, daemon=True)
+	th.start()
+	p = Peer(a.host, a.port, a.token, features="halfclose")
+	ch = os.urandom(16)
+	plain = os.urandom(a.plain)
+	raw = os.urandom(a.gzip)
+	comp = gzip.compress(raw)
+	gz = b"\x01\x04\x01" + ch + b"\x01" + struct.pack("!I", len(comp)) + comp
+	print("sent %s" % hashlib.sha256(plain + raw).hexdigest(), flush=True)
+	p.send_many([connect_msg(ch, "127.0.0.1", a.target_port),
+	    data_msg(ch, plain), gz, disconnect_msg(ch)])
+	deadline = time.monotonic() + a.timeout
+	data = b""
+	while time.monotonic() < deadline:
+		m = p.recv(max(0.1, deadline - time.monotonic()))
+		if m is None:
+			break
+		if m[1] == 0x04 and m[3:19] == ch:
+			data += m[24:]
+		elif m[1] == 0x06 and m[2:18] == ch:
+			break
+	print("answer %s" % data.decode("latin-1"), flush=True)
+	return 0
+
+
 def main():
 	ap = argparse.ArgumentParser()
 	sub = ap.add_subparsers(dest="cmd", required=True)
@@ -189,7 +240,23 @@ def main():
 	h.add_argument("--token", required=True)
 	h.add_argument("--target-port", type=int, default=0)
 	h.add_argument("--timeout", type=float, default=10.0)
+	b = sub.add_parser("bigframes")
+	b.add_argument("--host", default="127.0.0.1")
+	b.add_argument("--port", type=int, required=True)
+	b.add_argument("--token", required=True)
+	b.add_argument("--target-port", type=int, default=0)
+	b.add_argument("--plain", type=int, default=1 << 20)
+	b.add_argument("--gzip", type=int, default=600 * 1024)
+	b.add_argument("--timeout", type=float, default=30.0)
 	a = ap.parse_args()
+	if a.cmd in ("halfclose-during-dial", "bigframes") and \
+	    a.target_port == 0:
+		s = socket.socket()
+		s.bind(("127.0.0.1", 0))
+		a.target_port = s.getsockname()[1]
+		s.close()
+	if a.cmd == "bigframes":
+		return bigframes(a)
 	if a.cmd == "halfclose-during-dial":
 		if a.target_port == 0:
 			s = socket.socket()
