@@ -262,7 +262,9 @@ channel_pump(struct channel *ch)
 			tunnel_block(t, ch);
 			return;
 		}
-		n = len < CH_READ_CHUNK ? len : CH_READ_CHUNK;
+		n = t->t_credit ? CH_CREDIT_CHUNK : CH_READ_CHUNK;
+		if (n > len)
+			n = len;
 		if (n > ls_conf->c_bufsize)
 			n = ls_conf->c_bufsize;
 		if (t->t_credit) {

@@ -145,7 +145,7 @@ config_usage(const char *sub, int status)
 "  -i, --socks-nowait         listen before the first provider is up\n"
 "      --connector-wait-provider DURATION\n"
 "                             how long a connector waits for a provider (5s)\n"
-"  -b, --buffer-size BYTES    largest Data payload sent (1048576; 262144 used at most)\n"
+"  -b, --buffer-size BYTES    largest Data payload sent (1048576; 524288 used at most)\n"
 "  -f, --fast-open            fast open on the server's own SOCKS ports (LINKSOCKS_FASTOPEN)\n"
 "      --workers N            worker processes (online CPUs)\n"
 "      --port-file FILE       write \"ws PORT\" (and \"socks PORT\") once listening\n"

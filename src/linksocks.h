@@ -805,8 +805,16 @@ enum channel_state {
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
 #define CH_OUT_LOW		(512u * 1024)
-#define CH_READ_CHUNK		(256u * 1024)	/* largest Data payload */
-#define CH_READ_MAX		(2 * CH_READ_CHUNK)	/* input buffered */
+/*
+ * Largest Data payload: 512 KiB towards a protocol-0x01 peer, which
+ * drops what comes beyond 1,000 queued messages (P-1), so larger messages
+ * give it more room; 256 KiB between our peers, where credit bounds what
+ * waits and smaller steps pipeline better.  Reads stay at 512 KiB: what
+ * one read brings is still in the cache when it is written out.
+ */
+#define CH_READ_CHUNK		(512u * 1024)
+#define CH_CREDIT_CHUNK		(256u * 1024)
+#define CH_READ_MAX		CH_READ_CHUNK	/* input buffered */
 #define CH_LINGER		5	/* seconds, 0x01-only peers */
 
 struct channel {
