@@ -37,25 +37,12 @@ for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi
 	P="--proxy 127.0.0.1:$port"
 
-	ls_udp_check "$mode: 1000 datagrams to 127.0.0.1" echo $P \
-	    --target "127.0.0.1:$E4" --count 1000 --min 1 --max 65497 \
-	    --seed "rev-$mode" $ECHO_OPTS
-	ls_udp_reply_check "$UDP_OUT" 050000017f000001 \
-	    "$mode: UDP ASSOCIATE reply"
+	ls_udp_suite "$port" "$mode" "$E4" "$DNS"
 	ls_udp_check "$mode: 200 datagrams to localhost (ATYP 3)" echo $P \
 	    --target "localhost:$ED" --count 200 --min 1 --max 65491 \
 	    --seed "rev-name-$mode" $ECHO_OPTS
-	ls_udp_check "$mode: DNS A hello.test" dns $P \
-	    --target "127.0.0.1:$DNS" --name hello.test --expect 192.0.2.7
-	ls_udp_check "$mode: DNS NXDOMAIN" dns $P \
-	    --target "127.0.0.1:$DNS" --name hello.example --expect-rcode 3
-	ls_udp_check "$mode: malformed datagrams" malformed $P \
-	    --target "127.0.0.1:$E4" --timeout 60
 	ls_udp_check "$mode: foreign source port" foreign $P \
 	    --target "127.0.0.1:$E4" --timeout 60
-	ls_udp_check "$mode: relay released on close" close-check $P \
-	    --target "127.0.0.1:$E4" --far-log "$TMPD/echo4.dgrams" \
-	    --gone-timeout 5 --timeout 60
 	ls_say "$mode: reverse UDP ASSOCIATE ok"
 done
 

@@ -716,3 +716,27 @@ ls_udp_reply_check() {
 	[ "$reply" = "$pre$(printf '%04x' "$rport")" ] ||
 	    { printf '%s\n' "$out" >&2; fail "$what: reply '$reply', expected '$pre' + BND.PORT $(printf '%04x' "$rport")"; }
 }
+
+# ls_udp_suite PORT MODE ECHO4 DNS: through the SOCKS5 port, 1,000
+# datagrams of up to 65,497 bytes to the IPv4 echo server on port ECHO4
+# (the reply must name the 127.0.0.1 relay), DNS A and NXDOMAIN through
+# the responder on port DNS, malformed datagrams, and the relay and far
+# sockets gone once the control connection closes ($TMPD/echo4.dgrams is
+# the echo server's log).  ECHO_OPTS are the echo options.
+ls_udp_suite() {
+	local P="--proxy 127.0.0.1:$1" mode=$2 e4=$3 dns=$4
+	ls_udp_check "$mode: 1000 datagrams to 127.0.0.1" echo $P \
+	    --target "127.0.0.1:$e4" --count 1000 --min 1 --max 65497 \
+	    --seed "$LS_TEST-$mode" $ECHO_OPTS
+	ls_udp_reply_check "$UDP_OUT" 050000017f000001 \
+	    "$mode: UDP ASSOCIATE reply"
+	ls_udp_check "$mode: DNS A hello.test" dns $P \
+	    --target "127.0.0.1:$dns" --name hello.test --expect 192.0.2.7
+	ls_udp_check "$mode: DNS NXDOMAIN" dns $P \
+	    --target "127.0.0.1:$dns" --name hello.example --expect-rcode 3
+	ls_udp_check "$mode: malformed datagrams" malformed $P \
+	    --target "127.0.0.1:$e4" --timeout 60
+	ls_udp_check "$mode: relay released on close" close-check $P \
+	    --target "127.0.0.1:$e4" --far-log "$TMPD/echo4.dgrams" \
+	    --gone-timeout 5 --timeout 60
+}
