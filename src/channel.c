@@ -194,7 +194,7 @@ channel_close(struct channel *ch, const char *why, int flush)
 	struct evbuffer	*out;
 
 	if (ch->ch_flags & CHF_RELAY) {
-		relay_close(ch, why);
+		agent_close(ch, why);
 		return;
 	}
 	if (ch->ch_state == CH_CLOSED)
@@ -202,7 +202,7 @@ channel_close(struct channel *ch, const char *why, int flush)
 	log_debug("channel %s %s:%u closed: %s", log_id(ch->ch_id),
 	    ch->ch_host, ch->ch_port, why);
 	if (ch->ch_onlist)
-		socks_unwait(ch);
+		front_unwait(ch);
 	if (ch->ch_tun != NULL) {
 		if (ch->ch_state >= CH_CONNECTING)
 			channel_send_disconnect(ch,
@@ -317,7 +317,7 @@ void
 channel_tunnel_drained(struct channel *ch)
 {
 	if (ch->ch_flags & CHF_RELAY) {
-		relay_drained(ch);
+		agent_drained(ch);
 		return;
 	}
 	if (ch->ch_state != CH_RELAY)
@@ -332,7 +332,7 @@ void
 channel_tunnel_window(struct channel *ch, uint32_t inc)
 {
 	if (ch->ch_flags & CHF_RELAY) {
-		relay_window(ch, inc);
+		agent_window(ch, inc);
 		return;
 	}
 	ch->ch_tx_credit += inc;
@@ -646,7 +646,7 @@ void
 channel_tunnel_gone(struct channel *ch)
 {
 	if (ch->ch_flags & CHF_RELAY) {
-		relay_close(ch, "tunnel closed");
+		agent_close(ch, "tunnel closed");
 		return;
 	}
 	ch->ch_flags |= CHF_DISC_SENT;

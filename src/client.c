@@ -348,7 +348,7 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 		return;
 	}
 	client_listen();
-	socks_tunnel_available();
+	front_tunnel_available();
 }
 
 /*
@@ -451,7 +451,7 @@ static void
 client_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	socks_accept(fd, sa, salen, NULL);
+	front_accept(fd, sa, salen, NULL);
 }
 
 static void

@@ -887,30 +887,30 @@ void		 udp_tunnel_data(struct channel *, const struct msg *);
 void		 udp_free(struct channel *);
 
 /* ------------------------------------------------------------------ */
-/* relay.c: agent mode, a connector's channel joined to a provider's     */
+/* agent.c: agent mode, a connector's channel joined to a provider's     */
 
-void		 relay_connect(struct tunnel *, const struct msg *,
+void		 agent_connect(struct tunnel *, const struct msg *,
 		    struct group *, int);
 /* A channel frame (all of the evbuffer) for a relay half. */
-void		 relay_frame(struct channel *, int, int, struct evbuffer *,
+void		 agent_frame(struct channel *, int, int, struct evbuffer *,
 		    uint32_t);
-void		 relay_close(struct channel *, const char *);
-void		 relay_drained(struct channel *);
-void		 relay_window(struct channel *, uint32_t);
-void		 relay_provider_available(struct group *);
+void		 agent_close(struct channel *, const char *);
+void		 agent_drained(struct channel *);
+void		 agent_window(struct channel *, uint32_t);
+void		 agent_provider_available(struct group *);
 
 /* ------------------------------------------------------------------ */
-/* socks.c: SOCKS5 frontend sessions on bufferevents                   */
+/* front.c: SOCKS5 front end sessions on bufferevents                   */
 
-void		 socks_accept(evutil_socket_t, const struct sockaddr *, int,
+void		 front_accept(evutil_socket_t, const struct sockaddr *, int,
 		    struct group *);
 struct ipc_handoff;
-void		 socks_adopt(int, const struct ipc_handoff *, const uint8_t *,
+void		 front_adopt(int, const struct ipc_handoff *, const uint8_t *,
 		    struct group *);
-void		 socks_tunnel_available(void);
-void		 socks_unwait(struct channel *);
-struct tunnel	*socks_pick_tunnel(struct channel *, int *);
-unsigned	 socks_waiting(void);
+void		 front_tunnel_available(void);
+void		 front_unwait(struct channel *);
+struct tunnel	*front_pick_tunnel(struct channel *, int *);
+unsigned	 front_waiting(void);
 
 /* ------------------------------------------------------------------ */
 /* server.c: tunnel server (runs in workers)                           */

@@ -136,7 +136,7 @@ server_socks_accept(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct token	*tk = arg;
 
-	socks_accept(fd, sa, salen, tk->tk_group);
+	front_accept(fd, sa, salen, tk->tk_group);
 }
 
 static void
@@ -189,7 +189,7 @@ server_link_message(struct tunnel *t, struct msg *m)
 	g = registry_group(t->t_route, 1);
 	free(t->t_route);
 	t->t_route = NULL;
-	relay_connect(t, m, g, 1);
+	agent_connect(t, m, g, 1);
 }
 
 static void
@@ -241,8 +241,8 @@ server_providers(const struct ipc_providers *ip)
 		return;
 	memcpy(g->g_count, p.ip_counts, sizeof(g->g_count));
 	server_listeners();
-	socks_tunnel_available();
-	relay_provider_available(g);
+	front_tunnel_available();
+	agent_provider_available(g);
 }
 
 /*
@@ -331,7 +331,7 @@ server_handoff_in(const void *data, size_t len, int fd)
 	hc.ih_key[sizeof(hc.ih_key) - 1] = '\0';
 	hc.ih_host[sizeof(hc.ih_host) - 1] = '\0';
 	hc.ih_peer[sizeof(hc.ih_peer) - 1] = '\0';
-	socks_adopt(fd, &hc, (const uint8_t *)data + sizeof(*h),
+	front_adopt(fd, &hc, (const uint8_t *)data + sizeof(*h),
 	    registry_group(hc.ih_key, 1));
 }
 
@@ -646,8 +646,8 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 		server_report(g);
 		server_listeners();
 		server_partners(g);
-		socks_tunnel_available();
-		relay_provider_available(g);
+		front_tunnel_available();
+		agent_provider_available(g);
 		return;
 	case TUNK_CONNECTOR:
 		if ((g = registry_group(tk->tk_target, 1)) == NULL) {
@@ -721,7 +721,7 @@ server_message(struct tunnel *t, struct msg *m)
 	switch (m->m_type) {
 	case MSG_CONNECT:
 		if (t->t_kind == TUNK_CONNECTOR) {
-			relay_connect(t, m, t->t_group, 0);
+			agent_connect(t, m, t->t_group, 0);
 			return;
 		}
 		if (t->t_kind != TUNK_FORWARD) {

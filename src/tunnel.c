@@ -476,7 +476,7 @@ tunnel_relay_inflated(struct tunnel *t, struct channel *ch,
 		channel_close(ch, "out of memory", 0);
 		return;
 	}
-	relay_frame(ch, MSG_DATA, 1, buf, (uint32_t)m->m_datalen);
+	agent_frame(ch, MSG_DATA, 1, buf, (uint32_t)m->m_datalen);
 }
 
 /*
@@ -503,7 +503,7 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 			return;
 		}
 		if (ch->ch_flags & CHF_RELAY) {
-			relay_frame(ch, MSG_DATA, 1, buf,
+			agent_frame(ch, MSG_DATA, 1, buf,
 			    (uint32_t)(len - MSG_DATA_HDR));
 			return;
 		}
@@ -547,7 +547,7 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 		    m.m_compression != 0)
 			tunnel_relay_inflated(t, ch, &m, buf);
 		else
-			relay_frame(ch, m.m_type, m.m_success, buf,
+			agent_frame(ch, m.m_type, m.m_success, buf,
 			    m.m_type == MSG_DATA && m.m_proto == PROTO_TCP ?
 			    (uint32_t)m.m_datalen : 0);
 		msg_free(&m);

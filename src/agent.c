@@ -1,5 +1,5 @@
 /*
- * relay.c -- agent mode: a connector's channel joined to a provider's.
+ * agent.c -- agent mode: a connector's channel joined to a provider's.
  * Each side is a socketless channel ("half") in its own tunnel's table
  * (same id, P-25 scoping); frames pass through unchanged.  The Connect
  * is routed synchronously, and frames that arrive before a provider is
@@ -14,7 +14,7 @@
  * other half is granted back only once its bytes have left on the far
  * hop, so what waits here is bounded by our window; a peer without the
  * extension (protocol 0x01 only) is paused when its half's twin queues
- * more than RELAY_PENDING_MAX instead (lossless, P-1, P-11).
+ * more than AGENT_PENDING_MAX instead (lossless, P-1, P-11).
  */
 #include "config.h"
 
@@ -24,39 +24,39 @@
 
 #include "linksocks.h"
 
-#define RELAY_PENDING_MAX	(4u * 1024 * 1024)
-#define RELAY_PENDING_LOW	(RELAY_PENDING_MAX / 4)
-#define RELAY_CLOSING_TIMEOUT	30	/* seconds a finished half may flush */
-#define RELAY_PIECE_MAX		(4u * 1024 * 1024) /* largest Data relayed */
+#define AGENT_PENDING_MAX	(4u * 1024 * 1024)
+#define AGENT_PENDING_LOW	(AGENT_PENDING_MAX / 4)
+#define AGENT_CLOSING_TIMEOUT	30	/* seconds a finished half may flush */
+#define AGENT_PIECE_MAX		(4u * 1024 * 1024) /* largest Data relayed */
 
-struct relay_entry {
+struct agent_entry {
 	uint32_t	re_len;		/* frame bytes */
 	uint32_t	re_cost;	/* TCP payload bytes, for credit */
 };
 
-static TAILQ_HEAD(, channel) relay_waiters =
-    TAILQ_HEAD_INITIALIZER(relay_waiters);
+static TAILQ_HEAD(, channel) agent_waiters =
+    TAILQ_HEAD_INITIALIZER(agent_waiters);
 
-static struct channel *relay_half_new(const uint8_t *, int);
-static void	relay_free_half(struct channel *);
-static void	relay_attach(struct channel *, struct tunnel *);
-static void	relay_timeout(evutil_socket_t, short, void *);
-static struct tunnel *relay_choose(struct channel *);
-static void	relay_enqueue(struct channel *, struct evbuffer *, uint32_t);
-static void	relay_forward(struct channel *, struct evbuffer *, uint32_t);
-static int	relay_can_send(struct channel *, uint32_t);
-static void	relay_transmit(struct channel *, struct evbuffer *, size_t,
+static struct channel *agent_half_new(const uint8_t *, int);
+static void	agent_free_half(struct channel *);
+static void	agent_attach(struct channel *, struct tunnel *);
+static void	agent_timeout(evutil_socket_t, short, void *);
+static struct tunnel *agent_choose(struct channel *);
+static void	agent_enqueue(struct channel *, struct evbuffer *, uint32_t);
+static void	agent_forward(struct channel *, struct evbuffer *, uint32_t);
+static int	agent_can_send(struct channel *, uint32_t);
+static void	agent_transmit(struct channel *, struct evbuffer *, size_t,
 		    uint32_t);
-static void	relay_forward_one(struct channel *, struct evbuffer *,
+static void	agent_forward_one(struct channel *, struct evbuffer *,
 		    uint32_t);
-static void	relay_flush(struct channel *);
-static void	relay_ack(struct channel *, uint32_t);
-static void	relay_end(struct channel *, struct channel *);
-static void	relay_closing(struct channel *);
-static void	relay_message(struct channel *, int, const char *);
+static void	agent_flush(struct channel *);
+static void	agent_ack(struct channel *, uint32_t);
+static void	agent_end(struct channel *, struct channel *);
+static void	agent_closing(struct channel *);
+static void	agent_message(struct channel *, int, const char *);
 
 static struct channel *
-relay_half_new(const uint8_t *id, int flags)
+agent_half_new(const uint8_t *id, int flags)
 {
 	struct channel	*ch;
 
@@ -75,10 +75,10 @@ relay_half_new(const uint8_t *id, int flags)
 }
 
 static void
-relay_free_half(struct channel *ch)
+agent_free_half(struct channel *ch)
 {
 	if (ch->ch_onlist) {
-		TAILQ_REMOVE(&relay_waiters, ch, ch_entry);
+		TAILQ_REMOVE(&agent_waiters, ch, ch_entry);
 		ch->ch_onlist = 0;
 	}
 	if (ch->ch_tun != NULL)
@@ -99,9 +99,9 @@ relay_free_half(struct channel *ch)
 /* ---- queues and credit ------------------------------------------------ */
 
 static void
-relay_enqueue(struct channel *h, struct evbuffer *frame, uint32_t cost)
+agent_enqueue(struct channel *h, struct evbuffer *frame, uint32_t cost)
 {
-	struct relay_entry	re;
+	struct agent_entry	re;
 
 	re.re_len = (uint32_t)evbuffer_get_length(frame);
 	re.re_cost = cost;
@@ -113,7 +113,7 @@ relay_enqueue(struct channel *h, struct evbuffer *frame, uint32_t cost)
 
 /* May a frame costing cost go out on h's tunnel now? */
 static int
-relay_can_send(struct channel *h, uint32_t cost)
+agent_can_send(struct channel *h, uint32_t cost)
 {
 	struct tunnel	*t = h->ch_tun;
 
@@ -131,7 +131,7 @@ relay_can_send(struct channel *h, uint32_t cost)
  * copied); its bytes have left, so they are granted to the other hop.
  */
 static void
-relay_transmit(struct channel *h, struct evbuffer *src, size_t len,
+agent_transmit(struct channel *h, struct evbuffer *src, size_t len,
     uint32_t cost)
 {
 	struct tunnel	*t = h->ch_tun;
@@ -141,12 +141,12 @@ relay_transmit(struct channel *h, struct evbuffer *src, size_t len,
 	if (evbuffer_remove_buffer(src, t->t_out, len) == (int)len)
 		tunnel_flush_msg(t);
 	if (h->ch_twin != NULL && cost > 0)
-		relay_ack(h->ch_twin, cost);
+		agent_ack(h->ch_twin, cost);
 }
 
 /* h's peer sent cost bytes that are now gone on: grant by quarters. */
 static void
-relay_ack(struct channel *h, uint32_t cost)
+agent_ack(struct channel *h, uint32_t cost)
 {
 	struct tunnel	*t = h->ch_tun;
 	uint32_t	 inc;
@@ -167,12 +167,12 @@ relay_ack(struct channel *h, uint32_t cost)
 /*
  * A frame from src's tunnel goes to its twin: now, or behind the queue.
  * TCP Data (cost > 0, never compressed here: tunnel.c inflates it) is cut
- * into pieces of a quarter of the next hop's window, or RELAY_PIECE_MAX
+ * into pieces of a quarter of the next hop's window, or AGENT_PIECE_MAX
  * without credit, so that it can always pass: a 0x01 peer may send
  * messages of many MiB.
  */
 static void
-relay_forward(struct channel *src, struct evbuffer *frame, uint32_t cost)
+agent_forward(struct channel *src, struct evbuffer *frame, uint32_t cost)
 {
 	struct channel	*dst = src->ch_twin;
 	struct tunnel	*dt = dst->ch_tun;
@@ -185,7 +185,7 @@ relay_forward(struct channel *src, struct evbuffer *frame, uint32_t cost)
 		return;
 	}
 	max = dt != NULL && dt->t_credit ? dt->t_peer_window / 4 :
-	    RELAY_PIECE_MAX;
+	    AGENT_PIECE_MAX;
 	if (cost > max &&
 	    evbuffer_remove(frame, h, sizeof(h)) == (int)sizeof(h) &&
 	    (piece = evbuffer_new()) != NULL) {
@@ -195,29 +195,29 @@ relay_forward(struct channel *src, struct evbuffer *frame, uint32_t cost)
 			msg_data_header(h, id, n);
 			evbuffer_add(piece, h, sizeof(h));
 			evbuffer_remove_buffer(frame, piece, n);
-			relay_forward_one(src, piece, n);
+			agent_forward_one(src, piece, n);
 			cost -= n;
 		}
 		evbuffer_free(piece);
 		return;
 	}
-	relay_forward_one(src, frame, cost);
+	agent_forward_one(src, frame, cost);
 }
 
 static void
-relay_forward_one(struct channel *src, struct evbuffer *frame, uint32_t cost)
+agent_forward_one(struct channel *src, struct evbuffer *frame, uint32_t cost)
 {
 	struct channel	*dst = src->ch_twin;
 
 	if (evbuffer_get_length(dst->ch_pending) == 0 &&
-	    relay_can_send(dst, cost)) {
-		relay_transmit(dst, frame, evbuffer_get_length(frame), cost);
+	    agent_can_send(dst, cost)) {
+		agent_transmit(dst, frame, evbuffer_get_length(frame), cost);
 		return;
 	}
-	relay_enqueue(dst, frame, cost);
+	agent_enqueue(dst, frame, cost);
 	/* A peer without credit is only held back by pausing its tunnel. */
 	if (!src->ch_tun->t_credit && !(src->ch_flags & CHF_PAUSING) &&
-	    evbuffer_get_length(dst->ch_pending) > RELAY_PENDING_MAX) {
+	    evbuffer_get_length(dst->ch_pending) > AGENT_PENDING_MAX) {
 		src->ch_flags |= CHF_PAUSING;
 		tunnel_pause(src->ch_tun, 1);
 	}
@@ -225,48 +225,48 @@ relay_forward_one(struct channel *src, struct evbuffer *frame, uint32_t cost)
 
 /* Send what h's queue holds while the tunnel and the credit allow. */
 static void
-relay_flush(struct channel *h)
+agent_flush(struct channel *h)
 {
-	struct relay_entry	 re;
+	struct agent_entry	 re;
 	struct channel		*tw;
 	struct evbuffer		*pend = h->ch_pending;
 
 	while (evbuffer_copyout(pend, &re, sizeof(re)) == sizeof(re)) {
-		if (!relay_can_send(h, re.re_cost))
+		if (!agent_can_send(h, re.re_cost))
 			break;
 		evbuffer_drain(pend, sizeof(re));
-		relay_transmit(h, pend, re.re_len, re.re_cost);
+		agent_transmit(h, pend, re.re_len, re.re_cost);
 	}
 	tw = h->ch_twin;
 	if (tw != NULL && (tw->ch_flags & CHF_PAUSING) &&
-	    evbuffer_get_length(pend) <= RELAY_PENDING_LOW) {
+	    evbuffer_get_length(pend) <= AGENT_PENDING_LOW) {
 		tw->ch_flags &= ~CHF_PAUSING;
 		tunnel_pause(tw->ch_tun, 0);
 	}
 	if ((h->ch_flags & CHF_CLOSING) && evbuffer_get_length(pend) == 0)
-		relay_free_half(h);
+		agent_free_half(h);
 }
 
 /* h's tunnel drained below its low mark (tunnel.c). */
 void
-relay_drained(struct channel *h)
+agent_drained(struct channel *h)
 {
-	relay_flush(h);
+	agent_flush(h);
 }
 
 /* Window (0xF1) from h's peer: more credit for what h sends. */
 void
-relay_window(struct channel *h, uint32_t inc)
+agent_window(struct channel *h, uint32_t inc)
 {
 	h->ch_tx_credit += inc;
-	relay_flush(h);
+	agent_flush(h);
 }
 
 /* h is done: it goes once what it still owes its tunnel is out. */
 static void
-relay_closing(struct channel *h)
+agent_closing(struct channel *h)
 {
-	struct timeval	tv = { RELAY_CLOSING_TIMEOUT, 0 };
+	struct timeval	tv = { AGENT_CLOSING_TIMEOUT, 0 };
 
 	h->ch_flags |= CHF_CLOSING;
 	if (h->ch_twin != NULL) {
@@ -274,29 +274,29 @@ relay_closing(struct channel *h)
 		h->ch_twin = NULL;
 	}
 	if (h->ch_onlist) {
-		TAILQ_REMOVE(&relay_waiters, h, ch_entry);
+		TAILQ_REMOVE(&agent_waiters, h, ch_entry);
 		h->ch_onlist = 0;
 	}
 	/* A peer that never drains or grants does not keep it forever. */
 	if (h->ch_timer == NULL)
-		h->ch_timer = evtimer_new(ls_worker->w_base, relay_timeout, h);
+		h->ch_timer = evtimer_new(ls_worker->w_base, agent_timeout, h);
 	if (h->ch_timer != NULL)
 		evtimer_add(h->ch_timer, &tv);
-	relay_flush(h);
+	agent_flush(h);
 }
 
 /* The pair is over: each half goes once its queue is out. */
 static void
-relay_end(struct channel *a, struct channel *b)
+agent_end(struct channel *a, struct channel *b)
 {
 	if (b != NULL)
-		relay_closing(b);
-	relay_closing(a);
+		agent_closing(b);
+	agent_closing(a);
 }
 
 /* A message of our own to h's peer, in order behind its queue. */
 static void
-relay_message(struct channel *h, int type, const char *why)
+agent_message(struct channel *h, int type, const char *why)
 {
 	struct evbuffer	*b;
 	int		 rc;
@@ -310,10 +310,10 @@ relay_message(struct channel *h, int type, const char *why)
 		rc = msg_put_connect_response(b, 0, h->ch_id, why);
 	if (rc == 0) {
 		if (evbuffer_get_length(h->ch_pending) == 0 &&
-		    relay_can_send(h, 0))
-			relay_transmit(h, b, evbuffer_get_length(b), 0);
+		    agent_can_send(h, 0))
+			agent_transmit(h, b, evbuffer_get_length(b), 0);
 		else
-			relay_enqueue(h, b, 0);
+			agent_enqueue(h, b, 0);
 	}
 	evbuffer_free(b);
 }
@@ -325,7 +325,7 @@ relay_message(struct channel *h, int type, const char *why)
  * has the provider the round robin chose (which then picks locally).
  */
 static struct tunnel *
-relay_choose(struct channel *ch)
+agent_choose(struct channel *ch)
 {
 	struct tunnel	*t, *link;
 	int		 worker;
@@ -357,7 +357,7 @@ relay_choose(struct channel *ch)
  * provider is chosen, ch_pending holds what goes to it, Connect first.
  */
 void
-relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
+agent_connect(struct tunnel *ct, const struct msg *m, struct group *g,
     int from_link)
 {
 	struct channel	*ch;
@@ -369,7 +369,7 @@ relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 		    ct->t_name, log_id(m->m_id));
 		return;
 	}
-	if ((ch = relay_half_new(m->m_id, from_link ? CHF_FROM_LINK : 0)) ==
+	if ((ch = agent_half_new(m->m_id, from_link ? CHF_FROM_LINK : 0)) ==
 	    NULL) {
 		if (msg_put_connect_response(ct->t_out, 0, m->m_id,
 		    "out of memory") == 0)
@@ -380,21 +380,21 @@ relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 	ch->ch_port = m->m_port;
 	if (channel_set_host(ch, (const char *)m->m_addr.p, m->m_addr.len) ==
 	    -1 || tunnel_add(ct, ch) == -1) {
-		relay_free_half(ch);
+		agent_free_half(ch);
 		return;
 	}
-	relay_enqueue(ch, ct->t_rawbuf, 0);
+	agent_enqueue(ch, ct->t_rawbuf, 0);
 	channel_set_state(ch, CH_WAIT_TUNNEL);
-	if ((pt = relay_choose(ch)) != NULL) {
-		relay_attach(ch, pt);
+	if ((pt = agent_choose(ch)) != NULL) {
+		agent_attach(ch, pt);
 		return;
 	}
 	log_debug("relay %s %s:%u: waiting %d ms for a provider",
 	    log_id(ch->ch_id), ch->ch_host, ch->ch_port,
 	    ls_conf->c_connector_wait);
-	TAILQ_INSERT_TAIL(&relay_waiters, ch, ch_entry);
+	TAILQ_INSERT_TAIL(&agent_waiters, ch, ch_entry);
 	ch->ch_onlist = 1;
-	ch->ch_timer = evtimer_new(ls_worker->w_base, relay_timeout, ch);
+	ch->ch_timer = evtimer_new(ls_worker->w_base, agent_timeout, ch);
 	tv.tv_sec = ls_conf->c_connector_wait / 1000;
 	tv.tv_usec = (ls_conf->c_connector_wait % 1000) * 1000;
 	if (ch->ch_timer != NULL)
@@ -402,7 +402,7 @@ relay_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 }
 
 static void
-relay_timeout(evutil_socket_t fd, short ev, void *arg)
+agent_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct channel	*ch = arg;
 	struct tunnel	*ct = ch->ch_tun;
@@ -410,7 +410,7 @@ relay_timeout(evutil_socket_t fd, short ev, void *arg)
 	if (ch->ch_flags & CHF_CLOSING) {
 		log_debug("relay %s: %zu bytes never flushed, dropped",
 		    log_id(ch->ch_id), evbuffer_get_length(ch->ch_pending));
-		relay_free_half(ch);
+		agent_free_half(ch);
 		return;
 	}
 	log_info("relay %s %s:%u: no available reverse clients",
@@ -419,41 +419,41 @@ relay_timeout(evutil_socket_t fd, short ev, void *arg)
 	    msg_put_connect_response(ct->t_out, 0, ch->ch_id,
 	    "no available reverse clients") == 0)
 		tunnel_flush_msg(ct);
-	relay_free_half(ch);
+	agent_free_half(ch);
 }
 
 void
-relay_provider_available(struct group *g)
+agent_provider_available(struct group *g)
 {
 	struct channel	*ch, *next;
 	struct tunnel	*pt;
 
-	for (ch = TAILQ_FIRST(&relay_waiters); ch != NULL; ch = next) {
+	for (ch = TAILQ_FIRST(&agent_waiters); ch != NULL; ch = next) {
 		next = TAILQ_NEXT(ch, ch_entry);
-		if (ch->ch_group != g || (pt = relay_choose(ch)) == NULL)
+		if (ch->ch_group != g || (pt = agent_choose(ch)) == NULL)
 			continue;
-		TAILQ_REMOVE(&relay_waiters, ch, ch_entry);
+		TAILQ_REMOVE(&agent_waiters, ch, ch_entry);
 		ch->ch_onlist = 0;
 		if (ch->ch_timer != NULL)
 			evtimer_del(ch->ch_timer);
-		relay_attach(ch, pt);
+		agent_attach(ch, pt);
 	}
 }
 
 /* Join ch (connector side) to provider tunnel pt; what waited goes. */
 static void
-relay_attach(struct channel *ch, struct tunnel *pt)
+agent_attach(struct channel *ch, struct tunnel *pt)
 {
 	struct channel		*tw;
 	struct evbuffer		*q, *frame;
-	struct relay_entry	 re;
+	struct agent_entry	 re;
 
-	if ((tw = relay_half_new(ch->ch_id, 0)) == NULL)
+	if ((tw = agent_half_new(ch->ch_id, 0)) == NULL)
 		goto fail;
 	tw->ch_port = ch->ch_port;
 	if (channel_set_host(tw, ch->ch_host, strlen(ch->ch_host)) == -1 ||
 	    tunnel_add(pt, tw) == -1) {
-		relay_free_half(tw);
+		agent_free_half(tw);
 		goto fail;
 	}
 	ch->ch_twin = tw;
@@ -472,19 +472,19 @@ relay_attach(struct channel *ch, struct tunnel *pt)
 	while (evbuffer_copyout(q, &re, sizeof(re)) == sizeof(re)) {
 		evbuffer_drain(q, sizeof(re));
 		evbuffer_remove_buffer(q, frame, re.re_len);
-		relay_forward(ch, frame, re.re_cost);
+		agent_forward(ch, frame, re.re_cost);
 		evbuffer_drain(frame, evbuffer_get_length(frame));
 	}
 	evbuffer_free(frame);
 	evbuffer_free(q);
 	/* Also lifts a pause taken while waiting, once the queue is short. */
-	relay_flush(tw);
+	agent_flush(tw);
 	return;
  fail:
 	if (msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
 	    "cannot relay channel") == 0)
 		tunnel_flush_msg(ch->ch_tun);
-	relay_free_half(ch);
+	agent_free_half(ch);
 }
 
 /*
@@ -492,7 +492,7 @@ relay_attach(struct channel *ch, struct tunnel *pt)
  * arrived on ch's tunnel; cost is its TCP payload.  Pass it on.
  */
 void
-relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
+agent_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
     uint32_t cost)
 {
 	struct tunnel	*src = ch->ch_tun;
@@ -504,7 +504,7 @@ relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
 		if (ch->ch_rx_added + cost > ch->ch_rx_limit) {
 			log_warnx("relay %s: peer %s sent beyond its credit "
 			    "window", log_id(ch->ch_id), src->t_name);
-			relay_close(ch, "peer exceeded the credit window");
+			agent_close(ch, "peer exceeded the credit window");
 			return;
 		}
 		ch->ch_rx_added += cost;
@@ -512,20 +512,20 @@ relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
 	if (tw == NULL) {
 		/* No provider yet: keep the frame in order. */
 		if (type == MSG_DISCONNECT) {
-			relay_free_half(ch);
+			agent_free_half(ch);
 			return;
 		}
-		relay_enqueue(ch, frame, cost);
+		agent_enqueue(ch, frame, cost);
 		if (!src->t_credit && !(ch->ch_flags & CHF_PAUSING) &&
-		    evbuffer_get_length(ch->ch_pending) > RELAY_PENDING_MAX) {
+		    evbuffer_get_length(ch->ch_pending) > AGENT_PENDING_MAX) {
 			ch->ch_flags |= CHF_PAUSING;
 			tunnel_pause(src, 1);
 		}
 		return;
 	}
-	relay_forward(ch, frame, cost);
+	agent_forward(ch, frame, cost);
 	if (type == MSG_CONNECT_RESPONSE && !success) {
-		relay_end(ch, tw);
+		agent_end(ch, tw);
 		return;
 	}
 	if (type != MSG_DISCONNECT)
@@ -540,8 +540,8 @@ relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
 	    !(tw->ch_flags & CHF_REMOTE_EOF))
 		return;
 	if (src->t_halfclose && !(tw->ch_flags & CHF_REMOTE_EOF))
-		relay_message(ch, MSG_DISCONNECT, NULL);
-	relay_end(ch, tw);
+		agent_message(ch, MSG_DISCONNECT, NULL);
+	agent_end(ch, tw);
 }
 
 /*
@@ -550,21 +550,21 @@ relay_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
  * yet, a failed ConnectResponse).
  */
 void
-relay_close(struct channel *ch, const char *why)
+agent_close(struct channel *ch, const char *why)
 {
 	struct channel	*tw = ch->ch_twin;
 
 	log_debug("relay %s %s:%u closed: %s", log_id(ch->ch_id), ch->ch_host,
 	    ch->ch_port, why);
 	if (ch->ch_flags & CHF_CLOSING) {
-		relay_free_half(ch);
+		agent_free_half(ch);
 		return;
 	}
 	if (tw != NULL) {
-		relay_message(tw, MSG_DISCONNECT, why);
-		relay_closing(tw);
-		relay_message(ch, MSG_DISCONNECT, why);
+		agent_message(tw, MSG_DISCONNECT, why);
+		agent_closing(tw);
+		agent_message(ch, MSG_DISCONNECT, why);
 	} else
-		relay_message(ch, MSG_CONNECT_RESPONSE, why);
-	relay_free_half(ch);
+		agent_message(ch, MSG_CONNECT_RESPONSE, why);
+	agent_free_half(ch);
 }

@@ -1,5 +1,5 @@
 /*
- * socks.c -- the SOCKS5 frontend of a worker: accepted application
+ * front.c -- the SOCKS5 front end of a worker: accepted application
  * connections, negotiated with the pure parser in socks5.c, then handed
  * to a channel on one of this worker's tunnels.  Requests that find no
  * tunnel wait up to LS_WAIT_TUNNEL seconds for one.
@@ -13,38 +13,38 @@
 
 #include "linksocks.h"
 
-#define SOCKS_HANDSHAKE_TIMEOUT	30	/* seconds for greeting + request */
+#define FRONT_HANDSHAKE_TIMEOUT	30	/* seconds for greeting + request */
 
-static TAILQ_HEAD(, channel) socks_waiters =
-    TAILQ_HEAD_INITIALIZER(socks_waiters);
-static unsigned	socks_nwaiting;
+static TAILQ_HEAD(, channel) front_waiters =
+    TAILQ_HEAD_INITIALIZER(front_waiters);
+static unsigned	front_nwaiting;
 
-static void	socks_read(struct bufferevent *, void *);
-static void	socks_event(struct bufferevent *, short, void *);
-static void	socks_timeout(evutil_socket_t, short, void *);
-static void	socks_request(struct channel *);
-static void	socks_fail(struct channel *, uint8_t, const char *);
-static void	socks_handoff(struct channel *, int);
-static void	socks_start(struct channel *, struct tunnel *);
+static void	front_read(struct bufferevent *, void *);
+static void	front_event(struct bufferevent *, short, void *);
+static void	front_timeout(evutil_socket_t, short, void *);
+static void	front_request(struct channel *);
+static void	front_fail(struct channel *, uint8_t, const char *);
+static void	front_handoff(struct channel *, int);
+static void	front_start(struct channel *, struct tunnel *);
 
 unsigned
-socks_waiting(void)
+front_waiting(void)
 {
-	return (socks_nwaiting);
+	return (front_nwaiting);
 }
 
 void
-socks_unwait(struct channel *ch)
+front_unwait(struct channel *ch)
 {
 	if (!ch->ch_onlist)
 		return;
-	TAILQ_REMOVE(&socks_waiters, ch, ch_entry);
+	TAILQ_REMOVE(&front_waiters, ch, ch_entry);
 	ch->ch_onlist = 0;
-	socks_nwaiting--;
+	front_nwaiting--;
 }
 
 static struct channel *
-socks_new(evutil_socket_t fd, struct group *g)
+front_new(evutil_socket_t fd, struct group *g)
 {
 	struct channel	*ch;
 
@@ -65,7 +65,7 @@ socks_new(evutil_socket_t fd, struct group *g)
 	socks5_init(ch->ch_s5, ls_conf->c_socks_user, ls_conf->c_socks_pass);
 	if ((ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
-	    (ch->ch_timer = evtimer_new(ls_worker->w_base, socks_timeout,
+	    (ch->ch_timer = evtimer_new(ls_worker->w_base, front_timeout,
 	    ch)) == NULL) {
 		log_warnx("%s: out of memory", __func__);
 		if (ch->ch_bev != NULL)
@@ -78,7 +78,7 @@ socks_new(evutil_socket_t fd, struct group *g)
 	}
 	ls_worker->w_channels++;
 	worker_load_changed();
-	bufferevent_setcb(ch->ch_bev, socks_read, NULL, socks_event, ch);
+	bufferevent_setcb(ch->ch_bev, front_read, NULL, front_event, ch);
 	/*
 	 * Small reads while negotiating: what follows the request (early
 	 * data) must fit a hand-off message to another worker.
@@ -90,14 +90,14 @@ socks_new(evutil_socket_t fd, struct group *g)
 
 /* A SOCKS request parsed by another worker, with its socket. */
 void
-socks_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
+front_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
     struct group *g)
 {
 	struct channel	*ch;
 	struct evbuffer	*in;
 	int		 rc;
 
-	if ((ch = socks_new(fd, g)) == NULL)
+	if ((ch = front_new(fd, g)) == NULL)
 		return;
 	snprintf(ch->ch_peer, sizeof(ch->ch_peer), "%s", h->ih_peer);
 	ch->ch_flags |= CHF_ADOPTED;
@@ -120,22 +120,22 @@ socks_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
 	bufferevent_enable(ch->ch_bev, EV_WRITE);
 	log_debug("socks %s: adopted %s:%u from another worker", ch->ch_peer,
 	    h->ih_host, h->ih_port);
-	socks_request(ch);
+	front_request(ch);
 }
 
 void
-socks_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+front_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
     struct group *g)
 {
 	struct channel	*ch;
-	struct timeval	 tv = { SOCKS_HANDSHAKE_TIMEOUT, 0 };
+	struct timeval	 tv = { FRONT_HANDSHAKE_TIMEOUT, 0 };
 
 	if (ls_worker->w_draining) {
 		close(fd);
 		return;
 	}
 	util_set_nodelay(fd);
-	if ((ch = socks_new(fd, g)) == NULL)
+	if ((ch = front_new(fd, g)) == NULL)
 		return;
 	util_sockaddr_str(sa, ch->ch_peer, sizeof(ch->ch_peer));
 	bufferevent_enable(ch->ch_bev, EV_READ | EV_WRITE);
@@ -144,7 +144,7 @@ socks_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
 }
 
 static void
-socks_fail(struct channel *ch, uint8_t rep, const char *why)
+front_fail(struct channel *ch, uint8_t rep, const char *why)
 {
 	if (rep != 0xff)
 		socks5_reply(bufferevent_get_output(ch->ch_bev), rep, NULL);
@@ -153,7 +153,7 @@ socks_fail(struct channel *ch, uint8_t rep, const char *why)
 }
 
 static void
-socks_read(struct bufferevent *bev, void *arg)
+front_read(struct bufferevent *bev, void *arg)
 {
 	struct channel	*ch = arg;
 
@@ -165,7 +165,7 @@ socks_read(struct bufferevent *bev, void *arg)
 		channel_close(ch, "SOCKS5 negotiation failed", 1);
 		return;
 	case S5_DONE:
-		socks_request(ch);
+		front_request(ch);
 		return;
 	default:
 		return;
@@ -177,7 +177,7 @@ socks_read(struct bufferevent *bev, void *arg)
  * request move there (through the master), bytes never cross processes.
  */
 static void
-socks_handoff(struct channel *ch, int worker)
+front_handoff(struct channel *ch, int worker)
 {
 	uint8_t			 buf[IPC_MAX_PAYLOAD];
 	struct ipc_handoff	*h = (struct ipc_handoff *)buf;
@@ -210,12 +210,12 @@ socks_handoff(struct channel *ch, int worker)
 	if (n > IPC_HANDOFF_MAXDATA) {
 		log_warnx("socks %s: hand-off: %zu bytes of early data",
 		    ch->ch_peer, n);
-		socks_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
+		front_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
 		return;
 	}
 	if ((fd = dup(bufferevent_getfd(ch->ch_bev))) == -1) {
 		log_warn("socks %s: hand-off: dup", ch->ch_peer);
-		socks_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
+		front_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
 		return;
 	}
 	memset(h, 0, sizeof(*h));
@@ -231,7 +231,7 @@ socks_handoff(struct channel *ch, int worker)
 	    ch->ch_host, ch->ch_port, worker);
 	if (ipc_send(ls_worker->w_ipc, IPC_HANDOFF, buf, sizeof(*h) + n,
 	    fd) == -1) {
-		socks_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
+		front_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
 		return;
 	}
 	channel_close(ch, "handed off", 0);
@@ -239,7 +239,7 @@ socks_handoff(struct channel *ch, int worker)
 
 /* The request has a tunnel: a TCP channel or a UDP association. */
 static void
-socks_start(struct channel *ch, struct tunnel *t)
+front_start(struct channel *ch, struct tunnel *t)
 {
 	int	udp = ch->ch_s5->s5_cmd == S5_CMD_UDP;
 
@@ -253,7 +253,7 @@ socks_start(struct channel *ch, struct tunnel *t)
 }
 
 static void
-socks_request(struct channel *ch)
+front_request(struct channel *ch)
 {
 	struct tunnel	*t;
 	struct timeval	 tv = { LS_WAIT_TUNNEL, 0 };
@@ -261,32 +261,32 @@ socks_request(struct channel *ch)
 
 	if (channel_set_host(ch, ch->ch_s5->s5_host,
 	    strlen(ch->ch_s5->s5_host)) == -1) {
-		socks_fail(ch, S5_REP_FAIL, "out of memory");
+		front_fail(ch, S5_REP_FAIL, "out of memory");
 		return;
 	}
 	ch->ch_port = ch->ch_s5->s5_port;
 	/* Stop reading: early data stays queued until the channel runs. */
 	bufferevent_disable(ch->ch_bev, EV_READ);
 	evtimer_del(ch->ch_timer);
-	if ((t = socks_pick_tunnel(ch, &worker)) != NULL) {
-		socks_start(ch, t);
+	if ((t = front_pick_tunnel(ch, &worker)) != NULL) {
+		front_start(ch, t);
 		return;
 	}
 	if (worker >= 0) {
-		socks_handoff(ch, worker);
+		front_handoff(ch, worker);
 		return;
 	}
 	log_debug("socks %s: %s:%u waits for a tunnel", ch->ch_peer,
 	    ch->ch_host, ch->ch_port);
 	channel_set_state(ch, CH_WAIT_TUNNEL);
-	TAILQ_INSERT_TAIL(&socks_waiters, ch, ch_entry);
+	TAILQ_INSERT_TAIL(&front_waiters, ch, ch_entry);
 	ch->ch_onlist = 1;
-	socks_nwaiting++;
+	front_nwaiting++;
 	evtimer_add(ch->ch_timer, &tv);
 }
 
 struct tunnel *
-socks_pick_tunnel(struct channel *ch, int *worker)
+front_pick_tunnel(struct channel *ch, int *worker)
 {
 	*worker = -1;
 	if (ch->ch_group == NULL)
@@ -299,34 +299,34 @@ socks_pick_tunnel(struct channel *ch, int *worker)
 
 /* A tunnel came up: start every waiting request that can go. */
 void
-socks_tunnel_available(void)
+front_tunnel_available(void)
 {
 	struct channel	*ch, *next;
 	struct tunnel	*t;
 	int		 worker;
 
-	for (ch = TAILQ_FIRST(&socks_waiters); ch != NULL; ch = next) {
+	for (ch = TAILQ_FIRST(&front_waiters); ch != NULL; ch = next) {
 		next = TAILQ_NEXT(ch, ch_entry);
-		t = socks_pick_tunnel(ch, &worker);
+		t = front_pick_tunnel(ch, &worker);
 		if (t == NULL && worker < 0)
 			continue;
-		socks_unwait(ch);
+		front_unwait(ch);
 		evtimer_del(ch->ch_timer);
 		if (t != NULL)
-			socks_start(ch, t);
+			front_start(ch, t);
 		else
-			socks_handoff(ch, worker);
+			front_handoff(ch, worker);
 	}
 }
 
 static void
-socks_timeout(evutil_socket_t fd, short ev, void *arg)
+front_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct channel	*ch = arg;
 
 	if (ch->ch_state == CH_WAIT_TUNNEL) {
-		socks_unwait(ch);
-		socks_fail(ch, S5_REP_NETUNREACH, "no tunnel available within "
+		front_unwait(ch);
+		front_fail(ch, S5_REP_NETUNREACH, "no tunnel available within "
 		    "10 s");
 		return;
 	}
@@ -335,7 +335,7 @@ socks_timeout(evutil_socket_t fd, short ev, void *arg)
 }
 
 static void
-socks_event(struct bufferevent *bev, short what, void *arg)
+front_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct channel	*ch = arg;
 
