@@ -37,10 +37,29 @@ struct agent_entry {
 static TAILQ_HEAD(, channel) agent_waiters =
     TAILQ_HEAD_INITIALIZER(agent_waiters);
 
-static struct channel *agent_half_new(const uint8_t *, int);
-static void	agent_free_half(struct channel *);
+static struct channel *agent_half_new(const uint8_t *, int, enum channel_state);
+static void	agent_release(struct channel *);
 static void	agent_attach(struct channel *, struct tunnel *);
-static void	agent_timeout(evutil_socket_t, short, void *);
+static void	agent_timeout(struct channel *);
+static void	agent_connect_in(struct tunnel *, const struct msg *,
+		    struct evbuffer *, struct group *, int);
+static void	agent_frame(struct channel *, int, int, struct evbuffer *,
+		    uint32_t);
+static void	agent_data(struct channel *, struct evbuffer *, size_t,
+		    const struct msg *);
+static void	agent_datagram(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	agent_connect_response(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	agent_disconnect(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	agent_window(struct channel *, uint32_t);
+static void	agent_drained(struct channel *);
+static void	agent_gone(struct channel *, const char *);
+static void	agent_close(struct channel *, const char *);
+static void	agent_free(struct channel *);
+static void	agent_link_message(struct tunnel *, struct msg *,
+		    struct evbuffer *);
 static struct tunnel *agent_choose(struct channel *);
 static void	agent_enqueue(struct channel *, struct evbuffer *, uint32_t);
 static void	agent_forward(struct channel *, struct evbuffer *, uint32_t);
@@ -55,45 +74,68 @@ static void	agent_end(struct channel *, struct channel *);
 static void	agent_closing(struct channel *);
 static void	agent_message(struct channel *, int, const char *);
 
+static const struct channel_ops agent_ops = {
+	.co_kind = CHK_AGENT,
+	.co_name = "agent",
+	.co_data = agent_data,
+	.co_datagram = agent_datagram,
+	.co_connect_response = agent_connect_response,
+	.co_disconnect = agent_disconnect,
+	.co_window = agent_window,
+	.co_drained = agent_drained,
+	.co_gone = agent_gone,
+	.co_timeout = agent_timeout,
+	.co_close = agent_close,
+	.co_free = agent_free,
+};
+
+const struct tunnel_ops agent_link_ops = {
+	.to_message = agent_link_message,
+	.to_closed = router_link_gone,
+};
+
 static struct channel *
-agent_half_new(const uint8_t *id, int flags)
+agent_half_new(const uint8_t *id, int flags, enum channel_state st)
 {
 	struct channel	*ch;
 
-	if ((ch = calloc(1, sizeof(*ch))) == NULL)
+	if ((ch = channel_alloc(&agent_ops, st)) == NULL)
 		return (NULL);
+	memcpy(ch->ch_id, id, sizeof(ch->ch_id));
+	ch->ch_flags = flags;
 	if ((ch->ch_pending = evbuffer_new()) == NULL) {
-		free(ch);
+		agent_release(ch);
 		return (NULL);
 	}
-	memcpy(ch->ch_id, id, sizeof(ch->ch_id));
-	ch->ch_flags = CHF_RELAY | flags;
-	ch->ch_host = channel_nohost;
-	ls_worker->w_channels++;
-	worker_load_changed();
 	return (ch);
 }
 
+/* co_free: what a half holds beyond the channel itself. */
 static void
-agent_free_half(struct channel *ch)
+agent_free(struct channel *ch)
 {
-	if (ch->ch_onlist) {
-		TAILQ_REMOVE(&agent_waiters, ch, ch_entry);
-		ch->ch_onlist = 0;
+	if (ch->ch_flags & CHF_WAITING) {
+		TAILQ_REMOVE(&agent_waiters, ch, ch_waiting);
+		ch->ch_flags &= ~CHF_WAITING;
 	}
-	if (ch->ch_tun != NULL)
-		tunnel_remove(ch->ch_tun, ch);
-	if (ch->ch_twin != NULL)
+	if (ch->ch_twin != NULL) {
 		ch->ch_twin->ch_twin = NULL;
-	if (ch->ch_pending != NULL)
+		ch->ch_twin = NULL;
+	}
+	if (ch->ch_pending != NULL) {
 		evbuffer_free(ch->ch_pending);
-	if (ch->ch_timer != NULL)
-		event_free(ch->ch_timer);
-	if (ch->ch_host != channel_nohost)
-		free(ch->ch_host);
-	ls_worker->w_channels--;
-	worker_load_changed();
-	free(ch);
+		ch->ch_pending = NULL;
+	}
+}
+
+/* A half goes without a word to anyone (its peers know, or never will). */
+static void
+agent_release(struct channel *ch)
+{
+	if (channel_dead(ch))
+		return;
+	channel_set_state(ch, CH_FLUSHING);
+	channel_close(ch, "released", 0);
 }
 
 /* ---- queues and credit ------------------------------------------------ */
@@ -180,7 +222,7 @@ agent_forward(struct channel *src, struct evbuffer *frame, uint32_t cost)
 	uint8_t		 h[MSG_DATA_HDR], id[LS_CHANNEL_ID_LEN];
 	uint32_t	 max, n;
 
-	if (dst->ch_flags & CHF_CLOSING) {
+	if (dst->ch_state == CH_FLUSHING) {
 		evbuffer_drain(frame, evbuffer_get_length(frame));
 		return;
 	}
@@ -243,19 +285,19 @@ agent_flush(struct channel *h)
 		tw->ch_flags &= ~CHF_PAUSING;
 		tunnel_pause(tw->ch_tun, 0);
 	}
-	if ((h->ch_flags & CHF_CLOSING) && evbuffer_get_length(pend) == 0)
-		agent_free_half(h);
+	if (h->ch_state == CH_FLUSHING && evbuffer_get_length(pend) == 0)
+		agent_release(h);
 }
 
-/* h's tunnel drained below its low mark (tunnel.c). */
-void
+/* co_drained: h's tunnel drained below its low mark. */
+static void
 agent_drained(struct channel *h)
 {
 	agent_flush(h);
 }
 
-/* Window (0xF1) from h's peer: more credit for what h sends. */
-void
+/* co_window: Window (0xF1) from h's peer, more credit for what h sends. */
+static void
 agent_window(struct channel *h, uint32_t inc)
 {
 	h->ch_tx_credit += inc;
@@ -266,22 +308,17 @@ agent_window(struct channel *h, uint32_t inc)
 static void
 agent_closing(struct channel *h)
 {
-	struct timeval	tv = { AGENT_CLOSING_TIMEOUT, 0 };
-
-	h->ch_flags |= CHF_CLOSING;
+	channel_set_state(h, CH_FLUSHING);
 	if (h->ch_twin != NULL) {
 		h->ch_twin->ch_twin = NULL;
 		h->ch_twin = NULL;
 	}
-	if (h->ch_onlist) {
-		TAILQ_REMOVE(&agent_waiters, h, ch_entry);
-		h->ch_onlist = 0;
+	if (h->ch_flags & CHF_WAITING) {
+		TAILQ_REMOVE(&agent_waiters, h, ch_waiting);
+		h->ch_flags &= ~CHF_WAITING;
 	}
 	/* A peer that never drains or grants does not keep it forever. */
-	if (h->ch_timer == NULL)
-		h->ch_timer = evtimer_new(ls_worker->w_base, agent_timeout, h);
-	if (h->ch_timer != NULL)
-		evtimer_add(h->ch_timer, &tv);
+	channel_timer(h, AGENT_CLOSING_TIMEOUT);
 	agent_flush(h);
 }
 
@@ -333,12 +370,12 @@ agent_choose(struct channel *ch)
 	uint8_t		 hdr[2 + LS_CHANNEL_ID_LEN + 2];
 
 	if (ch->ch_flags & CHF_FROM_LINK)
-		return (server_pick_local(ch->ch_group));
-	if ((t = server_pick_provider(ch->ch_group, &worker)) != NULL ||
+		return (router_pick_local(ch->ch_group));
+	if ((t = router_pick(ch->ch_group, 0, &worker)) != NULL ||
 	    worker < 0)
 		return (t);
-	if ((link = server_link(worker)) == NULL)
-		return (server_pick_local(ch->ch_group));
+	if ((link = router_link(worker)) == NULL)
+		return (router_pick_local(ch->ch_group));
 	/* Tell the other worker which group the next Connect is for. */
 	klen = (uint16_t)strlen(ch->ch_group->g_key);
 	hdr[0] = LS_PROTO_VERSION;
@@ -352,13 +389,21 @@ agent_choose(struct channel *ch)
 	return (link);
 }
 
-/*
- * Connect from a connector (or a worker link): route it now.  Until a
- * provider is chosen, ch_pending holds what goes to it, Connect first.
- */
+/* Connect from a connector: route it now. */
 void
-agent_connect(struct tunnel *ct, const struct msg *m, struct group *g,
-    int from_link)
+agent_connect(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
+    struct group *g)
+{
+	agent_connect_in(ct, m, raw, g, 0);
+}
+
+/*
+ * Until a provider is chosen, ch_pending holds what goes to it, the
+ * Connect (raw) first.
+ */
+static void
+agent_connect_in(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
+    struct group *g, int from_link)
 {
 	struct channel	*ch;
 	struct tunnel	*pt;
@@ -369,8 +414,8 @@ agent_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 		    ct->t_name, log_id(m->m_id));
 		return;
 	}
-	if ((ch = agent_half_new(m->m_id, from_link ? CHF_FROM_LINK : 0)) ==
-	    NULL) {
+	if ((ch = agent_half_new(m->m_id, from_link ? CHF_FROM_LINK : 0,
+	    CH_WAIT_TUNNEL)) == NULL) {
 		if (msg_put_connect_response(ct->t_out, 0, m->m_id,
 		    "out of memory") == 0)
 			tunnel_flush_msg(ct);
@@ -380,11 +425,10 @@ agent_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 	ch->ch_port = m->m_port;
 	if (channel_set_host(ch, (const char *)m->m_addr.p, m->m_addr.len) ==
 	    -1 || tunnel_add(ct, ch) == -1) {
-		agent_free_half(ch);
+		agent_release(ch);
 		return;
 	}
-	agent_enqueue(ch, ct->t_rawbuf, 0);
-	channel_set_state(ch, CH_WAIT_TUNNEL);
+	agent_enqueue(ch, raw, 0);
 	if ((pt = agent_choose(ch)) != NULL) {
 		agent_attach(ch, pt);
 		return;
@@ -392,25 +436,23 @@ agent_connect(struct tunnel *ct, const struct msg *m, struct group *g,
 	log_debug("relay %s %s:%u: waiting %d ms for a provider",
 	    log_id(ch->ch_id), ch->ch_host, ch->ch_port,
 	    ls_conf->c_connector_wait);
-	TAILQ_INSERT_TAIL(&agent_waiters, ch, ch_entry);
-	ch->ch_onlist = 1;
-	ch->ch_timer = evtimer_new(ls_worker->w_base, agent_timeout, ch);
+	TAILQ_INSERT_TAIL(&agent_waiters, ch, ch_waiting);
+	ch->ch_flags |= CHF_WAITING;
 	tv.tv_sec = ls_conf->c_connector_wait / 1000;
 	tv.tv_usec = (ls_conf->c_connector_wait % 1000) * 1000;
-	if (ch->ch_timer != NULL)
-		evtimer_add(ch->ch_timer, &tv);
+	channel_timer_tv(ch, &tv);
 }
 
+/* co_timeout: no provider in time, or a finished half never flushed. */
 static void
-agent_timeout(evutil_socket_t fd, short ev, void *arg)
+agent_timeout(struct channel *ch)
 {
-	struct channel	*ch = arg;
 	struct tunnel	*ct = ch->ch_tun;
 
-	if (ch->ch_flags & CHF_CLOSING) {
+	if (ch->ch_state == CH_FLUSHING) {
 		log_debug("relay %s: %zu bytes never flushed, dropped",
 		    log_id(ch->ch_id), evbuffer_get_length(ch->ch_pending));
-		agent_free_half(ch);
+		agent_release(ch);
 		return;
 	}
 	log_info("relay %s %s:%u: no available reverse clients",
@@ -419,7 +461,7 @@ agent_timeout(evutil_socket_t fd, short ev, void *arg)
 	    msg_put_connect_response(ct->t_out, 0, ch->ch_id,
 	    "no available reverse clients") == 0)
 		tunnel_flush_msg(ct);
-	agent_free_half(ch);
+	agent_release(ch);
 }
 
 void
@@ -429,13 +471,12 @@ agent_provider_available(struct group *g)
 	struct tunnel	*pt;
 
 	for (ch = TAILQ_FIRST(&agent_waiters); ch != NULL; ch = next) {
-		next = TAILQ_NEXT(ch, ch_entry);
+		next = TAILQ_NEXT(ch, ch_waiting);
 		if (ch->ch_group != g || (pt = agent_choose(ch)) == NULL)
 			continue;
-		TAILQ_REMOVE(&agent_waiters, ch, ch_entry);
-		ch->ch_onlist = 0;
-		if (ch->ch_timer != NULL)
-			evtimer_del(ch->ch_timer);
+		TAILQ_REMOVE(&agent_waiters, ch, ch_waiting);
+		ch->ch_flags &= ~CHF_WAITING;
+		channel_timer(ch, 0);
 		agent_attach(ch, pt);
 	}
 }
@@ -445,30 +486,27 @@ static void
 agent_attach(struct channel *ch, struct tunnel *pt)
 {
 	struct channel		*tw;
-	struct evbuffer		*q, *frame;
+	struct evbuffer		*q, *frame = NULL, *nq;
 	struct agent_entry	 re;
 
-	if ((tw = agent_half_new(ch->ch_id, 0)) == NULL)
+	if ((nq = evbuffer_new()) == NULL || (frame = evbuffer_new()) == NULL)
+		goto fail;
+	if ((tw = agent_half_new(ch->ch_id, 0, CH_RELAY)) == NULL)
 		goto fail;
 	tw->ch_port = ch->ch_port;
 	if (channel_set_host(tw, ch->ch_host, strlen(ch->ch_host)) == -1 ||
 	    tunnel_add(pt, tw) == -1) {
-		agent_free_half(tw);
+		agent_release(tw);
 		goto fail;
 	}
 	ch->ch_twin = tw;
 	tw->ch_twin = ch;
 	channel_set_state(ch, CH_RELAY);
-	channel_set_state(tw, CH_RELAY);
 	log_debug("relay %s %s:%u: %s -> provider %s", log_id(ch->ch_id),
 	    ch->ch_host, ch->ch_port, ch->ch_tun->t_name, pt->t_name);
 	/* What waited on ch was for the provider: it goes as if new. */
 	q = ch->ch_pending;
-	if ((ch->ch_pending = evbuffer_new()) == NULL ||
-	    (frame = evbuffer_new()) == NULL) {
-		ch->ch_pending = q;
-		goto fail;
-	}
+	ch->ch_pending = nq;
 	while (evbuffer_copyout(q, &re, sizeof(re)) == sizeof(re)) {
 		evbuffer_drain(q, sizeof(re));
 		evbuffer_remove_buffer(q, frame, re.re_len);
@@ -481,30 +519,34 @@ agent_attach(struct channel *ch, struct tunnel *pt)
 	agent_flush(tw);
 	return;
  fail:
+	if (nq != NULL)
+		evbuffer_free(nq);
+	if (frame != NULL)
+		evbuffer_free(frame);
 	if (msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
 	    "cannot relay channel") == 0)
 		tunnel_flush_msg(ch->ch_tun);
-	agent_free_half(ch);
+	agent_release(ch);
 }
 
 /*
  * A channel frame (Data, ConnectResponse or Disconnect, all of frame)
  * arrived on ch's tunnel; cost is its TCP payload.  Pass it on.
  */
-void
+static void
 agent_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
     uint32_t cost)
 {
 	struct tunnel	*src = ch->ch_tun;
 	struct channel	*tw = ch->ch_twin;
 
-	if (ch->ch_flags & CHF_CLOSING)
+	if (ch->ch_state == CH_FLUSHING)
 		return;		/* nothing more is taken from this side */
 	if (src->t_credit && cost > 0) {
 		if (ch->ch_rx_added + cost > ch->ch_rx_limit) {
 			log_warnx("relay %s: peer %s sent beyond its credit "
 			    "window", log_id(ch->ch_id), src->t_name);
-			agent_close(ch, "peer exceeded the credit window");
+			channel_close(ch, "peer exceeded the credit window", 0);
 			return;
 		}
 		ch->ch_rx_added += cost;
@@ -512,7 +554,7 @@ agent_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
 	if (tw == NULL) {
 		/* No provider yet: keep the frame in order. */
 		if (type == MSG_DISCONNECT) {
-			agent_free_half(ch);
+			agent_release(ch);
 			return;
 		}
 		agent_enqueue(ch, frame, cost);
@@ -544,27 +586,113 @@ agent_frame(struct channel *ch, int type, int success, struct evbuffer *frame,
 	agent_end(ch, tw);
 }
 
+/* ---- the kind's ops ---------------------------------------------------- */
+
 /*
- * One half's tunnel is gone or misbehaved: end both, telling the other
- * side (a Disconnect behind what it is still owed, or, with no provider
- * yet, a failed ConnectResponse).
+ * A gzip Data message (a 0x01 peer's, 512 KiB or more) goes on as plain
+ * Data, which the relay cuts to fit the next hop (its credit, or the
+ * 32 MiB message limit: gzip may inflate to LS_INFLATE_MAX).
  */
-void
+static void
+agent_data(struct channel *ch, struct evbuffer *frame, size_t n,
+    const struct msg *m)
+{
+	uint8_t	 h[MSG_DATA_HDR];
+
+	if (m == NULL || m->m_compression == 0) {
+		agent_frame(ch, MSG_DATA, 1, frame, (uint32_t)n);
+		return;
+	}
+	evbuffer_drain(frame, evbuffer_get_length(frame));
+	msg_data_header(h, m->m_id, (uint32_t)m->m_datalen);
+	if (evbuffer_add(frame, h, sizeof(h)) == -1 ||
+	    evbuffer_add(frame, m->m_data, m->m_datalen) == -1) {
+		log_warnx("relay %s: out of memory for a relayed message",
+		    log_id(ch->ch_id));
+		channel_close(ch, "out of memory", 0);
+		return;
+	}
+	agent_frame(ch, MSG_DATA, 1, frame, (uint32_t)m->m_datalen);
+}
+
+static void
+agent_datagram(struct channel *ch, const struct msg *m, struct evbuffer *frame)
+{
+	agent_frame(ch, MSG_DATA, 0, frame, 0);
+}
+
+static void
+agent_connect_response(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
+{
+	agent_frame(ch, MSG_CONNECT_RESPONSE, m->m_success, frame, 0);
+}
+
+static void
+agent_disconnect(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
+{
+	agent_frame(ch, MSG_DISCONNECT, 0, frame, 0);
+}
+
+static void
+agent_gone(struct channel *ch, const char *why)
+{
+	channel_close(ch, why, 0);
+}
+
+/*
+ * co_close: one half's tunnel is gone or misbehaved.  End both, telling
+ * the other side (a Disconnect behind what it is still owed, or, with no
+ * provider yet, a failed ConnectResponse).
+ */
+static void
 agent_close(struct channel *ch, const char *why)
 {
 	struct channel	*tw = ch->ch_twin;
 
-	log_debug("relay %s %s:%u closed: %s", log_id(ch->ch_id), ch->ch_host,
-	    ch->ch_port, why);
-	if (ch->ch_flags & CHF_CLOSING) {
-		agent_free_half(ch);
-		return;
-	}
 	if (tw != NULL) {
 		agent_message(tw, MSG_DISCONNECT, why);
 		agent_closing(tw);
 		agent_message(ch, MSG_DISCONNECT, why);
 	} else
 		agent_message(ch, MSG_CONNECT_RESPONSE, why);
-	agent_free_half(ch);
+}
+
+/* ---- worker links --------------------------------------------------- */
+
+/*
+ * A frame from another worker: a route (the group key of the Connect
+ * that follows), or that Connect.
+ */
+static void
+agent_link_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
+{
+	const uint8_t	*r;
+	size_t		 rlen = evbuffer_get_length(raw), klen;
+	struct group	*g;
+
+	if (m->m_rawtype == LS_LINK_ROUTE) {
+		if (rlen < 2 + LS_CHANNEL_ID_LEN + 2 ||
+		    (r = evbuffer_pullup(raw, -1)) == NULL)
+			return;
+		klen = (size_t)r[18] << 8 | r[19];
+		if (rlen < 20 + klen || klen >= IPC_KEYLEN)
+			return;
+		free(t->t_route);
+		if ((t->t_route = malloc(klen + 1)) == NULL)
+			return;
+		memcpy(t->t_route, r + 20, klen);
+		t->t_route[klen] = '\0';
+		return;
+	}
+	if (m->m_type != MSG_CONNECT || t->t_route == NULL) {
+		log_debug("%s: unexpected %s", t->t_name,
+		    msg_typename(m->m_type));
+		return;
+	}
+	g = registry_group(t->t_route, 1);
+	free(t->t_route);
+	t->t_route = NULL;
+	agent_connect_in(t, m, raw, g, 1);
 }

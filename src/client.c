@@ -57,7 +57,9 @@ static void	client_ws_open(struct ws_conn *, void *);
 static void	client_ws_closed(struct ws_conn *, const char *, void *);
 static void	client_ws_redirect(struct ws_conn *, const char *, void *);
 static void	client_auth(struct tunnel *, struct msg *, const char *);
-static void	client_message(struct tunnel *, struct msg *);
+static void	client_message(struct tunnel *, struct msg *,
+		    struct evbuffer *);
+static struct tunnel *client_pick(struct group *, int, int *);
 static void	client_closed(struct tunnel *, const char *);
 static void	client_listen(void);
 static void	client_connector_add(struct tunnel *);
@@ -69,6 +71,12 @@ static const struct ws_cb client_ws_cb = {
 	.ws_open = client_ws_open,
 	.ws_closed = client_ws_closed,
 	.ws_redirect = client_ws_redirect,
+};
+
+/* A client's SOCKS front end: this worker's own tunnels. */
+const struct front_ops client_front_ops = {
+	.fo_pick = client_pick,
+	.fo_udp = udp_socks_start,
 };
 
 static const struct tunnel_ops client_tunnel_ops = {
@@ -84,6 +92,7 @@ client_init(void)
 	SSL_CTX		*ctx;
 	int		 i, n;
 
+	front_init(&client_front_ops);
 	if (c->c_wsurl.u_tls || 1) {
 		/* Redirects may lead to wss:// even from ws://. */
 		if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
@@ -136,12 +145,14 @@ client_drain(void)
 	}
 }
 
-struct tunnel *
-client_pick_tunnel(void)
+/* Live tunnels of this worker for SOCKS channels, round robin. */
+static struct tunnel *
+client_pick(struct group *g, int adopted, int *worker)
 {
 	struct client_slot	*cs;
 	int			 i;
 
+	*worker = -1;
 	for (i = 0; i < client_nslots; i++) {
 		cs = &client_slots[(client_rr + (unsigned)i) %
 		    (unsigned)client_nslots];
@@ -370,7 +381,7 @@ client_connector_add(struct tunnel *t)
 }
 
 static void
-client_message(struct tunnel *t, struct msg *m)
+client_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
 {
 	struct client_slot	*cs;
 
@@ -381,7 +392,7 @@ client_message(struct tunnel *t, struct msg *m)
 			    "ignored", t->t_name);
 			return;
 		}
-		channel_dial(t, m);
+		dial_connect(t, m);
 		break;
 	case MSG_LOG:
 		log_info("server log: %s", log_str(m->m_json.p, m->m_json.len));

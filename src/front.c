@@ -1,11 +1,18 @@
 /*
  * front.c -- the SOCKS5 front end of a worker: accepted application
  * connections, negotiated with the pure parser in socks5.c, then handed
- * to a channel on one of this worker's tunnels.  Requests that find no
+ * to a channel on a tunnel the role picks (front_ops): a TCP channel of
+ * this file's kind, or a UDP association (udp.c).  Requests that find no
  * tunnel wait up to LS_WAIT_TUNNEL seconds for one.
+ *
+ * Every SOCKS5 reply after the request goes through front_reply().  The
+ * application is owed its reply from the Connect until the far side
+ * answers (CH_REPLY_OWED); with fast open it gets success at once and
+ * its bytes follow the Connect, so a failure can only close it.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,15 +24,48 @@
 
 static TAILQ_HEAD(, channel) front_waiters =
     TAILQ_HEAD_INITIALIZER(front_waiters);
-static unsigned	front_nwaiting;
+static unsigned			 front_nwaiting;
+static const struct front_ops	*front_role;
 
+static struct channel *front_new(evutil_socket_t, struct group *);
 static void	front_read(struct bufferevent *, void *);
 static void	front_event(struct bufferevent *, short, void *);
-static void	front_timeout(evutil_socket_t, short, void *);
 static void	front_request(struct channel *);
 static void	front_fail(struct channel *, uint8_t, const char *);
 static void	front_handoff(struct channel *, int);
 static void	front_start(struct channel *, struct tunnel *);
+static void	front_unwait(struct channel *);
+static void	front_connect(struct channel *, struct tunnel *);
+static int	front_fastopen_holds(const struct tunnel *);
+static void	front_connect_response(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	front_disconnect(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	front_gone(struct channel *, const char *);
+static void	front_timeout(struct channel *);
+static void	front_close(struct channel *, const char *);
+static void	front_free(struct channel *);
+
+static const struct channel_ops front_ops = {
+	.co_kind = CHK_SOCKS,
+	.co_name = "socks",
+	.co_data = channel_data,
+	.co_connect_response = front_connect_response,
+	.co_disconnect = front_disconnect,
+	.co_window = channel_window,
+	.co_drained = channel_drained,
+	.co_gone = front_gone,
+	.co_timeout = front_timeout,
+	.co_close = front_close,
+	.co_free = front_free,
+	.co_eof_reason = NULL,
+};
+
+void
+front_init(const struct front_ops *fo)
+{
+	front_role = fo;
+}
 
 unsigned
 front_waiting(void)
@@ -33,14 +73,21 @@ front_waiting(void)
 	return (front_nwaiting);
 }
 
-void
+static void
 front_unwait(struct channel *ch)
 {
-	if (!ch->ch_onlist)
+	if (!(ch->ch_flags & CHF_WAITING))
 		return;
-	TAILQ_REMOVE(&front_waiters, ch, ch_entry);
-	ch->ch_onlist = 0;
+	TAILQ_REMOVE(&front_waiters, ch, ch_waiting);
+	ch->ch_flags &= ~CHF_WAITING;
 	front_nwaiting--;
+}
+
+void
+front_reply(struct channel *ch, uint8_t rep, const struct sockaddr *sa)
+{
+	if (ch->ch_bev != NULL)
+		socks5_reply(bufferevent_get_output(ch->ch_bev), rep, sa);
 }
 
 static struct channel *
@@ -48,36 +95,20 @@ front_new(evutil_socket_t fd, struct group *g)
 {
 	struct channel	*ch;
 
-	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
-		log_warnx("%s: out of memory", __func__);
+	if ((ch = channel_alloc(&front_ops, CH_SOCKS)) == NULL) {
 		close(fd);
 		return (NULL);
 	}
 	ch->ch_group = g;
-	ch->ch_state = CH_SOCKS;
-	ch->ch_host = channel_nohost;
-	if ((ch->ch_s5 = malloc(sizeof(*ch->ch_s5))) == NULL) {
+	if ((ch->ch_s5 = malloc(sizeof(*ch->ch_s5))) == NULL ||
+	    (ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("%s: out of memory", __func__);
 		close(fd);
-		free(ch);
+		channel_close(ch, "out of memory", 0);
 		return (NULL);
 	}
 	socks5_init(ch->ch_s5, ls_conf->c_socks_user, ls_conf->c_socks_pass);
-	if ((ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
-	    (ch->ch_timer = evtimer_new(ls_worker->w_base, front_timeout,
-	    ch)) == NULL) {
-		log_warnx("%s: out of memory", __func__);
-		if (ch->ch_bev != NULL)
-			bufferevent_free(ch->ch_bev);
-		else
-			close(fd);
-		free(ch->ch_s5);
-		free(ch);
-		return (NULL);
-	}
-	ls_worker->w_channels++;
-	worker_load_changed();
 	bufferevent_setcb(ch->ch_bev, front_read, NULL, front_event, ch);
 	/*
 	 * Small reads while negotiating: what follows the request (early
@@ -128,7 +159,6 @@ front_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
     struct group *g)
 {
 	struct channel	*ch;
-	struct timeval	 tv = { FRONT_HANDSHAKE_TIMEOUT, 0 };
 
 	if (ls_worker->w_draining) {
 		close(fd);
@@ -139,15 +169,14 @@ front_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
 		return;
 	util_sockaddr_str(sa, ch->ch_peer, sizeof(ch->ch_peer));
 	bufferevent_enable(ch->ch_bev, EV_READ | EV_WRITE);
-	evtimer_add(ch->ch_timer, &tv);
+	channel_timer(ch, FRONT_HANDSHAKE_TIMEOUT);
 	log_trace("socks %s: accepted", ch->ch_peer);
 }
 
 static void
 front_fail(struct channel *ch, uint8_t rep, const char *why)
 {
-	if (rep != 0xff)
-		socks5_reply(bufferevent_get_output(ch->ch_bev), rep, NULL);
+	front_reply(ch, rep, NULL);
 	log_info("socks %s: %s", ch->ch_peer, why);
 	channel_close(ch, why, 1);
 }
@@ -183,12 +212,9 @@ front_handoff(struct channel *ch, int worker)
 	struct ipc_handoff	*h = (struct ipc_handoff *)buf;
 	struct evbuffer		*in = bufferevent_get_input(ch->ch_bev);
 	size_t			 n = evbuffer_get_length(in);
-	int			 fd;
-
 	struct evbuffer		*out = bufferevent_get_output(ch->ch_bev);
-
-	/* Replies we owe (greeting, auth) must reach the app before the move. */
 	size_t			 olen = evbuffer_get_length(out);
+	int			 fd;
 	uint8_t			*op;
 	ssize_t			 w;
 
@@ -246,17 +272,18 @@ front_start(struct channel *ch, struct tunnel *t)
 	/* Negotiated: what the channel needs is in ch_host and ch_port. */
 	free(ch->ch_s5);
 	ch->ch_s5 = NULL;
-	if (udp)
-		udp_socks_start(ch, t);
+	if (!udp)
+		front_connect(ch, t);
+	else if (front_role->fo_udp != NULL)
+		front_role->fo_udp(ch, t);
 	else
-		channel_socks_start(ch, t);
+		front_fail(ch, S5_REP_CMD, "UDP ASSOCIATE not supported here");
 }
 
 static void
 front_request(struct channel *ch)
 {
 	struct tunnel	*t;
-	struct timeval	 tv = { LS_WAIT_TUNNEL, 0 };
 	int		 worker;
 
 	if (channel_set_host(ch, ch->ch_s5->s5_host,
@@ -267,8 +294,9 @@ front_request(struct channel *ch)
 	ch->ch_port = ch->ch_s5->s5_port;
 	/* Stop reading: early data stays queued until the channel runs. */
 	bufferevent_disable(ch->ch_bev, EV_READ);
-	evtimer_del(ch->ch_timer);
-	if ((t = front_pick_tunnel(ch, &worker)) != NULL) {
+	channel_timer(ch, 0);
+	if ((t = front_role->fo_pick(ch->ch_group,
+	    (ch->ch_flags & CHF_ADOPTED) != 0, &worker)) != NULL) {
 		front_start(ch, t);
 		return;
 	}
@@ -279,22 +307,10 @@ front_request(struct channel *ch)
 	log_debug("socks %s: %s:%u waits for a tunnel", ch->ch_peer,
 	    ch->ch_host, ch->ch_port);
 	channel_set_state(ch, CH_WAIT_TUNNEL);
-	TAILQ_INSERT_TAIL(&front_waiters, ch, ch_entry);
-	ch->ch_onlist = 1;
+	TAILQ_INSERT_TAIL(&front_waiters, ch, ch_waiting);
+	ch->ch_flags |= CHF_WAITING;
 	front_nwaiting++;
-	evtimer_add(ch->ch_timer, &tv);
-}
-
-struct tunnel *
-front_pick_tunnel(struct channel *ch, int *worker)
-{
-	*worker = -1;
-	if (ch->ch_group == NULL)
-		return (client_pick_tunnel());
-	/* A handed-off request moves once: it takes a provider here. */
-	if (ch->ch_flags & CHF_ADOPTED)
-		return (server_pick_local(ch->ch_group));
-	return (server_pick_provider(ch->ch_group, worker));
+	channel_timer(ch, LS_WAIT_TUNNEL);
 }
 
 /* A tunnel came up: start every waiting request that can go. */
@@ -306,32 +322,18 @@ front_tunnel_available(void)
 	int		 worker;
 
 	for (ch = TAILQ_FIRST(&front_waiters); ch != NULL; ch = next) {
-		next = TAILQ_NEXT(ch, ch_entry);
-		t = front_pick_tunnel(ch, &worker);
+		next = TAILQ_NEXT(ch, ch_waiting);
+		t = front_role->fo_pick(ch->ch_group,
+		    (ch->ch_flags & CHF_ADOPTED) != 0, &worker);
 		if (t == NULL && worker < 0)
 			continue;
 		front_unwait(ch);
-		evtimer_del(ch->ch_timer);
+		channel_timer(ch, 0);
 		if (t != NULL)
 			front_start(ch, t);
 		else
 			front_handoff(ch, worker);
 	}
-}
-
-static void
-front_timeout(evutil_socket_t fd, short ev, void *arg)
-{
-	struct channel	*ch = arg;
-
-	if (ch->ch_state == CH_WAIT_TUNNEL) {
-		front_unwait(ch);
-		front_fail(ch, S5_REP_NETUNREACH, "no tunnel available within "
-		    "10 s");
-		return;
-	}
-	log_info("socks %s: handshake timeout", ch->ch_peer);
-	channel_close(ch, "SOCKS5 handshake timeout", 0);
 }
 
 static void
@@ -346,4 +348,157 @@ front_event(struct bufferevent *bev, short what, void *arg)
 	}
 	log_trace("socks %s: closed during negotiation", ch->ch_peer);
 	channel_close(ch, "client closed", 0);
+}
+
+/* ---- the SOCKS side of a TCP channel ---------------------------------- */
+
+/*
+ * A reference server relays a connector's channel in a background task
+ * and drops Data that comes before it is done (spec P-6).  A connector
+ * whose server did not offer our extensions still answers at once with
+ * fast open, but holds the application's bytes until the connect is
+ * confirmed, so none is lost.
+ */
+static int
+front_fastopen_holds(const struct tunnel *t)
+{
+	return (strcmp(ls_conf->c_subcmd, "connector") == 0 &&
+	    !t->t_halfclose && !t->t_credit);
+}
+
+/* Send Connect on t; fast open answers the application at once. */
+static void
+front_connect(struct channel *ch, struct tunnel *t)
+{
+	if (channel_attach(ch, t) == -1) {
+		front_fail(ch, S5_REP_FAIL, "cannot register channel");
+		return;
+	}
+	log_debug("channel %s open %s:%u via %s%s", log_id(ch->ch_id),
+	    ch->ch_host, ch->ch_port, t->t_name,
+	    ls_conf->c_fastopen ? " (fast open)" : "");
+	channel_set_state(ch, ls_conf->c_fastopen ? CH_CONNECTING :
+	    CH_REPLY_OWED);
+	if (msg_put_connect(t->t_out, PROTO_TCP, ch->ch_id, ch->ch_host,
+	    ch->ch_port) == -1 || tunnel_flush_msg(t) == -1) {
+		ch->ch_flags |= CHF_DISC_SENT;
+		front_fail(ch, S5_REP_HOSTUNREACH, "cannot send Connect");
+		return;
+	}
+	channel_guard(ch);
+	if (ls_conf->c_fastopen) {
+		/* Success first; the app's bytes follow the Connect in order. */
+		ch->ch_flags |= CHF_FASTOPEN;
+		front_reply(ch, S5_REP_OK, NULL);
+		if (!front_fastopen_holds(t)) {
+			channel_start_relay(ch);
+			return;
+		}
+		/* ... but they wait for the connect: see above. */
+		ch->ch_flags |= CHF_FOHOLD;
+	}
+	channel_hold(ch);
+}
+
+static void
+front_connect_response(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
+{
+	char	ebuf[256];
+
+	if (ch->ch_flags & CHF_CONFIRMED)
+		return;
+	if (!m->m_success) {
+		log_info("channel %s %s:%u: remote connect failed: %s",
+		    log_id(ch->ch_id), ch->ch_host, ch->ch_port,
+		    channel_msg_error(m, ebuf, sizeof(ebuf)));
+		ch->ch_flags |= CHF_DISC_SENT;	/* dial side forgot it */
+		if (ch->ch_state != CH_REPLY_OWED) {
+			/* The app already has success: closing is all we can do. */
+			channel_close(ch, "fast open: remote connect failed", 0);
+			return;
+		}
+		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+		channel_close(ch, "remote connect failed", 1);
+		return;
+	}
+	ch->ch_flags |= CHF_CONFIRMED;
+	channel_rearm(ch);
+	if (ch->ch_flags & CHF_FOHOLD) {
+		/* Answered already; now the held bytes may go. */
+		ch->ch_flags &= ~CHF_FOHOLD;
+		channel_start_relay(ch);
+		return;
+	}
+	if (ch->ch_state != CH_REPLY_OWED)
+		return;
+	front_reply(ch, S5_REP_OK, NULL);
+	channel_start_relay(ch);
+}
+
+static void
+front_disconnect(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
+{
+	if (ch->ch_state == CH_REPLY_OWED) {
+		/* The dial side gave up before answering. */
+		log_debug("channel %s: Disconnect before ConnectResponse",
+		    log_id(ch->ch_id));
+		ch->ch_flags |= CHF_DISC_SENT;
+		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+		channel_close(ch, "remote gave up", 1);
+		return;
+	}
+	channel_disconnect(ch, m, frame);
+}
+
+static void
+front_gone(struct channel *ch, const char *why)
+{
+	if (ch->ch_state == CH_REPLY_OWED)
+		front_reply(ch, S5_REP_NETUNREACH, NULL);
+	channel_gone(ch, why);
+}
+
+static void
+front_timeout(struct channel *ch)
+{
+	switch (ch->ch_state) {
+	case CH_SOCKS:
+		log_info("socks %s: handshake timeout", ch->ch_peer);
+		channel_close(ch, "SOCKS5 handshake timeout", 0);
+		break;
+	case CH_WAIT_TUNNEL:
+		front_unwait(ch);
+		front_fail(ch, S5_REP_NETUNREACH, "no tunnel available within "
+		    "10 s");
+		break;
+	case CH_REPLY_OWED:
+		/* No ConnectResponse in time (P-8: tell the far side). */
+		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+		channel_close(ch, "connect response timeout", 1);
+		break;
+	case CH_CONNECTING:
+		channel_close(ch, "connect response timeout", 1);
+		break;
+	case CH_RELAY:
+		channel_relay_timeout(ch);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+front_close(struct channel *ch, const char *why)
+{
+	front_unwait(ch);
+	channel_close_notify(ch, why);
+}
+
+static void
+front_free(struct channel *ch)
+{
+	free(ch->ch_s5);
+	ch->ch_s5 = NULL;
 }

@@ -671,6 +671,8 @@ extern struct worker	*ls_worker;
 __dead void	 worker_main(struct config *, int, int, int);
 void		 worker_load_changed(void);
 void		 worker_fatal(const char *, ...) LS_PRINTF(1, 2);
+/* Run fn(arg) from the event loop after the current callback (frees). */
+void		 worker_defer(void (*)(void *), void *);
 
 /* ------------------------------------------------------------------ */
 /* tunnel.c: one authenticated WebSocket carrying channels             */
@@ -701,8 +703,11 @@ struct chan_table {
 struct tunnel_ops {
 	/* TUN_AUTH: the first message (NULL with err on a parse error). */
 	void	(*to_auth)(struct tunnel *, struct msg *, const char *);
-	/* A decoded message that is not channel traffic the tunnel handles. */
-	void	(*to_message)(struct tunnel *, struct msg *);
+	/*
+	 * A decoded message that is not channel traffic the tunnel handles;
+	 * raw holds the whole message as received (contiguous).
+	 */
+	void	(*to_message)(struct tunnel *, struct msg *, struct evbuffer *);
 	/* The tunnel is gone (channels already closed). */
 	void	(*to_closed)(struct tunnel *, const char *);
 	/* The tunnel reached TUN_OPEN (client: WS open). */
@@ -724,15 +729,18 @@ struct tunnel {
 	unsigned		 t_pausers;	/* channels pausing our reader */
 	struct evbuffer		*t_out;		/* scratch for one message */
 	struct event		*t_timer;	/* auth timeout / keepalive */
-	struct bufferevent	*t_link;	/* worker link instead of t_ws */
+	struct bufferevent	*t_link;	/* framed transport instead of t_ws */
 	struct event		*t_link_ev;
 	char			*t_route;	/* link: group key of next Connect */
-	const uint8_t		*t_raw;		/* message being dispatched */
-	size_t			 t_rawlen;
-	struct evbuffer		*t_rawbuf;	/* ... the buffer holding it */
 	struct evbuffer		*t_linkmsg;	/* link: message being read */
+	double			 t_link_rx;	/* link: last message, monotonic */
 	char			 t_name[64];
 	char			*t_token;	/* server: raw token it used */
+	/*
+	 * One reference while open, one more for each dispatch in progress;
+	 * the memory goes from the event loop once the last one is dropped
+	 * after TUN_CLOSED, so callers up the stack never see it freed.
+	 */
 	int			 t_refs;
 	struct group		*t_group;	/* server: provider/connector group */
 	int			 t_autonomy;	/* provider on an autonomy token */
@@ -752,11 +760,21 @@ const char	*tunnel_feature_text(const struct tunnel *);
 
 struct tunnel	*tunnel_new(struct ws_conn *, int, const struct tunnel_ops *,
 		    void *);
+/* A worker link to worker `peer' over a socketpair from the master. */
 struct tunnel	*tunnel_new_link(int, int, const struct tunnel_ops *, void *);
+/*
+ * The same framed transport (u32 length, then the message, unchanged)
+ * on any bufferevent, already OPEN, with both extensions on: worker links,
+ * and unit tests over a bufferevent_pair.  The tunnel owns bev.
+ */
+struct tunnel	*tunnel_new_framed(struct bufferevent *, const char *,
+		    const struct tunnel_ops *, void *);
 /* Link-only frame: 01 F0 <16-byte channel id> <u16 keylen> <group key>. */
 #define LS_LINK_ROUTE		0xf0
 void		 tunnel_set_state(struct tunnel *, enum tunnel_state);
 const char	*tunnel_strstate(enum tunnel_state);
+void		 tunnel_ref(struct tunnel *);
+void		 tunnel_unref(struct tunnel *);
 /* Close the tunnel and every channel on it; to_closed is called. */
 void		 tunnel_close(struct tunnel *, const char *);
 /* Send the message built in t_out; -1 if the tunnel is gone. */
@@ -773,35 +791,56 @@ int		 tunnel_add(struct tunnel *, struct channel *);
 void		 tunnel_dispatch(struct tunnel *, struct evbuffer *);
 void		 tunnel_remove(struct tunnel *, struct channel *);
 void		 tunnel_start_keepalive(struct tunnel *);
+double		 tunnel_idle(struct tunnel *);
 extern const struct ws_cb tunnel_ws_cb;
 
 /* ------------------------------------------------------------------ */
-/* channel.c: one proxied TCP connection over a tunnel                 */
+/* channel.c: one proxied connection over a tunnel, of some kind       */
 
-enum channel_state {
-	CH_SOCKS,		/* SOCKS5 negotiation with the application */
-	CH_WAIT_TUNNEL,		/* request parsed, no tunnel yet */
-	CH_CONNECTING,		/* Connect sent / dial in progress */
-	CH_RELAY,
-	CH_CLOSED
+/*
+ * What a channel is: set once by the code that creates it, which also
+ * gives it its struct channel_ops.  channel.c and tunnel.c never look at
+ * the kind; they call through the ops.
+ */
+enum channel_kind {
+	CHK_SOCKS,		/* front.c: an application's SOCKS5 CONNECT */
+	CHK_DIAL,		/* dial.c: the target of a Connect we received */
+	CHK_UDP_SOCKS,		/* udp.c: an application's UDP ASSOCIATE */
+	CHK_UDP_DIAL,		/* udp.c: the far end of an association */
+	CHK_AGENT		/* agent.c: one half of a relayed channel */
 };
 
-#define CHF_LOCAL_EOF		0x01	/* local read side ended, Disconnect sent */
-#define CHF_REMOTE_EOF		0x02	/* Disconnect received */
-#define CHF_PAUSING		0x04	/* we paused the tunnel reader */
-#define CHF_BLOCKED		0x08	/* on t_blocked, waiting for drain */
-#define CHF_FASTOPEN		0x10
-#define CHF_CONFIRMED		0x20	/* ConnectResponse(1) seen / dial ok */
-#define CHF_DIAL		0x40	/* dial side */
-#define CHF_SHUTWR		0x80	/* local write side shut down */
-#define CHF_RELAY		0x1000	/* agent relay half, no socket */
-#define CHF_FROM_LINK		0x2000	/* relay that came over a worker link */
-#define CHF_ADOPTED		0x4000	/* SOCKS request handed from a worker */
-#define CHF_UDP			0x8000	/* UDP association (ch_udp) */
-#define CHF_NOCREDIT		0x10000	/* waiting for the peer's Window */
-#define CHF_CLOSING		0x20000	/* relay half: free once flushed */
-#define CHF_FOHOLD		0x40000	/* fast open answered, data held */
-#define CHF_DISC_SENT		0x100	/* Disconnect sent on the tunnel */
+/* Progress; the transitions allowed are in channel.c (channel_moves). */
+enum channel_state {
+	CH_SOCKS,		/* SOCKS5 negotiation with the application */
+	CH_WAIT_TUNNEL,		/* request parsed, no tunnel (provider) yet */
+	CH_REPLY_OWED,		/* Connect sent; the application still waits
+				 * for its SOCKS5 reply (no fast open) */
+	CH_CONNECTING,		/* Connect received and dialling, or sent with
+				 * fast open: nothing owed to the application */
+	CH_RELAY,		/* bytes flow */
+	CH_FLUSHING,		/* done with the far side; writing what its
+				 * output still holds */
+	CH_CLOSED		/* dead: callbacks return; freed from the loop */
+};
+
+#define CHF_LOCAL_EOF		0x0001	/* local read side ended, Disconnect sent */
+#define CHF_REMOTE_EOF		0x0002	/* Disconnect received */
+#define CHF_PAUSING		0x0004	/* we paused the tunnel reader */
+#define CHF_BLOCKED		0x0008	/* on t_blocked, waiting for drain */
+#define CHF_FASTOPEN		0x0010	/* answered before the connect */
+#define CHF_CONFIRMED		0x0020	/* ConnectResponse(1) seen / dial ok */
+#define CHF_SHUTWR		0x0040	/* local write side shut down */
+#define CHF_DISC_SENT		0x0080	/* the far side knows it is closed */
+#define CHF_EOF_PENDING		0x0100	/* local EOF, input not yet sent */
+#define CHF_NOCREDIT		0x0200	/* waiting for the peer's Window */
+#define CHF_FOHOLD		0x0400	/* fast open answered, data held */
+#define CHF_WAITING		0x0800	/* on its kind's waiting list */
+#define CHF_ADOPTED		0x1000	/* front.c: handed from a worker */
+#define CHF_FROM_LINK		0x2000	/* agent.c: came over a worker link */
+#define CHF_BITS	"\020\001LOCAL_EOF\002REMOTE_EOF\003PAUSING\004BLOCKED" \
+	"\005FASTOPEN\006CONFIRMED\007SHUTWR\010DISC_SENT\011EOF_PENDING" \
+	"\012NOCREDIT\013FOHOLD\014WAITING\015ADOPTED\016FROM_LINK"
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
 #define CH_OUT_LOW		(512u * 1024)
@@ -817,100 +856,186 @@ enum channel_state {
 #define CH_READ_MAX		CH_READ_CHUNK	/* input buffered */
 #define CH_LINGER		5	/* seconds, 0x01-only peers */
 
+struct channel_ops {
+	enum channel_kind	 co_kind;
+	const char		*co_name;	/* for logs */
+	/*
+	 * TCP Data: the whole message is in frame, n payload bytes after its
+	 * MSG_DATA_HDR-byte header.  m is NULL on the fast path, else the
+	 * decoded message (gzip: m_data holds the inflated payload).
+	 */
+	void	(*co_data)(struct channel *, struct evbuffer *, size_t,
+		    const struct msg *);
+	/* UDP Data, decoded and as received (NULL: dropped). */
+	void	(*co_datagram)(struct channel *, const struct msg *,
+		    struct evbuffer *);
+	/* ConnectResponse and Disconnect, decoded and as received. */
+	void	(*co_connect_response)(struct channel *, const struct msg *,
+		    struct evbuffer *);
+	void	(*co_disconnect)(struct channel *, const struct msg *,
+		    struct evbuffer *);
+	/* Window (0xF1): the peer takes this many more bytes. */
+	void	(*co_window)(struct channel *, uint32_t);
+	/* The tunnel's output drained after channel_block. */
+	void	(*co_drained)(struct channel *);
+	/* The tunnel is going away, or sent this channel garbage. */
+	void	(*co_gone)(struct channel *, const char *);
+	/* ch_timer fired (never while CH_FLUSHING: channel.c owns that). */
+	void	(*co_timeout)(struct channel *);
+	/* First step of channel_close: tell whoever must know (optional). */
+	void	(*co_close)(struct channel *, const char *);
+	/* Release what the kind holds, once, from the teardown (optional). */
+	void	(*co_free)(struct channel *);
+	/* Disconnect text for our own EOF (NULL: none). */
+	const char		*co_eof_reason;
+};
+
 struct channel {
 	uint8_t			 ch_id[LS_CHANNEL_ID_LEN];
 	enum channel_state	 ch_state;
 	int			 ch_flags;
+	int			 ch_refs;	/* see channel_ref */
+	const struct channel_ops *ch_ops;
 	struct tunnel		*ch_tun;
 	struct bufferevent	*ch_bev;	/* application or target */
 	struct event		*ch_timer;
-	struct socks5		*ch_s5;		/* SOCKS side, while negotiating */
+	struct socks5		*ch_s5;		/* front: while negotiating */
 	char			*ch_host;	/* target name or address */
 	uint16_t		 ch_port;
 	char			 ch_peer[64];
-	struct evdns_getaddrinfo_request *ch_dnsreq;
-	struct evutil_addrinfo	*ch_ai, *ch_ai_next;
-	char			 ch_err[64];	/* dial side: last connect error */
+	struct evdns_getaddrinfo_request *ch_dnsreq;	/* dial */
+	struct evutil_addrinfo	*ch_ai, *ch_ai_next;	/* dial */
+	char			 ch_err[64];	/* dial: last connect error */
 	struct channel		*ch_hnext;	/* chan_table chain */
 	struct group		*ch_group;	/* server SOCKS: token's group */
-	struct channel		*ch_twin;	/* agent relay: other half */
-	struct evbuffer		*ch_pending;	/* relay: frames before provider */
-	struct udp_assoc	*ch_udp;	/* CHF_UDP */
+	struct channel		*ch_twin;	/* agent: other half */
+	struct evbuffer		*ch_pending;	/* agent: frames queued */
+	struct udp_assoc	*ch_udp;	/* udp */
 	/* Credit (t_credit): what we may send, and what the peer may. */
 	int64_t			 ch_tx_credit;
 	uint64_t		 ch_rx_added;	/* payload bytes received */
 	uint64_t		 ch_rx_limit;	/* ... allowed so far */
 	uint64_t		 ch_rx_acked;	/* ... consumed and granted */
-	uint32_t		 ch_rx_unacked;	/* relay: consumed, not granted */
-	TAILQ_ENTRY(channel)	 ch_entry;	/* t_blocked or waiters */
-	int			 ch_onlist;
+	uint32_t		 ch_rx_unacked;	/* agent: consumed, not granted */
+	TAILQ_ENTRY(channel)	 ch_blocked;	/* t_blocked (CHF_BLOCKED) */
+	TAILQ_ENTRY(channel)	 ch_waiting;	/* front or agent waiters
+						 * (CHF_WAITING) */
 };
 
 const char	*channel_strstate(enum channel_state);
 void		 channel_set_state(struct channel *, enum channel_state);
+/* "<LOCAL_EOF,FASTOPEN>" for debug logs; static buffer. */
+const char	*channel_flagstr(int);
+/*
+ * A new channel of a kind, in state st (counted in w_channels), with one
+ * reference that channel_close drops.  NULL when out of memory.
+ */
+struct channel	*channel_alloc(const struct channel_ops *, enum channel_state);
+/* A kind taking over a channel another kind negotiated (front -> udp). */
+void		 channel_set_ops(struct channel *, const struct channel_ops *);
+/* Keep ch's memory past its teardown, until the matching unref. */
+void		 channel_ref(struct channel *);
+void		 channel_unref(struct channel *);
+#define channel_dead(ch)	((ch)->ch_state == CH_CLOSED)
 /* Set ch_host from len bytes (copied, NUL added); -1 out of memory.
  * A new channel's ch_host is channel_nohost (""), never NULL. */
 extern char	 channel_nohost[];
 int		 channel_set_host(struct channel *, const char *, size_t);
-/* One teardown: send Disconnect if needed, free everything. */
+/*
+ * The one teardown, reached by every path: the kind's co_close, off the
+ * tunnel, then (flush) keep the local socket until its output is written,
+ * or free now.  Safe to call again; a close while flushing ends the flush.
+ */
 void		 channel_close(struct channel *, const char *, int);
-/* Tunnel side events: Data moved out of an evbuffer, or copied. */
-void		 channel_tunnel_data(struct channel *, struct evbuffer *, size_t);
-void		 channel_tunnel_bytes(struct channel *, const uint8_t *, size_t);
-void		 channel_tunnel_disconnect(struct channel *, const char *);
-void		 channel_tunnel_connect_response(struct channel *, int,
-		    const char *);
-void		 channel_tunnel_gone(struct channel *);
-void		 channel_tunnel_drained(struct channel *);
-void		 channel_tunnel_window(struct channel *, uint32_t);
-/* Dial side: Connect received on t. */
-void		 channel_dial(struct tunnel *, const struct msg *);
-/* SOCKS side: the request is parsed and a tunnel chosen. */
-void		 channel_socks_start(struct channel *, struct tunnel *);
-void		 channel_start_relay(struct channel *);
+/* co_close and co_gone of the kinds with a local socket. */
+void		 channel_close_notify(struct channel *, const char *);
+void		 channel_gone(struct channel *, const char *);
 /* Give ch a fresh channel id on t; -1 if none could be registered. */
 int		 channel_attach(struct channel *, struct tunnel *);
-/* The SOCKS side's guard: running until the connect is confirmed. */
-void		 channel_guard(struct channel *);
-/* Dial side: a channel for Connect m on t, or NULL (logged). */
-struct channel	*channel_new_dial(struct tunnel *, const struct msg *);
+/* A channel for Connect m received on t (dial side), registered on t
+ * under m's id, CH_CONNECTING; NULL (logged) if it cannot be. */
+struct channel	*channel_new_remote(struct tunnel *, const struct msg *,
+		    const struct channel_ops *);
 /* Dial side: answer ConnectResponse(0, text) and close. */
 void		 channel_refuse(struct channel *, const char *);
+/* Disconnect(err) to the far side unless it knows already. */
+void		 channel_send_disconnect(struct channel *, const char *);
+/* ch_timer: (re)arm for secs, or drop it with 0. */
+void		 channel_timer(struct channel *, int);
+void		 channel_timer_tv(struct channel *, const struct timeval *);
+/* The fast-open guard: ConnectTimeout + 5 s until the connect is
+ * confirmed. */
+void		 channel_guard(struct channel *);
+/* After a change: the guard, the linger after our EOF, or no timer. */
+void		 channel_rearm(struct channel *);
+/* The error text of a ConnectResponse or Disconnect, escaped. */
+const char	*channel_msg_error(const struct msg *, char *, size_t);
+/*
+ * The data path of a channel with a local socket (front and dial kinds):
+ * start relaying ch_bev, and the ops they share.
+ */
+void		 channel_start_relay(struct channel *);
+void		 channel_hold(struct channel *);
+void		 channel_data(struct channel *, struct evbuffer *, size_t,
+		    const struct msg *);
+void		 channel_window(struct channel *, uint32_t);
+void		 channel_drained(struct channel *);
+/* A Disconnect for a relaying channel (or a dial still connecting). */
+void		 channel_disconnect(struct channel *, const struct msg *,
+		    struct evbuffer *);
+/* Linger or fast-open guard expired (CH_RELAY). */
+void		 channel_relay_timeout(struct channel *);
+/* ConnectResponse where none is expected: logged, ignored. */
+void		 channel_ignore_response(struct channel *, const struct msg *,
+		    struct evbuffer *);
+
+/* ------------------------------------------------------------------ */
+/* dial.c: the dial side of a TCP channel (server forward, provider)   */
+
+/* Connect received on t: dial the target (UDP: udp_dial). */
+void		 dial_connect(struct tunnel *, const struct msg *);
 
 /* ------------------------------------------------------------------ */
 /* udp.c: UDP ASSOCIATE over a tunnel                                  */
 
+/* The front hands over a parsed UDP ASSOCIATE with the tunnel chosen. */
 void		 udp_socks_start(struct channel *, struct tunnel *);
-void		 udp_connect_response(struct channel *, int, const char *);
 void		 udp_dial(struct tunnel *, const struct msg *);
-void		 udp_tunnel_data(struct channel *, const struct msg *);
-void		 udp_free(struct channel *);
 
 /* ------------------------------------------------------------------ */
 /* agent.c: agent mode, a connector's channel joined to a provider's     */
 
+/* Connect from a connector (raw: the message as received). */
 void		 agent_connect(struct tunnel *, const struct msg *,
-		    struct group *, int);
-/* A channel frame (all of the evbuffer) for a relay half. */
-void		 agent_frame(struct channel *, int, int, struct evbuffer *,
-		    uint32_t);
-void		 agent_close(struct channel *, const char *);
-void		 agent_drained(struct channel *);
-void		 agent_window(struct channel *, uint32_t);
+		    struct evbuffer *, struct group *);
 void		 agent_provider_available(struct group *);
+/* A worker link's tunnel ops: routes and Connects from other workers. */
+extern const struct tunnel_ops agent_link_ops;
 
 /* ------------------------------------------------------------------ */
-/* front.c: SOCKS5 front end sessions on bufferevents                   */
+/* front.c: SOCKS5 front end sessions on bufferevents                  */
 
+/*
+ * What the role gives its front end: where a parsed request goes.
+ * fo_pick returns a local tunnel, or NULL with *worker set to the worker
+ * that should take the connection (-1: none yet).  fo_udp starts a UDP
+ * ASSOCIATE (NULL: refused).
+ */
+struct front_ops {
+	struct tunnel	*(*fo_pick)(struct group *, int, int *);
+	void		 (*fo_udp)(struct channel *, struct tunnel *);
+};
+
+void		 front_init(const struct front_ops *);
 void		 front_accept(evutil_socket_t, const struct sockaddr *, int,
 		    struct group *);
 struct ipc_handoff;
 void		 front_adopt(int, const struct ipc_handoff *, const uint8_t *,
 		    struct group *);
 void		 front_tunnel_available(void);
-void		 front_unwait(struct channel *);
-struct tunnel	*front_pick_tunnel(struct channel *, int *);
 unsigned	 front_waiting(void);
+/* The one writer of SOCKS5 replies (bound address: NULL or sa). */
+void		 front_reply(struct channel *, uint8_t, const struct sockaddr *);
 
 /* ------------------------------------------------------------------ */
 /* server.c: tunnel server (runs in workers)                           */
@@ -922,19 +1047,31 @@ void		 server_providers(const struct ipc_providers *);
 void		 server_handoff_in(const void *, size_t, int);
 void		 server_token_update(const struct ipc_token *);
 void		 server_connector_result(const struct ipc_connector *);
-/* Pick a provider tunnel of g for a new channel: a local tunnel, or -1
- * with *worker set to the worker that should take it, or NULL/-1 none. */
-struct tunnel	*server_pick_provider(struct group *, int *);
-struct tunnel	*server_pick_local(struct group *);
-struct tunnel	*server_link(int);
 void		 server_link_fd(int, int);
+extern const struct front_ops server_front_ops;
+
+/* ------------------------------------------------------------------ */
+/* router.c: which provider takes a channel; the links between workers */
+
+/*
+ * Round robin over every provider of g in every worker: a local tunnel,
+ * or NULL with *worker set to the worker that has the one chosen (-1:
+ * none).  adopted: the request moved once already, so local only.
+ */
+struct tunnel	*router_pick(struct group *, int, int *);
+/* This worker's providers of g only. */
+struct tunnel	*router_pick_local(struct group *);
+/* The link to worker i, or NULL. */
+struct tunnel	*router_link(int);
+void		 router_link_set(int, int, const struct tunnel_ops *);
+/* A link's to_closed: forget it. */
+void		 router_link_gone(struct tunnel *, const char *);
 
 /* ------------------------------------------------------------------ */
 /* client.c: tunnel client (runs in workers)                           */
 
 void		 client_init(void);
 void		 client_drain(void);
-/* Live tunnels of this worker for SOCKS channels, round robin. */
-struct tunnel	*client_pick_tunnel(void);
+extern const struct front_ops client_front_ops;
 
 #endif /* LINKSOCKS_H */

@@ -52,7 +52,8 @@ static int	server_ws_request(struct ws_conn *, const struct http_head *,
 static void	server_ws_open(struct ws_conn *, void *);
 static void	server_ws_closed(struct ws_conn *, const char *, void *);
 static void	server_auth(struct tunnel *, struct msg *, const char *);
-static void	server_message(struct tunnel *, struct msg *);
+static void	server_message(struct tunnel *, struct msg *,
+		    struct evbuffer *);
 static void	server_closed(struct tunnel *, const char *);
 static void	server_auth_timeout(evutil_socket_t, short, void *);
 static void	server_authenticate(struct server_conn *, struct token *, int,
@@ -78,9 +79,16 @@ static const struct tunnel_ops server_tunnel_ops = {
 	.to_closed = server_closed,
 };
 
+/* A server's SOCKS front end: reverse ports, providers anywhere. */
+const struct front_ops server_front_ops = {
+	.fo_pick = router_pick,
+	.fo_udp = udp_socks_start,
+};
+
 void
 server_init(void)
 {
+	front_init(&server_front_ops);
 	server_listeners();
 }
 
@@ -159,75 +167,10 @@ server_report(struct group *g)
 
 /* ---- worker links (agent relay across workers) ------------------------ */
 
-static struct tunnel	*server_links[LS_MAX_WORKERS];
-
-static void
-server_link_message(struct tunnel *t, struct msg *m)
-{
-	const uint8_t	*r = t->t_raw;
-	size_t		 klen;
-	struct group	*g;
-
-	if (m->m_rawtype == LS_LINK_ROUTE) {
-		if (t->t_rawlen < 2 + LS_CHANNEL_ID_LEN + 2)
-			return;
-		klen = (size_t)r[18] << 8 | r[19];
-		if (t->t_rawlen < 20 + klen || klen >= IPC_KEYLEN)
-			return;
-		free(t->t_route);
-		if ((t->t_route = malloc(klen + 1)) == NULL)
-			return;
-		memcpy(t->t_route, r + 20, klen);
-		t->t_route[klen] = '\0';
-		return;
-	}
-	if (m->m_type != MSG_CONNECT || t->t_route == NULL) {
-		log_debug("%s: unexpected %s", t->t_name,
-		    msg_typename(m->m_type));
-		return;
-	}
-	g = registry_group(t->t_route, 1);
-	free(t->t_route);
-	t->t_route = NULL;
-	agent_connect(t, m, g, 1);
-}
-
-static void
-server_link_closed(struct tunnel *t, const char *why)
-{
-	int	i;
-
-	for (i = 0; i < LS_MAX_WORKERS; i++)
-		if (server_links[i] == t) {
-			server_links[i] = NULL;
-			log_debug("link to worker %d closed: %s", i, why);
-		}
-}
-
-static const struct tunnel_ops server_link_ops = {
-	.to_message = server_link_message,
-	.to_closed = server_link_closed,
-};
-
-struct tunnel *
-server_link(int worker)
-{
-	if (worker < 0 || worker >= LS_MAX_WORKERS)
-		return (NULL);
-	return (server_links[worker]);
-}
-
 void
 server_link_fd(int peer, int fd)
 {
-	if (peer < 0 || peer >= LS_MAX_WORKERS || peer == ls_worker->w_idx) {
-		close(fd);
-		return;
-	}
-	if (server_links[peer] != NULL)
-		tunnel_close(server_links[peer], "replaced");
-	server_links[peer] = tunnel_new_link(fd, peer, &server_link_ops, NULL);
-	log_debug("link to worker %d up", peer);
+	router_link_set(peer, fd, &agent_link_ops);
 }
 
 void
@@ -243,75 +186,6 @@ server_providers(const struct ipc_providers *ip)
 	server_listeners();
 	front_tunnel_available();
 	agent_provider_available(g);
-}
-
-/*
- * Round robin over every provider of the group in every worker, so load
- * is shared per provider whatever worker a SOCKS connection lands on.  A
- * provider silent for longer than a keepalive period is skipped.
- */
-struct tunnel *
-server_pick_provider(struct group *g, int *worker)
-{
-	struct tunnel	*t;
-	unsigned	 total, k, n, tries;
-	int		 i, self = ls_worker->w_idx;
-	double		 now = util_now();
-
-	*worker = -1;
-	if (g == NULL || (total = registry_group_total(g)) == 0)
-		return (NULL);
-	for (tries = 0; tries < total; tries++) {
-		k = g->g_rr++ % total;
-		for (i = 0; i < LS_MAX_WORKERS; i++) {
-			n = i == self ? g->g_nlocal : g->g_count[i];
-			if (k < n)
-				break;
-			k -= n;
-		}
-		if (i >= LS_MAX_WORKERS)
-			break;
-		if (i != self) {
-			*worker = i;
-			return (NULL);
-		}
-		TAILQ_FOREACH(t, &g->g_tunnels, t_entry)
-			if (k-- == 0)
-				break;
-		if (t == NULL)
-			continue;
-		if (now - (double)ws_last_rx(t->t_ws) >
-		    LS_PING_INTERVAL + 10) {
-			log_info("provider %s silent for %.0fs, skipped",
-			    t->t_name, now - (double)ws_last_rx(t->t_ws));
-			continue;
-		}
-		return (t);
-	}
-	/* Every local candidate looked dead: any provider beats none. */
-	return (TAILQ_FIRST(&g->g_tunnels));
-}
-
-/* This worker's providers of g only, round robin, skipping silent ones. */
-struct tunnel *
-server_pick_local(struct group *g)
-{
-	struct tunnel	*t;
-	unsigned	 n, k;
-	double		 now = util_now();
-
-	if (g == NULL || g->g_nlocal == 0)
-		return (NULL);
-	for (n = 0; n < g->g_nlocal; n++) {
-		k = g->g_lrr++ % g->g_nlocal;
-		TAILQ_FOREACH(t, &g->g_tunnels, t_entry)
-			if (k-- == 0)
-				break;
-		if (t != NULL && now - (double)ws_last_rx(t->t_ws) <=
-		    LS_PING_INTERVAL + 10)
-			return (t);
-	}
-	return (TAILQ_FIRST(&g->g_tunnels));
 }
 
 void
@@ -716,12 +590,12 @@ server_auth(struct tunnel *t, struct msg *m, const char *err)
 }
 
 static void
-server_message(struct tunnel *t, struct msg *m)
+server_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
 {
 	switch (m->m_type) {
 	case MSG_CONNECT:
 		if (t->t_kind == TUNK_CONNECTOR) {
-			agent_connect(t, m, t->t_group, 0);
+			agent_connect(t, m, raw, t->t_group);
 			return;
 		}
 		if (t->t_kind != TUNK_FORWARD) {
@@ -733,7 +607,7 @@ server_message(struct tunnel *t, struct msg *m)
 				tunnel_flush_msg(t);
 			return;
 		}
-		channel_dial(t, m);
+		dial_connect(t, m);
 		break;
 	case MSG_CONNECTOR:
 		server_connector_msg(t, m);

@@ -20,13 +20,17 @@
 
 static void	tunnel_ws_open(struct ws_conn *, void *);
 static void	tunnel_ws_message(struct ws_conn *, struct evbuffer *, void *);
-static void	tunnel_relay_inflated(struct tunnel *, struct channel *,
-		    const struct msg *, struct evbuffer *);
 static void	tunnel_ws_drain(struct ws_conn *, void *);
 static void	tunnel_ws_pong(struct ws_conn *, void *);
 static void	tunnel_ws_closed(struct ws_conn *, const char *, void *);
 static void	tunnel_keepalive(evutil_socket_t, short, void *);
-static void	tunnel_free(struct tunnel *);
+static void	tunnel_free(void *);
+static void	tunnel_channel_message(struct tunnel *, struct channel *,
+		    const struct msg *, struct evbuffer *);
+static void	tunnel_link_read(struct bufferevent *, void *);
+static void	tunnel_link_write(struct bufferevent *, void *);
+static void	tunnel_link_event(struct bufferevent *, short, void *);
+static void	tunnel_link_kick(evutil_socket_t, short, void *);
 static size_t	tunnel_hash(const uint8_t *, size_t);
 
 const struct ws_cb tunnel_ws_cb = {
@@ -82,6 +86,7 @@ tunnel_new(struct ws_conn *ws, int client, const struct tunnel_ops *ops,
 	t->t_ops = ops;
 	t->t_arg = arg;
 	t->t_state = TUN_CONNECTING;
+	t->t_refs = 1;
 	TAILQ_INIT(&t->t_blocked);
 	t->t_chans.ct_size = TUNNEL_MIN_SLOTS;
 	t->t_chans.ct_slots = calloc(t->t_chans.ct_size, sizeof(void *));
@@ -99,8 +104,10 @@ tunnel_new(struct ws_conn *ws, int client, const struct tunnel_ops *ops,
 }
 
 static void
-tunnel_free(struct tunnel *t)
+tunnel_free(void *arg)
 {
+	struct tunnel	*t = arg;
+
 	free(t->t_chans.ct_slots);
 	if (t->t_out != NULL)
 		evbuffer_free(t->t_out);
@@ -111,6 +118,20 @@ tunnel_free(struct tunnel *t)
 	free(t->t_token);
 	free(t->t_route);
 	free(t);
+}
+
+void
+tunnel_ref(struct tunnel *t)
+{
+	t->t_refs++;
+}
+
+/* The last reference of a closed tunnel: free it from the loop. */
+void
+tunnel_unref(struct tunnel *t)
+{
+	if (--t->t_refs == 0)
+		worker_defer(tunnel_free, t);
 }
 
 /*
@@ -130,10 +151,17 @@ tunnel_teardown(struct tunnel *t, const char *why, int from_ws)
 	    ct->ct_count, ct->ct_count == 1 ? "" : "s");
 	tunnel_set_state(t, TUN_CLOSED);
 	for (i = 0; i < ct->ct_size; i++)
-		while ((ch = ct->ct_slots[i]) != NULL)
-			channel_tunnel_gone(ch);	/* removes itself */
+		while ((ch = ct->ct_slots[i]) != NULL) {
+			ch->ch_ops->co_gone(ch, "tunnel closed");
+			if (ct->ct_slots[i] == ch) {
+				log_warnx("%s: %s channel %s stayed on a closed "
+				    "tunnel", __func__, ch->ch_ops->co_name,
+				    log_id(ch->ch_id));
+				tunnel_remove(t, ch);
+			}
+		}
 	while ((ch = TAILQ_FIRST(&t->t_blocked)) != NULL) {
-		TAILQ_REMOVE(&t->t_blocked, ch, ch_entry);
+		TAILQ_REMOVE(&t->t_blocked, ch, ch_blocked);
 		ch->ch_flags &= ~CHF_BLOCKED;
 	}
 	if (t->t_link != NULL) {
@@ -146,8 +174,7 @@ tunnel_teardown(struct tunnel *t, const char *why, int from_ws)
 		ws_close(t->t_ws, 1000, "");
 	t->t_ws = NULL;
 	t->t_ops->to_closed(t, why);
-	if (t->t_refs == 0)
-		tunnel_free(t);
+	tunnel_unref(t);	/* the reference of an open tunnel */
 }
 
 void
@@ -216,7 +243,7 @@ tunnel_block(struct tunnel *t, struct channel *ch)
 	if (ch->ch_flags & CHF_BLOCKED)
 		return;
 	ch->ch_flags |= CHF_BLOCKED;
-	TAILQ_INSERT_TAIL(&t->t_blocked, ch, ch_entry);
+	TAILQ_INSERT_TAIL(&t->t_blocked, ch, ch_blocked);
 }
 
 void
@@ -391,7 +418,7 @@ tunnel_remove(struct tunnel *t, struct channel *ch)
 		}
 	ch->ch_hnext = NULL;
 	if (ch->ch_flags & CHF_BLOCKED) {
-		TAILQ_REMOVE(&t->t_blocked, ch, ch_entry);
+		TAILQ_REMOVE(&t->t_blocked, ch, ch_blocked);
 		ch->ch_flags &= ~CHF_BLOCKED;
 	}
 	if (ch->ch_flags & CHF_PAUSING) {
@@ -428,13 +455,17 @@ tunnel_bad_message(struct tunnel *t, const uint8_t *buf, size_t len,
 	    t->t_name, msg_typename(len > 1 ? buf[1] : 0), len, err,
 	    ch != NULL ? "; closing its channel" : "");
 	if (ch != NULL)
-		channel_close(ch, "malformed message from peer", 1);
+		ch->ch_ops->co_gone(ch, "malformed message from peer");
 }
 
 static void
 tunnel_ws_message(struct ws_conn *ws, struct evbuffer *buf, void *arg)
 {
-	tunnel_dispatch(arg, buf);
+	struct tunnel	*t = arg;
+
+	tunnel_ref(t);
+	tunnel_dispatch(t, buf);
+	tunnel_unref(t);
 }
 
 /*
@@ -457,29 +488,6 @@ tunnel_is_tcp_data(struct evbuffer *buf, size_t len, uint8_t *h)
 }
 
 /*
- * A gzip Data message (a 0x01 peer's, 512 KiB or more) goes on as plain
- * Data, which the relay cuts to fit the next hop (its credit, or the
- * 32 MiB message limit: gzip may inflate to LS_INFLATE_MAX).
- */
-static void
-tunnel_relay_inflated(struct tunnel *t, struct channel *ch,
-    const struct msg *m, struct evbuffer *buf)
-{
-	uint8_t	 h[MSG_DATA_HDR];
-
-	evbuffer_drain(buf, evbuffer_get_length(buf));
-	msg_data_header(h, m->m_id, (uint32_t)m->m_datalen);
-	if (evbuffer_add(buf, h, sizeof(h)) == -1 ||
-	    evbuffer_add(buf, m->m_data, m->m_datalen) == -1) {
-		log_warnx("tunnel %s: out of memory for a relayed message",
-		    t->t_name);
-		channel_close(ch, "out of memory", 0);
-		return;
-	}
-	agent_frame(ch, MSG_DATA, 1, buf, (uint32_t)m->m_datalen);
-}
-
-/*
  * One whole message, all of buf.  TCP Data, nearly all the traffic, is
  * routed from its header and its payload moved on without a copy;
  * everything else is decoded in full.
@@ -493,7 +501,6 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 	uint8_t		*p;
 	size_t		 len = evbuffer_get_length(buf);
 	char		 err[256];
-	char		 etxt[256];
 
 	if (t->t_state == TUN_OPEN && tunnel_is_tcp_data(buf, len, h)) {
 		log_trace("tunnel %s: <- Data %zu bytes", t->t_name, len);
@@ -502,17 +509,8 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 			    "dropped", t->t_name, log_id(h + 3));
 			return;
 		}
-		if (ch->ch_flags & CHF_RELAY) {
-			agent_frame(ch, MSG_DATA, 1, buf,
-			    (uint32_t)(len - MSG_DATA_HDR));
-			return;
-		}
-		if (!(ch->ch_flags & CHF_UDP)) {
-			evbuffer_drain(buf, MSG_DATA_HDR);
-			channel_tunnel_data(ch, buf, len - MSG_DATA_HDR);
-			return;
-		}
-		/* TCP Data on a UDP channel: the full decoder says why. */
+		ch->ch_ops->co_data(ch, buf, len - MSG_DATA_HDR, NULL);
+		return;
 	}
 	if ((p = evbuffer_pullup(buf, -1)) == NULL && len > 0) {
 		tunnel_close(t, "out of memory");
@@ -536,77 +534,66 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 	}
 	log_trace("tunnel %s: <- %s %zu bytes", t->t_name,
 	    msg_typename(m.m_type), len);
-	t->t_raw = p;
-	t->t_rawlen = len;
-	t->t_rawbuf = buf;
-	if ((m.m_type == MSG_DATA || m.m_type == MSG_CONNECT_RESPONSE ||
-	    m.m_type == MSG_DISCONNECT) &&
-	    (ch = tunnel_find(t, m.m_id)) != NULL &&
-	    (ch->ch_flags & CHF_RELAY)) {
-		if (m.m_type == MSG_DATA && m.m_proto == PROTO_TCP &&
-		    m.m_compression != 0)
-			tunnel_relay_inflated(t, ch, &m, buf);
-		else
-			agent_frame(ch, m.m_type, m.m_success, buf,
-			    m.m_type == MSG_DATA && m.m_proto == PROTO_TCP ?
-			    (uint32_t)m.m_datalen : 0);
-		msg_free(&m);
-		return;
-	}
 	switch (m.m_type) {
 	case MSG_DATA:
-		if ((ch = tunnel_find(t, m.m_id)) == NULL) {
-			log_debug("tunnel %s: Data for unknown channel %s, "
-			    "dropped", t->t_name, log_id(m.m_id));
-			break;
-		}
-		if (ch->ch_flags & CHF_UDP)
-			udp_tunnel_data(ch, &m);
-		else
-			channel_tunnel_bytes(ch, m.m_data, m.m_datalen);
-		break;
 	case MSG_CONNECT_RESPONSE:
-		if ((ch = tunnel_find(t, m.m_id)) == NULL) {
-			log_debug("tunnel %s: ConnectResponse for unknown "
-			    "channel %s", t->t_name, log_id(m.m_id));
-			break;
-		}
-		snprintf(etxt, sizeof(etxt), "%s",
-		    log_str(m.m_error.p, m.m_error.len));
-		channel_tunnel_connect_response(ch, m.m_success, etxt);
-		break;
 	case MSG_DISCONNECT:
-		if ((ch = tunnel_find(t, m.m_id)) == NULL)
-			break;
-		snprintf(etxt, sizeof(etxt), "%s",
-		    log_str(m.m_error.p, m.m_error.len));
-		channel_tunnel_disconnect(ch, etxt);
-		break;
 	case MSG_WINDOW:
-		if (!t->t_credit) {
-			log_debug("tunnel %s: Window without credit, ignored",
-			    t->t_name);
+		if ((ch = tunnel_find(t, m.m_id)) == NULL) {
+			log_debug("tunnel %s: %s for unknown channel %s, "
+			    "dropped", t->t_name, msg_typename(m.m_type),
+			    log_id(m.m_id));
 			break;
 		}
-		if ((ch = tunnel_find(t, m.m_id)) != NULL &&
-		    !(ch->ch_flags & CHF_UDP))
-			channel_tunnel_window(ch, m.m_window);
+		tunnel_channel_message(t, ch, &m, buf);
 		break;
 	case MSG_UNKNOWN:
 		if (t->t_link != NULL && m.m_rawtype == LS_LINK_ROUTE) {
-			t->t_ops->to_message(t, &m);
+			t->t_ops->to_message(t, &m, buf);
 			break;
 		}
 		log_trace("tunnel %s: ignoring message type 0x%02x",
 		    t->t_name, m.m_rawtype);
 		break;
 	default:
-		t->t_ops->to_message(t, &m);
+		t->t_ops->to_message(t, &m, buf);
 		break;
 	}
 	msg_free(&m);
-	t->t_raw = NULL;
-	t->t_rawbuf = NULL;
+}
+
+/* Channel traffic, decoded, to the channel's kind. */
+static void
+tunnel_channel_message(struct tunnel *t, struct channel *ch,
+    const struct msg *m, struct evbuffer *buf)
+{
+	const struct channel_ops	*ops = ch->ch_ops;
+
+	switch (m->m_type) {
+	case MSG_DATA:
+		if (m->m_proto == PROTO_TCP)
+			ops->co_data(ch, buf, m->m_datalen, m);
+		else if (ops->co_datagram != NULL)
+			ops->co_datagram(ch, m, buf);
+		else
+			log_debug("tunnel %s: UDP Data on %s channel %s, "
+			    "dropped", t->t_name, ops->co_name,
+			    log_id(m->m_id));
+		break;
+	case MSG_CONNECT_RESPONSE:
+		ops->co_connect_response(ch, m, buf);
+		break;
+	case MSG_DISCONNECT:
+		ops->co_disconnect(ch, m, buf);
+		break;
+	case MSG_WINDOW:
+		if (!t->t_credit)
+			log_debug("tunnel %s: Window without credit, ignored",
+			    t->t_name);
+		else if (ops->co_window != NULL)
+			ops->co_window(ch, m->m_window);
+		break;
+	}
 }
 
 static void
@@ -618,9 +605,10 @@ tunnel_ws_drain(struct ws_conn *ws, void *arg)
 	/* Wake blocked channels in order while there is room. */
 	while ((ch = TAILQ_FIRST(&t->t_blocked)) != NULL &&
 	    tunnel_writable(t)) {
-		TAILQ_REMOVE(&t->t_blocked, ch, ch_entry);
+		TAILQ_REMOVE(&t->t_blocked, ch, ch_blocked);
 		ch->ch_flags &= ~CHF_BLOCKED;
-		channel_tunnel_drained(ch);
+		if (ch->ch_ops->co_drained != NULL)
+			ch->ch_ops->co_drained(ch);
 		if (t->t_state == TUN_CLOSED)
 			return;
 	}
@@ -652,13 +640,22 @@ tunnel_keepalive(evutil_socket_t fd, short ev, void *arg)
 	struct timeval	 tv = { LS_PING_INTERVAL, 0 };
 	double		 idle;
 
-	idle = util_now() - (double)ws_last_rx(t->t_ws);
+	idle = tunnel_idle(t);
 	if (idle > LS_READ_TIMEOUT + LS_PING_INTERVAL) {
 		tunnel_close(t, "peer silent for too long");
 		return;
 	}
 	ws_ping(t->t_ws);
 	evtimer_add(t->t_timer, &tv);
+}
+
+/* Seconds since the peer was last heard from. */
+double
+tunnel_idle(struct tunnel *t)
+{
+	if (t->t_ws != NULL)
+		return (util_now() - (double)ws_last_rx(t->t_ws));
+	return (util_now() - t->t_link_rx);
 }
 
 void
@@ -686,19 +683,15 @@ tunnel_link_process(struct tunnel *t)
 		if (evbuffer_get_length(in) < sizeof(len) + len)
 			return;
 		evbuffer_drain(in, sizeof(len));
+		t->t_link_rx = util_now();
 		if (evbuffer_remove_buffer(in, t->t_linkmsg, len) != (int)len) {
 			tunnel_close(t, "out of memory");
 			return;
 		}
-		t->t_refs++;
+		tunnel_ref(t);
 		tunnel_dispatch(t, t->t_linkmsg);
-		if (t->t_linkmsg != NULL)
-			evbuffer_drain(t->t_linkmsg,
-			    evbuffer_get_length(t->t_linkmsg));
-		if (--t->t_refs == 0 && t->t_state == TUN_CLOSED) {
-			tunnel_free(t);
-			return;
-		}
+		evbuffer_drain(t->t_linkmsg, evbuffer_get_length(t->t_linkmsg));
+		tunnel_unref(t);
 		if (t->t_link == NULL)
 			return;
 		in = bufferevent_get_input(t->t_link);
@@ -734,15 +727,33 @@ tunnel_link_event(struct bufferevent *bev, short what, void *arg)
 struct tunnel *
 tunnel_new_link(int fd, int peer, const struct tunnel_ops *ops, void *arg)
 {
+	struct bufferevent	*bev;
+	char			 name[32];
+
+	if ((bev = bufferevent_socket_new(ls_worker->w_base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		close(fd);
+		return (NULL);
+	}
+	bufferevent_set_max_single_read(bev, 256 * 1024);
+	snprintf(name, sizeof(name), "link-%d", peer);
+	return (tunnel_new_framed(bev, name, ops, arg));
+}
+
+struct tunnel *
+tunnel_new_framed(struct bufferevent *bev, const char *name,
+    const struct tunnel_ops *ops, void *arg)
+{
 	struct tunnel	*t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		close(fd);
+		bufferevent_free(bev);
 		return (NULL);
 	}
 	t->t_ops = ops;
 	t->t_arg = arg;
 	t->t_state = TUN_CONNECTING;
+	t->t_refs = 1;
 	/* Both ends are us, with the same configuration. */
 	tunnel_set_features(t, 1, ls_conf->c_window);
 	TAILQ_INIT(&t->t_blocked);
@@ -750,28 +761,22 @@ tunnel_new_link(int fd, int peer, const struct tunnel_ops *ops, void *arg)
 	t->t_chans.ct_slots = calloc(t->t_chans.ct_size, sizeof(void *));
 	t->t_out = evbuffer_new();
 	t->t_linkmsg = evbuffer_new();
-	t->t_link = bufferevent_socket_new(ls_worker->w_base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	t->t_link = bev;
+	t->t_link_rx = util_now();
 	t->t_link_ev = event_new(ls_worker->w_base, -1, 0, tunnel_link_kick,
 	    t);
 	if (t->t_chans.ct_slots == NULL || t->t_out == NULL ||
-	    t->t_linkmsg == NULL || t->t_link == NULL || t->t_link_ev == NULL) {
-		if (t->t_link != NULL)
-			bufferevent_free(t->t_link);
-		else
-			close(fd);
+	    t->t_linkmsg == NULL || t->t_link_ev == NULL) {
+		bufferevent_free(t->t_link);
 		if (t->t_link_ev != NULL)
 			event_free(t->t_link_ev);
-		t->t_link = NULL;
-		t->t_timer = NULL;
 		tunnel_free(t);
 		return (NULL);
 	}
-	snprintf(t->t_name, sizeof(t->t_name), "link-%d", peer);
+	snprintf(t->t_name, sizeof(t->t_name), "%s", name);
 	bufferevent_setcb(t->t_link, tunnel_link_read, tunnel_link_write,
 	    tunnel_link_event, t);
 	bufferevent_setwatermark(t->t_link, EV_WRITE, WS_OUT_LOW, 0);
-	bufferevent_set_max_single_read(t->t_link, 256 * 1024);
 	bufferevent_enable(t->t_link, EV_READ | EV_WRITE);
 	t->t_state = TUN_OPEN;	/* not counted as a client tunnel */
 	return (t);

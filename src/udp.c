@@ -1,6 +1,7 @@
 /*
  * udp.c -- SOCKS5 UDP ASSOCIATE over a tunnel (RFC 1928 section 7, spec
- * 7.5).  An association is a channel with CHF_UDP and a struct udp_assoc:
+ * 7.5).  An association is a channel of one of this file's two kinds
+ * (udp_socks_ops, udp_dial_ops) with a struct udp_assoc:
  *
  *  - SOCKS side (client, connector, reverse server): the application's
  *    TCP control connection is ch_bev; a relay socket is bound to the
@@ -130,6 +131,45 @@ static uint16_t	udp_port_of(const struct sockaddr *);
 static void	udp_set_port(struct sockaddr_storage *, uint16_t);
 static ssize_t	udp_recv(struct channel *, struct sockaddr_storage *,
 		    socklen_t *);
+static void	udp_free(struct channel *);
+static void	udp_close(struct channel *, const char *);
+static void	udp_tcp_data(struct channel *, struct evbuffer *, size_t,
+		    const struct msg *);
+static void	udp_socks_datagram(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	udp_dial_datagram(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	udp_connect_response(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	udp_disconnect(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	udp_socks_gone(struct channel *, const char *);
+static void	udp_socks_timeout(struct channel *);
+
+static const struct channel_ops udp_socks_ops = {
+	.co_kind = CHK_UDP_SOCKS,
+	.co_name = "udp-socks",
+	.co_data = udp_tcp_data,
+	.co_datagram = udp_socks_datagram,
+	.co_connect_response = udp_connect_response,
+	.co_disconnect = udp_disconnect,
+	.co_gone = udp_socks_gone,
+	.co_timeout = udp_socks_timeout,
+	.co_close = udp_close,
+	.co_free = udp_free,
+};
+
+static const struct channel_ops udp_dial_ops = {
+	.co_kind = CHK_UDP_DIAL,
+	.co_name = "udp-dial",
+	.co_data = udp_tcp_data,
+	.co_datagram = udp_dial_datagram,
+	.co_connect_response = channel_ignore_response,
+	.co_disconnect = udp_disconnect,
+	.co_gone = channel_gone,
+	.co_close = udp_close,
+	.co_free = udp_free,
+};
 
 /* ---- common ----------------------------------------------------------- */
 
@@ -144,7 +184,6 @@ udp_assoc_new(struct channel *ch)
 	ua->ua_fd = -1;
 	TAILQ_INIT(&ua->ua_lookups);
 	ch->ch_udp = ua;
-	ch->ch_flags |= CHF_UDP;
 	return (ua);
 }
 
@@ -187,8 +226,8 @@ udp_drop(struct udp_assoc *ua, enum udp_drop why, const char *detail)
 		    detail != NULL ? detail : "");
 }
 
-/* Release an association (from channel_free). */
-void
+/* Release an association (co_free, and at once from co_close). */
+static void
 udp_free(struct channel *ch)
 {
 	struct udp_assoc	*ua = ch->ch_udp;
@@ -342,8 +381,9 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	struct in_addr		 a4;
 	struct in6_addr		 a6;
 
+	channel_set_ops(ch, &udp_socks_ops);
 	if (channel_attach(ch, t) == -1) {
-		socks5_reply(bufferevent_get_output(bev), S5_REP_FAIL, NULL);
+		front_reply(ch, S5_REP_FAIL, NULL);
 		channel_close(ch, "cannot register channel", 1);
 		return;
 	}
@@ -382,15 +422,15 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	    EV_READ | EV_PERSIST, udp_socks_read, ch)) == NULL)
 		goto fail;
 
-	channel_set_state(ch, CH_CONNECTING);
+	channel_set_state(ch, ls_conf->c_fastopen ? CH_CONNECTING :
+	    CH_REPLY_OWED);
 	log_debug("channel %s udp associate for %s via %s%s",
 	    log_id(ch->ch_id), ch->ch_peer, t->t_name,
 	    ls_conf->c_fastopen ? " (fast open)" : "");
 	if (msg_put_connect(t->t_out, PROTO_UDP, ch->ch_id, NULL, 0) == -1 ||
 	    tunnel_flush_msg(t) == -1) {
 		ch->ch_flags |= CHF_DISC_SENT;
-		socks5_reply(bufferevent_get_output(bev), S5_REP_HOSTUNREACH,
-		    NULL);
+		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "cannot send Connect", 1);
 		return;
 	}
@@ -405,7 +445,7 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	}
 	return;
  fail:
-	socks5_reply(bufferevent_get_output(bev), S5_REP_FAIL, NULL);
+	front_reply(ch, S5_REP_FAIL, NULL);
 	channel_close(ch, "cannot open the UDP relay", 1);
 }
 
@@ -416,8 +456,7 @@ udp_reply(struct channel *ch)
 	struct udp_assoc	*ua = ch->ch_udp;
 	char			 a[INET6_ADDRSTRLEN + 8];
 
-	socks5_reply(bufferevent_get_output(ch->ch_bev), S5_REP_OK,
-	    (struct sockaddr *)&ua->ua_bound);
+	front_reply(ch, S5_REP_OK, (struct sockaddr *)&ua->ua_bound);
 	channel_set_state(ch, CH_RELAY);
 	event_add(ua->ua_ev, NULL);
 	util_sockaddr_str((struct sockaddr *)&ua->ua_bound, a, sizeof(a));
@@ -425,25 +464,82 @@ udp_reply(struct channel *ch)
 	    ch->ch_peer);
 }
 
-void
-udp_connect_response(struct channel *ch, int ok, const char *err)
+static void
+udp_connect_response(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
 {
-	if (ch->ch_flags & (CHF_DIAL | CHF_CONFIRMED))
+	char	ebuf[256];
+
+	if (ch->ch_flags & CHF_CONFIRMED)
 		return;
-	if (!ok) {
+	if (!m->m_success) {
 		log_info("udp %s: remote association failed: %s",
-		    log_id(ch->ch_id), err);
+		    log_id(ch->ch_id), channel_msg_error(m, ebuf,
+		    sizeof(ebuf)));
 		ch->ch_flags |= CHF_DISC_SENT;
-		if (!(ch->ch_flags & CHF_FASTOPEN))
-			socks5_reply(bufferevent_get_output(ch->ch_bev),
-			    S5_REP_HOSTUNREACH, NULL);
+		if (ch->ch_state == CH_REPLY_OWED)
+			front_reply(ch, S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "remote association failed", 1);
 		return;
 	}
 	ch->ch_flags |= CHF_CONFIRMED;
 	channel_guard(ch);
-	if (!(ch->ch_flags & CHF_FASTOPEN))
+	if (ch->ch_state == CH_REPLY_OWED)
 		udp_reply(ch);
+}
+
+/* An association has no half-close: a Disconnect ends it. */
+static void
+udp_disconnect(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
+{
+	char		 ebuf[256];
+	const char	*err = channel_msg_error(m, ebuf, sizeof(ebuf));
+
+	log_debug("channel %s: Disconnect from peer%s%s", log_id(ch->ch_id),
+	    err[0] ? ": " : "", err);
+	ch->ch_flags |= CHF_DISC_SENT;
+	if (ch->ch_state == CH_REPLY_OWED)
+		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+	channel_close(ch, err[0] == '\0' || strcmp(err, "EOF") == 0 ? "EOF" :
+	    err, 1);
+}
+
+static void
+udp_socks_gone(struct channel *ch, const char *why)
+{
+	if (ch->ch_state == CH_REPLY_OWED)
+		front_reply(ch, S5_REP_NETUNREACH, NULL);
+	channel_gone(ch, why);
+}
+
+static void
+udp_socks_timeout(struct channel *ch)
+{
+	if (ch->ch_state == CH_REPLY_OWED) {
+		/* No ConnectResponse in time (P-8: tell the far side). */
+		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+		channel_close(ch, "connect response timeout", 1);
+	} else if (ch->ch_state == CH_CONNECTING)
+		channel_close(ch, "connect response timeout", 1);
+	else if (ch->ch_state == CH_RELAY)
+		channel_relay_timeout(ch);
+}
+
+/* The relay socket goes now, not after a flush of the control socket. */
+static void
+udp_close(struct channel *ch, const char *why)
+{
+	udp_free(ch);
+	channel_close_notify(ch, why);
+}
+
+static void
+udp_tcp_data(struct channel *ch, struct evbuffer *frame, size_t n,
+    const struct msg *m)
+{
+	log_debug("udp %s: TCP Data on a UDP channel, dropped",
+	    log_id(ch->ch_id));
 }
 
 /* Bytes on the control connection mean nothing (RFC 1928): discard. */
@@ -532,7 +628,7 @@ udp_dial(struct tunnel *t, const struct msg *m)
 	char			 err[128], text[200];
 	struct timeval		 tv = { ls_conf->c_udp_timeout, 0 };
 
-	if ((ch = channel_new_dial(t, m)) == NULL)
+	if ((ch = channel_new_remote(t, m, &udp_dial_ops)) == NULL)
 		return;
 	if ((ua = udp_assoc_new(ch)) == NULL) {
 		channel_refuse(ch, "out of memory");
@@ -702,9 +798,49 @@ udp_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 	}
 }
 
-/* Data(udp) from the tunnel: to the target (dial side) or the app. */
-void
-udp_tunnel_data(struct channel *ch, const struct msg *m)
+/* Data(udp) from the tunnel, to the application. */
+static void
+udp_socks_datagram(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
+{
+	struct udp_assoc	*ua = ch->ch_udp;
+	uint8_t			 hdr[S5U_HDR_MAX];
+	struct iovec		 iov[2];
+	struct msghdr		 mh;
+	int			 hlen;
+
+	if (ua == NULL)
+		return;
+	/* With a header naming the source. */
+	if (ch->ch_state != CH_RELAY || ua->ua_client_port == -1) {
+		udp_drop(ua, UDROP_NOCLIENT, NULL);
+		return;
+	}
+	if ((hlen = socks5_udp_header(hdr, m->m_addr.p, m->m_addr.len,
+	    m->m_port)) == -1) {
+		udp_drop(ua, UDROP_MALFORMED, "bad source address");
+		return;
+	}
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = (size_t)hlen;
+	iov[1].iov_base = (void *)m->m_data;
+	iov[1].iov_len = m->m_datalen;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = &ua->ua_client;
+	mh.msg_namelen = ua->ua_clientlen;
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	if (sendmsg(ua->ua_fd, &mh, 0) == -1) {
+		udp_drop(ua, UDROP_SEND, strerror(errno));
+		return;
+	}
+	ua->ua_down++;
+}
+
+/* Data(udp) from the tunnel, to TargetAddr:TargetPort. */
+static void
+udp_dial_datagram(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
 {
 	struct udp_assoc	*ua = ch->ch_udp;
 	struct udp_lookup	*ul, *next;
@@ -714,49 +850,12 @@ udp_tunnel_data(struct channel *ch, const struct msg *m)
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
 	struct evutil_addrinfo	 hints;
 	struct evdns_getaddrinfo_request *req;
-	uint8_t			 hdr[S5U_HDR_MAX];
-	struct iovec		 iov[2];
-	struct msghdr		 mh;
 	char			 name[256];
-	int			 hlen, nlookups = 0, fresh = 0;
+	int			 nlookups = 0, fresh = 0;
 	double			 now;
 
 	if (ua == NULL)
 		return;
-	if (m->m_proto != PROTO_UDP) {
-		log_debug("udp %s: %s Data on a UDP channel, dropped",
-		    log_id(ch->ch_id), m->m_proto == PROTO_TCP ? "TCP" : "?");
-		return;
-	}
-	if (!(ch->ch_flags & CHF_DIAL)) {
-		/* To the application, with a header naming the source. */
-		if (ch->ch_state != CH_RELAY || ua->ua_client_port == -1) {
-			udp_drop(ua, UDROP_NOCLIENT, NULL);
-			return;
-		}
-		if ((hlen = socks5_udp_header(hdr, m->m_addr.p, m->m_addr.len,
-		    m->m_port)) == -1) {
-			udp_drop(ua, UDROP_MALFORMED, "bad source address");
-			return;
-		}
-		iov[0].iov_base = hdr;
-		iov[0].iov_len = (size_t)hlen;
-		iov[1].iov_base = (void *)m->m_data;
-		iov[1].iov_len = m->m_datalen;
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_name = &ua->ua_client;
-		mh.msg_namelen = ua->ua_clientlen;
-		mh.msg_iov = iov;
-		mh.msg_iovlen = 2;
-		if (sendmsg(ua->ua_fd, &mh, 0) == -1) {
-			udp_drop(ua, UDROP_SEND, strerror(errno));
-			return;
-		}
-		ua->ua_down++;
-		return;
-	}
-
-	/* Dial side: to TargetAddr:TargetPort. */
 	udp_touch(ua);
 	if (m->m_taddr.len == 0 || m->m_taddr.len >= sizeof(name) ||
 	    memchr(m->m_taddr.p, '\0', m->m_taddr.len) != NULL ||

@@ -20,12 +20,23 @@ struct worker	*ls_worker;
 static struct event	*worker_sigterm, *worker_sigint, *worker_sighup;
 static struct event	*worker_load_ev;
 
+/* Work deferred to the loop (worker_defer): one event, one array. */
+struct worker_deferred {
+	void	(*wd_fn)(void *);
+	void	*wd_arg;
+};
+static struct worker_deferred	*worker_deferred;
+static size_t			 worker_ndeferred, worker_maxdeferred;
+static struct event		*worker_defer_ev;
+static int			 worker_defer_armed;
+
 static void	worker_signal(evutil_socket_t, short, void *);
 static void	worker_dispatch(struct ipc *, int, const void *, size_t, int,
 		    void *);
 static void	worker_ipc_closed(struct ipc *, void *);
 static void	worker_send_load(evutil_socket_t, short, void *);
 static void	worker_drain_check(evutil_socket_t, short, void *);
+static void	worker_run_deferred(evutil_socket_t, short, void *);
 
 static void
 worker_signal(evutil_socket_t sig, short ev, void *arg)
@@ -162,6 +173,53 @@ worker_load_changed(void)
 	if (worker_load_ev != NULL && !event_pending(worker_load_ev,
 	    EV_TIMEOUT, NULL))
 		event_active(worker_load_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Objects that callbacks can reach are freed from here, after the
+ * callback that closed them returned (tmux's server_client_unref): a
+ * pointer further up the stack stays valid and sees the object dead.
+ */
+void
+worker_defer(void (*fn)(void *), void *arg)
+{
+	struct worker_deferred	*nd;
+	size_t			 n;
+
+	if (worker_ndeferred == worker_maxdeferred) {
+		n = worker_maxdeferred ? worker_maxdeferred * 2 : 64;
+		if ((nd = reallocarray(worker_deferred, n, sizeof(*nd))) ==
+		    NULL) {
+			log_warnx("%s: out of memory, leaking an object",
+			    __func__);
+			return;
+		}
+		worker_deferred = nd;
+		worker_maxdeferred = n;
+	}
+	worker_deferred[worker_ndeferred].wd_fn = fn;
+	worker_deferred[worker_ndeferred].wd_arg = arg;
+	worker_ndeferred++;
+	if (worker_defer_ev == NULL &&
+	    (worker_defer_ev = event_new(ls_worker->w_base, -1, 0,
+	    worker_run_deferred, NULL)) == NULL)
+		fatalx("%s: event_new failed", __func__);
+	if (!worker_defer_armed) {
+		worker_defer_armed = 1;
+		event_active(worker_defer_ev, EV_TIMEOUT, 0);
+	}
+}
+
+static void
+worker_run_deferred(evutil_socket_t fd, short ev, void *arg)
+{
+	size_t	i;
+
+	worker_defer_armed = 0;
+	/* What runs here may defer more: it joins this pass. */
+	for (i = 0; i < worker_ndeferred; i++)
+		worker_deferred[i].wd_fn(worker_deferred[i].wd_arg);
+	worker_ndeferred = 0;
 }
 
 void

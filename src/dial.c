@@ -1,0 +1,260 @@
+/*
+ * dial.c -- the dial side of a TCP channel (a forward server, a
+ * provider): a Connect arrived, the target is resolved with evdns and
+ * each address tried in turn, and ConnectResponse tells the far side how
+ * it went.  Early data (fast open) waits in the socket's output until
+ * the connect completes, and a half-close that arrives meanwhile is kept
+ * for after it.  Once connected the channel relays through channel.c.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+
+#include "linksocks.h"
+
+static void	dial_event(struct bufferevent *, short, void *);
+static void	dial_next(struct channel *);
+static void	dial_resolved(int, struct evutil_addrinfo *, void *);
+static void	dial_fail(struct channel *, const char *);
+static void	dial_disconnect(struct channel *, const struct msg *,
+		    struct evbuffer *);
+static void	dial_timeout(struct channel *);
+static void	dial_close(struct channel *, const char *);
+static void	dial_free(struct channel *);
+
+static const struct channel_ops dial_ops = {
+	.co_kind = CHK_DIAL,
+	.co_name = "dial",
+	.co_data = channel_data,
+	.co_connect_response = channel_ignore_response,
+	.co_disconnect = dial_disconnect,
+	.co_window = channel_window,
+	.co_drained = channel_drained,
+	.co_gone = channel_gone,
+	.co_timeout = dial_timeout,
+	.co_close = dial_close,
+	.co_free = dial_free,
+	.co_eof_reason = "EOF",
+};
+
+static void
+dial_free(struct channel *ch)
+{
+	if (ch->ch_dnsreq != NULL) {
+		evdns_getaddrinfo_cancel(ch->ch_dnsreq);
+		ch->ch_dnsreq = NULL;
+	}
+	if (ch->ch_ai != NULL) {
+		evutil_freeaddrinfo(ch->ch_ai);
+		ch->ch_ai = ch->ch_ai_next = NULL;
+	}
+}
+
+/* No lookup or connect goes on while early data is flushed or dropped. */
+static void
+dial_close(struct channel *ch, const char *why)
+{
+	dial_free(ch);
+	channel_close_notify(ch, why);
+}
+
+static void
+dial_fail(struct channel *ch, const char *err)
+{
+	char	text[600];
+
+	snprintf(text, sizeof(text), "dial tcp %s:%u: %s", ch->ch_host,
+	    ch->ch_port, err);
+	channel_refuse(ch, text);
+}
+
+static void
+dial_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct channel	*ch = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		/* The target accepted. */
+		if (ch->ch_ai != NULL) {
+			evutil_freeaddrinfo(ch->ch_ai);
+			ch->ch_ai = ch->ch_ai_next = NULL;
+		}
+		util_set_nodelay(bufferevent_getfd(bev));
+		ch->ch_flags |= CHF_CONFIRMED;
+		channel_timer(ch, 0);
+		log_debug("channel %s connected to %s:%u", log_id(ch->ch_id),
+		    ch->ch_host, ch->ch_port);
+		if (msg_put_connect_response(ch->ch_tun->t_out, 1, ch->ch_id,
+		    NULL) == 0)
+			tunnel_flush_msg(ch->ch_tun);
+		channel_start_relay(ch);
+		return;
+	}
+	snprintf(ch->ch_err, sizeof(ch->ch_err), "%s",
+	    evutil_socket_error_to_string(
+	    evutil_socket_geterror(bufferevent_getfd(bev))));
+	dial_next(ch);
+}
+
+/* Try the next resolved address on a fresh socket, keeping queued data. */
+static void
+dial_next(struct channel *ch)
+{
+	struct evutil_addrinfo	*ai = ch->ch_ai_next;
+	struct bufferevent	*bev;
+	struct evbuffer		*old;
+	int			 rc;
+
+	if (ai == NULL) {
+		char	err[300];
+
+		snprintf(err, sizeof(err), "connect: %s", ch->ch_err[0] ?
+		    ch->ch_err : "no address");
+		dial_fail(ch, err);
+		return;
+	}
+	ch->ch_ai_next = ai->ai_next;
+	if ((bev = bufferevent_socket_new(ls_worker->w_base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		dial_fail(ch, "out of memory");
+		return;
+	}
+	if (ch->ch_bev != NULL) {
+		/*
+		 * Early data (fast open) waits in the old output; move it.  The
+		 * bufferevent freezes its output's front: thaw to take it.
+		 */
+		old = bufferevent_get_output(ch->ch_bev);
+		evbuffer_unfreeze(old, 1);
+		rc = evbuffer_add_buffer(bufferevent_get_output(bev), old);
+		bufferevent_free(ch->ch_bev);
+		ch->ch_bev = NULL;
+		if (rc == -1) {
+			bufferevent_free(bev);
+			dial_fail(ch, "out of memory");
+			return;
+		}
+	}
+	ch->ch_bev = bev;
+	bufferevent_setcb(bev, NULL, NULL, dial_event, ch);
+	if (bufferevent_socket_connect(bev, ai->ai_addr,
+	    (int)ai->ai_addrlen) == -1) {
+		snprintf(ch->ch_err, sizeof(ch->ch_err), "%s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		dial_next(ch);
+	}
+}
+
+static void
+dial_resolved(int result, struct evutil_addrinfo *ai, void *arg)
+{
+	struct channel	*ch = arg;
+	char		 err[300];
+
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	ch->ch_dnsreq = NULL;
+	if (result != 0 || ai == NULL) {
+		if (ai != NULL)
+			evutil_freeaddrinfo(ai);
+		snprintf(err, sizeof(err), "lookup %s: %s", ch->ch_host,
+		    result == EVUTIL_EAI_NONAME ? "no such host" :
+		    evutil_gai_strerror(result));
+		dial_fail(ch, err);
+		return;
+	}
+	ch->ch_ai = ch->ch_ai_next = ai;
+	dial_next(ch);
+}
+
+/*
+ * A Disconnect while connecting: the application half-closed before the
+ * target accepted (fast open).  Remember it; once connected, what it
+ * sent is written and then the write side shut down.
+ */
+static void
+dial_disconnect(struct channel *ch, const struct msg *m,
+    struct evbuffer *frame)
+{
+	char	ebuf[256];
+
+	if (ch->ch_state == CH_CONNECTING && ch->ch_tun != NULL &&
+	    ch->ch_tun->t_halfclose && (m->m_error.len == 0 ||
+	    strcmp(channel_msg_error(m, ebuf, sizeof(ebuf)), "EOF") == 0)) {
+		log_debug("channel %s: Disconnect from peer while connecting",
+		    log_id(ch->ch_id));
+		ch->ch_flags |= CHF_REMOTE_EOF;
+		return;
+	}
+	channel_disconnect(ch, m, frame);
+}
+
+static void
+dial_timeout(struct channel *ch)
+{
+	if (ch->ch_state == CH_CONNECTING) {
+		snprintf(ch->ch_err, sizeof(ch->ch_err), "i/o timeout");
+		dial_fail(ch, ch->ch_err);
+		return;
+	}
+	channel_relay_timeout(ch);
+}
+
+/* Connect received on t: dial the target; data may already follow. */
+void
+dial_connect(struct tunnel *t, const struct msg *m)
+{
+	struct channel		*ch;
+	struct evutil_addrinfo	 hints;
+	struct evdns_getaddrinfo_request *req;
+	char			 portstr[8];
+	const char		*why = NULL;
+
+	if (m->m_proto == PROTO_UDP) {
+		udp_dial(t, m);
+		return;
+	}
+	if ((ch = channel_new_remote(t, m, &dial_ops)) == NULL)
+		return;
+	/* A queue for early data exists before anything else can arrive. */
+	if ((ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		dial_fail(ch, "out of memory");
+		return;
+	}
+	bufferevent_setcb(ch->ch_bev, NULL, NULL, dial_event, ch);
+
+	if (m->m_proto != PROTO_TCP)
+		why = "unsupported protocol";
+	else if (m->m_port == 0)
+		why = "invalid port 0";	/* P-19: answer, don't go silent */
+	else if (m->m_addr.len == 0 ||
+	    memchr(m->m_addr.p, '\0', m->m_addr.len) != NULL)
+		why = "invalid address";
+	if (why != NULL) {
+		dial_fail(ch, why);
+		return;
+	}
+	log_debug("channel %s dial %s:%u for %s", log_id(ch->ch_id),
+	    ch->ch_host, ch->ch_port, t->t_name);
+	channel_timer(ch, LS_CONNECT_TIMEOUT);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	snprintf(portstr, sizeof(portstr), "%u", ch->ch_port);
+	/*
+	 * A literal or a hosts entry is answered synchronously (the callback
+	 * may even have closed the channel): store only a pending request.
+	 */
+	channel_ref(ch);
+	req = evdns_getaddrinfo(ls_worker->w_dns, ch->ch_host, portstr,
+	    &hints, dial_resolved, ch);
+	if (req != NULL && !channel_dead(ch))
+		ch->ch_dnsreq = req;
+	channel_unref(ch);
+}
