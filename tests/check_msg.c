@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "linksocks.h"
+#include "lib/check_main.h"
 
 #define CH_HEX	"00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff"
 #define MAXINF	(1024u * 1024)
@@ -1295,15 +1296,4 @@ msg_suite(void)
 	return (s);
 }
 
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 nf;
-
-	sr = srunner_create(msg_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+const check_suite_fn check_suites[] = { msg_suite, NULL };

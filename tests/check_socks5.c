@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "linksocks.h"
+#include "lib/check_main.h"
 
 #define GREET_NONE	"\x05\x01\x00"
 #define GREET_USER	"\x05\x01\x02"
@@ -952,15 +953,4 @@ socks5_suite(void)
 	return (s);
 }
 
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 nf;
-
-	sr = srunner_create(socks5_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+const check_suite_fn check_suites[] = { socks5_suite, NULL };

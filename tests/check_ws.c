@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "linksocks.h"
+#include "lib/check_main.h"
 
 /* ---- url.c -------------------------------------------------------- */
 
@@ -1200,15 +1201,4 @@ ws_suite(void)
 	return (s);
 }
 
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 nf;
-
-	sr = srunner_create(ws_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+const check_suite_fn check_suites[] = { ws_suite, NULL };
