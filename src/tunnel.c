@@ -56,9 +56,29 @@ tunnel_strstate(enum tunnel_state st)
 	return (tunnel_states[st]);
 }
 
+#define TUN_TO(s)	(1u << (s))
+/* Where each state may go; anything else is a bug. */
+static const unsigned tunnel_moves[] = {
+	[TUN_CONNECTING] = TUN_TO(TUN_AUTH) | TUN_TO(TUN_OPEN) |
+	    TUN_TO(TUN_CLOSED),
+	[TUN_AUTH] = TUN_TO(TUN_OPEN) | TUN_TO(TUN_CLOSED),
+	[TUN_OPEN] = TUN_TO(TUN_CLOSED),
+	[TUN_CLOSED] = 0,
+};
+
 void
 tunnel_set_state(struct tunnel *t, enum tunnel_state st)
 {
+	if (t->t_state == st)
+		return;
+	if ((size_t)st >= LS_NITEMS(tunnel_states) ||
+	    !(tunnel_moves[t->t_state] & TUN_TO(st))) {
+		log_warnx("BUG: tunnel %s: %s -> %s", t->t_name,
+		    tunnel_strstate(t->t_state), tunnel_strstate(st));
+#ifdef LS_STRICT
+		abort();
+#endif
+	}
 	log_trace("tunnel %s: %s -> %s", t->t_name, tunnel_strstate(t->t_state),
 	    tunnel_strstate(st));
 	if (t->t_link != NULL)
