@@ -304,7 +304,7 @@ void		 http_respond(struct evbuffer *, int, const char *,
 		    const char *, const char *);
 
 /* ------------------------------------------------------------------ */
-/* ws.c: RFC 6455 WebSocket on a bufferevent                           */
+/* wsframe.c: RFC 6455 framing and handshake keys (pure)               */
 
 #define WS_OP_CONT		0x0
 #define WS_OP_TEXT		0x1
@@ -322,11 +322,25 @@ struct ws_frame {
 	uint64_t	 wf_len;
 };
 
-/* Pure framing: header length, 0 need more, -1 malformed. */
-int		 ws_frame_parse(const uint8_t *, size_t, struct ws_frame *);
-size_t		 ws_frame_header(uint8_t *, int, int, uint64_t,
+/* Header length, 0 need more, -1 malformed. */
+int		 wsframe_parse(const uint8_t *, size_t, struct ws_frame *);
+/* Write a header (mask NULL: unmasked); returns its length. */
+size_t		 wsframe_header(uint8_t *, int, int, uint64_t,
 		    const uint8_t *);
-void		 ws_mask(uint8_t *, size_t, const uint8_t *, size_t);
+/* XOR with the key, starting at key offset off (mod 4). */
+void		 wsframe_mask(uint8_t *, size_t, const uint8_t *, size_t);
+/* The same on the first len bytes of an evbuffer, in place. */
+void		 wsframe_mask_evbuffer(struct evbuffer *, size_t,
+		    const uint8_t *, size_t);
+/* A fresh 4-byte masking key. */
+void		 wsframe_genmask(uint8_t *);
+/* Is it a valid Sec-WebSocket-Key (base64 of 16 bytes)? */
+int		 wsframe_key_valid(const char *);
+/* Sec-WebSocket-Accept for a key: out gets 28 chars + NUL. */
+void		 wsframe_accept_key(const char *, char *);
+
+/* ------------------------------------------------------------------ */
+/* ws.c: RFC 6455 WebSocket connections on a bufferevent               */
 
 struct ws_conn;
 struct ssl_ctx_st;
@@ -404,8 +418,6 @@ const struct http_head *ws_handshake_head(struct ws_conn *);
 /* Peer address text "1.2.3.4:5" / "[::1]:5" for logs. */
 const char	*ws_peer(struct ws_conn *);
 time_t		 ws_last_rx(struct ws_conn *);	/* monotonic seconds */
-/* Sec-WebSocket-Accept for a key: out gets 28 chars + NUL. */
-void		 ws_accept_key(const char *, char *);
 
 /* ------------------------------------------------------------------ */
 /* log.c: OpenBSD-style logging                                        */
