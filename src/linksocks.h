@@ -439,7 +439,7 @@ const char	*log_str(const uint8_t *, size_t);
 const char	*log_id(const uint8_t *);	/* short hex channel id */
 
 /* ------------------------------------------------------------------ */
-/* config.c: command line, environment, main entry                     */
+/* config.c: command line and environment                              */
 
 enum ls_role {
 	ROLE_SERVER,
@@ -488,7 +488,8 @@ struct config {
 
 extern struct config	*ls_conf;
 
-int		 linksocks_main(int, char **);
+/* Parse argv and the environment into ls_conf; NULL: nothing to run. */
+struct config	*config_load(int, char **);
 
 /* ------------------------------------------------------------------ */
 /* registry.c: tokens and provider groups (every process has a copy)   */
@@ -948,5 +949,10 @@ void		 client_init(void);
 void		 client_drain(void);
 /* Live tunnels of this worker for SOCKS channels, round robin. */
 struct tunnel	*client_pick_tunnel(void);
+
+/* ------------------------------------------------------------------ */
+/* linksocks.c: the program: configuration, then the master            */
+
+int		 linksocks_main(int, char **);
 
 #endif /* LINKSOCKS_H */
