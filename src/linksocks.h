@@ -658,7 +658,24 @@ int		 ipc_fd(struct ipc *);
 const char	*ipc_typename(int);
 
 /* ------------------------------------------------------------------ */
-/* master.c                                                            */
+/* placement.c: which worker takes an accepted tunnel client (master)  */
+
+/* What placement sees of one worker in the master's table. */
+struct placement_worker {
+	int		 pw_live;	/* running, control socket open */
+	unsigned	 pw_load;	/* tunnels reported + passed since */
+};
+
+typedef void	(*placement_cb)(int, const char *, void *);
+
+/* Wait up to 200 ms for the request head of fd, then cb(fd, peer, arg). */
+void		 placement_wait(struct event_base *, int, const char *,
+		    placement_cb, void *);
+/* The index of the worker for the client on fd, or -1: none is live. */
+int		 placement_place(int, const struct placement_worker *, int);
+
+/* ------------------------------------------------------------------ */
+/* master.c: binding, the worker processes, signals, IPC               */
 
 int		 master_run(struct config *);
 
