@@ -677,10 +677,28 @@ int		 placement_place(int, const struct placement_worker *, int);
 /* ------------------------------------------------------------------ */
 /* master.c: binding, the worker processes, signals, IPC               */
 
-int		 master_run(struct config *);
+struct worker_role;
+int		 master_run(struct config *, const struct worker_role *);
 
 /* ------------------------------------------------------------------ */
 /* worker.c: one event loop per worker process                         */
+
+/*
+ * What a worker runs above its loop: the tunnel server (server_role) or
+ * the tunnel client (client_role).  worker.c reaches server.c and
+ * client.c only through this.
+ */
+struct worker_role {
+	void	(*wr_init)(void);	/* the loop is set up */
+	void	(*wr_drain)(void);	/* SIGTERM: take no new work */
+	void	(*wr_drain_tick)(void);	/* each drain check, or NULL */
+	/*
+	 * A message from the master, fd -1 or its descriptor: 0 taken
+	 * (fd included), -1 a type this role never gets (worker_dispatch
+	 * closes fd and stops the worker).
+	 */
+	int	(*wr_dispatch)(int, const void *, size_t, int);
+};
 
 struct worker {
 	int			 w_idx;
@@ -694,11 +712,12 @@ struct worker {
 	unsigned		 w_channels;
 	struct ssl_ctx_st	*w_ssl;
 	struct event		*w_drain_ev;
+	const struct worker_role *w_role;
 };
 
 extern struct worker	*ls_worker;
 
-__dead void	 worker_main(struct config *, int, int, int);
+__dead void	 worker_main(const struct worker_role *, int, int, int);
 void		 worker_load_changed(void);
 void		 worker_fatal(const char *, ...) LS_PRINTF(1, 2);
 
@@ -945,6 +964,7 @@ unsigned	 socks_waiting(void);
 /* ------------------------------------------------------------------ */
 /* server.c: tunnel server (runs in workers)                           */
 
+extern const struct worker_role server_role;
 void		 server_init(void);
 void		 server_accept_fd(int);
 void		 server_drain(void);
@@ -962,6 +982,7 @@ void		 server_link_fd(int, int);
 /* ------------------------------------------------------------------ */
 /* client.c: tunnel client (runs in workers)                           */
 
+extern const struct worker_role client_role;
 void		 client_init(void);
 void		 client_drain(void);
 /* Live tunnels of this worker for SOCKS channels, round robin. */

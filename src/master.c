@@ -49,6 +49,7 @@ struct master_worker {
 
 struct master {
 	struct config		*m_conf;
+	const struct worker_role *m_role;	/* what the workers run */
 	struct event_base	*m_base;
 	enum master_state	 m_state;
 	int			 m_exit;
@@ -225,7 +226,7 @@ master_spawn(struct master *m, struct master_worker *w)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		worker_main(m->m_conf, w->mw_idx, sp[1], w->mw_socks_fd);
+		worker_main(m->m_role, w->mw_idx, sp[1], w->mw_socks_fd);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sp[1]);
@@ -751,7 +752,7 @@ master_event_log(int severity, const char *msg)
 }
 
 int
-master_run(struct config *c)
+master_run(struct config *c, const struct worker_role *role)
 {
 	static const int	 sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
 				    SIGUSR1 };
@@ -767,6 +768,7 @@ master_run(struct config *c)
 		fatal("%s: calloc", __func__);
 	master = m;
 	m->m_conf = c;
+	m->m_role = role;
 	m->m_nworkers = c->c_workers;
 	if ((m->m_workers = calloc((size_t)m->m_nworkers,
 	    sizeof(*m->m_workers))) == NULL)
