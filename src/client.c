@@ -66,6 +66,7 @@ static void	client_connector_add(struct tunnel *);
 static void	client_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	client_accept_error(struct evconnlistener *, void *);
+static int	client_dispatch(int, const void *, size_t, int);
 
 static const struct ws_cb client_ws_cb = {
 	.ws_open = client_ws_open,
@@ -83,6 +84,13 @@ static const struct tunnel_ops client_tunnel_ops = {
 	.to_auth = client_auth,
 	.to_message = client_message,
 	.to_closed = client_closed,
+};
+
+const struct worker_role client_role = {
+	.wr_init = client_init,
+	.wr_drain = client_drain,
+	.wr_drain_tick = client_drain,	/* close tunnels that became idle */
+	.wr_dispatch = client_dispatch,
 };
 
 void
@@ -143,6 +151,23 @@ client_drain(void)
 		    ls_conf->c_role == ROLE_PROVIDER)
 			tunnel_close(cs->cs_tun, "draining");
 	}
+}
+
+/*
+ * A message from the master, which sends a client worker nothing: a
+ * tunnel socket is closed; anything else is -1 (the worker stops).
+ */
+static int
+client_dispatch(int type, const void *data, size_t len, int fd)
+{
+	if (type != IPC_TUNNEL_FD)
+		return (-1);
+	if (fd == -1 || len != 0)
+		log_warnx("%s: %s without a descriptor", __func__,
+		    ipc_typename(type));
+	if (fd != -1)
+		close(fd);
+	return (0);
 }
 
 /* Live tunnels of this worker for SOCKS channels, round robin. */

@@ -1,7 +1,7 @@
 /*
- * config.c -- command line and LINKSOCKS_* environment, then hand-off to
- * the master.  Precedence: explicit flag, then non-empty environment
- * value, then default (spec 12.3).
+ * config.c -- command line and LINKSOCKS_* environment into ls_conf.
+ * Precedence: explicit flag, then non-empty environment value, then
+ * default (spec 12.3).  linksocks.c starts the program with the result.
  */
 #include "config.h"
 
@@ -600,8 +600,13 @@ config_check(struct config *c)
 	c->c_instance[8] = (c->c_instance[8] & 0x3f) | 0x80;
 }
 
-int
-linksocks_main(int argc, char **argv)
+/*
+ * The subcommand (or LINKSOCKS_MODE), then its options and environment:
+ * the checked configuration, also in ls_conf; NULL when the command was
+ * answered here ("version").  Help and errors exit.
+ */
+struct config *
+config_load(int argc, char **argv)
 {
 	struct config	*c;
 	const char	*sub, *mode;
@@ -640,7 +645,7 @@ linksocks_main(int argc, char **argv)
 	    strcmp(sub, "-V") == 0) {
 		printf("linksocks version %s (C, protocol 0x%02x)\n",
 		    PACKAGE_VERSION, LS_PROTO_VERSION);
-		return (0);
+		return (NULL);
 	}
 	if (strcmp(sub, "help") == 0 || strcmp(sub, "--help") == 0 ||
 	    strcmp(sub, "-h") == 0)
@@ -665,5 +670,5 @@ linksocks_main(int argc, char **argv)
 		c->c_reverse = 1;
 	config_check(c);
 	ls_conf = c;
-	return (master_run(c));
+	return (c);
 }

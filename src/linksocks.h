@@ -304,7 +304,7 @@ void		 http_respond(struct evbuffer *, int, const char *,
 		    const char *, const char *);
 
 /* ------------------------------------------------------------------ */
-/* ws.c: RFC 6455 WebSocket on a bufferevent                           */
+/* wsframe.c: RFC 6455 framing and handshake keys (pure)               */
 
 #define WS_OP_CONT		0x0
 #define WS_OP_TEXT		0x1
@@ -322,11 +322,25 @@ struct ws_frame {
 	uint64_t	 wf_len;
 };
 
-/* Pure framing: header length, 0 need more, -1 malformed. */
-int		 ws_frame_parse(const uint8_t *, size_t, struct ws_frame *);
-size_t		 ws_frame_header(uint8_t *, int, int, uint64_t,
+/* Header length, 0 need more, -1 malformed. */
+int		 wsframe_parse(const uint8_t *, size_t, struct ws_frame *);
+/* Write a header (mask NULL: unmasked); returns its length. */
+size_t		 wsframe_header(uint8_t *, int, int, uint64_t,
 		    const uint8_t *);
-void		 ws_mask(uint8_t *, size_t, const uint8_t *, size_t);
+/* XOR with the key, starting at key offset off (mod 4). */
+void		 wsframe_mask(uint8_t *, size_t, const uint8_t *, size_t);
+/* The same on the first len bytes of an evbuffer, in place. */
+void		 wsframe_mask_evbuffer(struct evbuffer *, size_t,
+		    const uint8_t *, size_t);
+/* A fresh 4-byte masking key. */
+void		 wsframe_genmask(uint8_t *);
+/* Is it a valid Sec-WebSocket-Key (base64 of 16 bytes)? */
+int		 wsframe_key_valid(const char *);
+/* Sec-WebSocket-Accept for a key: out gets 28 chars + NUL. */
+void		 wsframe_accept_key(const char *, char *);
+
+/* ------------------------------------------------------------------ */
+/* ws.c: RFC 6455 WebSocket connections on a bufferevent               */
 
 struct ws_conn;
 struct ssl_ctx_st;
@@ -404,8 +418,6 @@ const struct http_head *ws_handshake_head(struct ws_conn *);
 /* Peer address text "1.2.3.4:5" / "[::1]:5" for logs. */
 const char	*ws_peer(struct ws_conn *);
 time_t		 ws_last_rx(struct ws_conn *);	/* monotonic seconds */
-/* Sec-WebSocket-Accept for a key: out gets 28 chars + NUL. */
-void		 ws_accept_key(const char *, char *);
 
 /* ------------------------------------------------------------------ */
 /* log.c: OpenBSD-style logging                                        */
@@ -427,7 +439,7 @@ const char	*log_str(const uint8_t *, size_t);
 const char	*log_id(const uint8_t *);	/* short hex channel id */
 
 /* ------------------------------------------------------------------ */
-/* config.c: command line, environment, main entry                     */
+/* config.c: command line and environment                              */
 
 enum ls_role {
 	ROLE_SERVER,
@@ -476,7 +488,8 @@ struct config {
 
 extern struct config	*ls_conf;
 
-int		 linksocks_main(int, char **);
+/* Parse argv and the environment into ls_conf; NULL: nothing to run. */
+struct config	*config_load(int, char **);
 
 /* ------------------------------------------------------------------ */
 /* registry.c: tokens and provider groups (every process has a copy)   */
@@ -645,12 +658,47 @@ int		 ipc_fd(struct ipc *);
 const char	*ipc_typename(int);
 
 /* ------------------------------------------------------------------ */
-/* master.c                                                            */
+/* placement.c: which worker takes an accepted tunnel client (master)  */
 
-int		 master_run(struct config *);
+/* What placement sees of one worker in the master's table. */
+struct placement_worker {
+	int		 pw_live;	/* running, control socket open */
+	unsigned	 pw_load;	/* tunnels reported + passed since */
+};
+
+typedef void	(*placement_cb)(int, const char *, void *);
+
+/* Wait up to 200 ms for the request head of fd, then cb(fd, peer, arg). */
+void		 placement_wait(struct event_base *, int, const char *,
+		    placement_cb, void *);
+/* The index of the worker for the client on fd, or -1: none is live. */
+int		 placement_place(int, const struct placement_worker *, int);
+
+/* ------------------------------------------------------------------ */
+/* master.c: binding, the worker processes, signals, IPC               */
+
+struct worker_role;
+int		 master_run(struct config *, const struct worker_role *);
 
 /* ------------------------------------------------------------------ */
 /* worker.c: one event loop per worker process                         */
+
+/*
+ * What a worker runs above its loop: the tunnel server (server_role) or
+ * the tunnel client (client_role).  worker.c reaches server.c and
+ * client.c only through this.
+ */
+struct worker_role {
+	void	(*wr_init)(void);	/* the loop is set up */
+	void	(*wr_drain)(void);	/* SIGTERM: take no new work */
+	void	(*wr_drain_tick)(void);	/* each drain check, or NULL */
+	/*
+	 * A message from the master, fd -1 or its descriptor: 0 taken
+	 * (fd included), -1 a type this role never gets (worker_dispatch
+	 * closes fd and stops the worker).
+	 */
+	int	(*wr_dispatch)(int, const void *, size_t, int);
+};
 
 struct worker {
 	int			 w_idx;
@@ -664,11 +712,12 @@ struct worker {
 	unsigned		 w_channels;
 	struct ssl_ctx_st	*w_ssl;
 	struct event		*w_drain_ev;
+	const struct worker_role *w_role;
 };
 
 extern struct worker	*ls_worker;
 
-__dead void	 worker_main(struct config *, int, int, int);
+__dead void	 worker_main(const struct worker_role *, int, int, int);
 void		 worker_load_changed(void);
 void		 worker_fatal(const char *, ...) LS_PRINTF(1, 2);
 /* Run fn(arg) from the event loop after the current callback (frees). */
@@ -1040,6 +1089,7 @@ void		 front_reply(struct channel *, uint8_t, const struct sockaddr *);
 /* ------------------------------------------------------------------ */
 /* server.c: tunnel server (runs in workers)                           */
 
+extern const struct worker_role server_role;
 void		 server_init(void);
 void		 server_accept_fd(int);
 void		 server_drain(void);
@@ -1070,8 +1120,14 @@ void		 router_link_gone(struct tunnel *, const char *);
 /* ------------------------------------------------------------------ */
 /* client.c: tunnel client (runs in workers)                           */
 
+extern const struct worker_role client_role;
 void		 client_init(void);
 void		 client_drain(void);
 extern const struct front_ops client_front_ops;
+
+/* ------------------------------------------------------------------ */
+/* linksocks.c: the program: configuration, then the master            */
+
+int		 linksocks_main(int, char **);
 
 #endif /* LINKSOCKS_H */

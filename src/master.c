@@ -3,7 +3,8 @@
  * before forking (one SO_REUSEPORT SOCKS5 socket per client worker, as
  * nginx clones its listeners), forks and supervises the workers, owns the
  * signals, and on the server accepts tunnel clients and passes each
- * socket to a worker.  It never touches payload bytes.
+ * socket to the worker that placement.c picks from the worker table
+ * kept here.  It never touches payload bytes.
  */
 #include "config.h"
 
@@ -48,6 +49,7 @@ struct master_worker {
 
 struct master {
 	struct config		*m_conf;
+	const struct worker_role *m_role;	/* what the workers run */
 	struct event_base	*m_base;
 	enum master_state	 m_state;
 	int			 m_exit;
@@ -57,7 +59,6 @@ struct master {
 	struct evconnlistener	*m_ws_listener;
 	struct event		*m_sigev[5];
 	struct event		*m_killtimer;
-	unsigned		 m_rr;
 };
 
 static struct master	*master;
@@ -73,6 +74,7 @@ static void	master_killtimer(evutil_socket_t, short, void *);
 static void	master_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	master_accept_error(struct evconnlistener *, void *);
+static void	master_assign(int, const char *, void *);
 static void	master_dispatch(struct ipc *, int, const void *, size_t, int,
 		    void *);
 static void	master_ipc_closed(struct ipc *, void *);
@@ -224,7 +226,7 @@ master_spawn(struct master *m, struct master_worker *w)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		worker_main(m->m_conf, w->mw_idx, sp[1], w->mw_socks_fd);
+		worker_main(m->m_role, w->mw_idx, sp[1], w->mw_socks_fd);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sp[1]);
@@ -600,147 +602,38 @@ master_signal(evutil_socket_t sig, short ev, void *arg)
 	}
 }
 
-/* Least-loaded placement of a tunnel client among live workers. */
-static struct master_worker *
-master_pick(struct master *m)
-{
-	struct master_worker	*w, *best = NULL;
-	unsigned		 load, bestload = 0;
-	int			 i, j;
-
-	for (j = 0; j < m->m_nworkers; j++) {
-		i = (int)((m->m_rr + (unsigned)j) % (unsigned)m->m_nworkers);
-		w = &m->m_workers[i];
-		if (w->mw_pid == 0 || w->mw_ipc == NULL)
-			continue;
-		load = w->mw_load.il_tunnels + w->mw_assigned;
-		if (best == NULL || load < bestload) {
-			best = w;
-			bestload = load;
-		}
-	}
-	m->m_rr++;
-	return (best);
-}
-
-/*
- * Placement from the request head, read with MSG_PEEK (nothing is
- * consumed): a connector goes where its group's providers are, a
- * provider's connections spread over the workers.  Anything else (TLS,
- * message auth, an unknown token) goes to the least loaded worker.
- */
-static struct master_worker *
-master_place(struct master *m, int fd)
-{
-	struct master_worker	*w, *best = NULL;
-	struct token		*tk;
-	struct group		*g = NULL;
-	char			 buf[4096], hash[80], rev[16], inst[64];
-	char			 key[IPC_KEYLEN], *q, *end;
-	uint8_t			 id[LS_CHANNEL_ID_LEN];
-	ssize_t			 n;
-	int			 i, connector = 0;
-
-	n = recv(fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n <= 0)
-		return (master_pick(m));
-	buf[n] = '\0';
-	if (strncmp(buf, "GET /socket", 11) != 0 ||
-	    (end = strpbrk(buf, " \r\n")) == NULL ||
-	    (end = strpbrk(buf + 4, " \r\n")) == NULL)
-		return (master_pick(m));
-	*end = '\0';
-	if ((q = strchr(buf, '?')) == NULL ||
-	    !http_query_get(q + 1, "token", hash, sizeof(hash)) ||
-	    (tk = registry_find_hash(hash)) == NULL)
-		return (master_pick(m));
-	if (tk->tk_kind == TOK_CONNECTOR) {
-		g = registry_group(tk->tk_target, 0);
-		connector = 1;
-	} else if (tk->tk_kind == TOK_REVERSE && (!http_query_get(q + 1,
-	    "reverse", rev, sizeof(rev)) || strcmp(rev, "true") == 0 ||
-	    strcmp(rev, "1") == 0)) {
-		g = tk->tk_group;
-		if (tk->tk_autonomy) {
-			g = NULL;
-			if (http_query_get(q + 1, "instance", inst,
-			    sizeof(inst)) && util_parse_uuid(inst, id) == 0) {
-				registry_internal_key(tk, id, key, sizeof(key));
-				g = registry_group(key, 0);
-			}
-		}
-	}
-	if (g == NULL)
-		return (master_pick(m));
-	for (i = 0; i < m->m_nworkers; i++) {
-		w = &m->m_workers[i];
-		if (w->mw_pid == 0 || w->mw_ipc == NULL)
-			continue;
-		if (best == NULL ||
-		    (connector && g->g_count[i] > g->g_count[best->mw_idx]) ||
-		    (!connector && g->g_count[i] < g->g_count[best->mw_idx]))
-			best = w;
-	}
-	if (best == NULL || (connector && g->g_count[best->mw_idx] == 0))
-		return (master_pick(m));
-	if (!connector)
-		g->g_count[best->mw_idx]++;	/* until the worker reports */
-	return (best);
-}
-
-struct master_peek {
-	struct event	*mp_ev;
-	char		 mp_peer[64];
-};
-
-static void	master_assign(struct master *, int, const char *);
-
-static void
-master_peek_ready(evutil_socket_t fd, short ev, void *arg)
-{
-	struct master_peek	*mp = arg;
-
-	event_free(mp->mp_ev);
-	master_assign(master, fd, mp->mp_peer);
-	free(mp);
-}
-
 static void
 master_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct master		*m = arg;
-	struct master_peek	*mp;
-	struct timeval		 tv = { 0, 200000 };
-	char			 peer[64], c;
+	struct master	*m = arg;
+	char		 peer[64];
 
 	util_sockaddr_str(sa, peer, sizeof(peer));
-	/* Give the request head up to 200 ms to arrive for placement. */
-	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK) &&
-	    (mp = calloc(1, sizeof(*mp))) != NULL) {
-		snprintf(mp->mp_peer, sizeof(mp->mp_peer), "%s", peer);
-		if ((mp->mp_ev = event_new(m->m_base, fd, EV_READ,
-		    master_peek_ready, mp)) != NULL) {
-			event_add(mp->mp_ev, &tv);
-			return;
-		}
-		free(mp);
-	}
-	master_assign(m, fd, peer);
+	placement_wait(m->m_base, fd, peer, master_assign, m);
 }
 
+/* Pass a tunnel client to the worker placement picks from our table. */
 static void
-master_assign(struct master *m, int fd, const char *peer)
+master_assign(int fd, const char *peer, void *arg)
 {
+	struct master		*m = arg;
 	struct master_worker	*w;
+	struct placement_worker	 pw[LS_MAX_WORKERS];
+	int			 i;
 
-	if ((w = master_place(m, fd)) == NULL) {
+	for (i = 0; i < m->m_nworkers; i++) {
+		w = &m->m_workers[i];
+		pw[i].pw_live = w->mw_pid != 0 && w->mw_ipc != NULL;
+		pw[i].pw_load = w->mw_load.il_tunnels + w->mw_assigned;
+	}
+	if ((i = placement_place(fd, pw, m->m_nworkers)) == -1) {
 		log_warnx("tunnel client %s: no worker available, closing",
 		    peer);
 		close(fd);
 		return;
 	}
+	w = &m->m_workers[i];
 	log_debug("tunnel client %s -> worker %d", peer, w->mw_idx);
 	w->mw_assigned++;
 	if (ipc_send(w->mw_ipc, IPC_TUNNEL_FD, NULL, 0, fd) == -1)
@@ -859,7 +752,7 @@ master_event_log(int severity, const char *msg)
 }
 
 int
-master_run(struct config *c)
+master_run(struct config *c, const struct worker_role *role)
 {
 	static const int	 sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
 				    SIGUSR1 };
@@ -875,6 +768,7 @@ master_run(struct config *c)
 		fatal("%s: calloc", __func__);
 	master = m;
 	m->m_conf = c;
+	m->m_role = role;
 	m->m_nworkers = c->c_workers;
 	if ((m->m_workers = calloc((size_t)m->m_nworkers,
 	    sizeof(*m->m_workers))) == NULL)

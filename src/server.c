@@ -66,6 +66,7 @@ static void	server_socks_error(struct evconnlistener *, void *);
 static void	server_report(struct group *);
 static void	server_partners(struct group *);
 static void	server_connector_msg(struct tunnel *, struct msg *);
+static int	server_dispatch(int, const void *, size_t, int);
 
 static const struct ws_cb server_ws_cb = {
 	.ws_request = server_ws_request,
@@ -79,6 +80,12 @@ static const struct tunnel_ops server_tunnel_ops = {
 	.to_closed = server_closed,
 };
 
+const struct worker_role server_role = {
+	.wr_init = server_init,
+	.wr_drain = server_drain,
+	.wr_dispatch = server_dispatch,
+};
+
 /* A server's SOCKS front end: reverse ports, providers anywhere. */
 const struct front_ops server_front_ops = {
 	.fo_pick = router_pick,
@@ -90,6 +97,64 @@ server_init(void)
 {
 	front_init(&server_front_ops);
 	server_listeners();
+}
+
+/* A message from the master; -1: not one a server worker takes. */
+static int
+server_dispatch(int type, const void *data, size_t len, int fd)
+{
+	switch (type) {
+	case IPC_TUNNEL_FD:
+		if (fd == -1 || len != 0) {
+			log_warnx("%s: %s without a descriptor", __func__,
+			    ipc_typename(type));
+			if (fd != -1)
+				close(fd);
+			return (0);
+		}
+		if (ls_worker->w_draining) {
+			close(fd);
+			return (0);
+		}
+		server_accept_fd(fd);
+		break;
+	case IPC_LINK:
+		if (len != sizeof(uint32_t) || fd == -1) {
+			if (fd != -1)
+				close(fd);
+			log_warnx("%s: malformed %s", __func__,
+			    ipc_typename(type));
+			return (0);
+		}
+		server_link_fd((int)*(const uint32_t *)data, fd);
+		break;
+	case IPC_PROVIDERS:
+		if (len != sizeof(struct ipc_providers))
+			goto badsize;
+		server_providers(data);
+		break;
+	case IPC_HANDOFF_IN:
+		server_handoff_in(data, len, fd);
+		break;
+	case IPC_TOKEN:
+		if (len != sizeof(struct ipc_token))
+			goto badsize;
+		server_token_update(data);
+		break;
+	case IPC_CONNECTOR_RES:
+		if (len != sizeof(struct ipc_connector))
+			goto badsize;
+		server_connector_result(data);
+		break;
+	default:
+		return (-1);
+	}
+	return (0);
+ badsize:
+	if (fd != -1)
+		close(fd);
+	fatalx("%s: bad %s size %zu from master", __func__,
+	    ipc_typename(type), len);
 }
 
 void

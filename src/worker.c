@@ -1,6 +1,9 @@
 /*
  * worker.c -- a worker process: one event loop that owns its tunnels,
  * channels, SOCKS5 sessions and outbound connections.  It never blocks.
+ * What runs on the loop is the role the master passes (server.c or
+ * client.c, struct worker_role); this file is below both and calls
+ * them only through it.
  */
 #include "config.h"
 
@@ -52,10 +55,7 @@ worker_signal(evutil_socket_t sig, short ev, void *arg)
 		    w->w_channels == 1 ? "" : "s");
 		w->w_draining = 1;
 		w->w_drain_started = util_now();
-		if (ls_conf->c_role == ROLE_SERVER)
-			server_drain();
-		else
-			client_drain();
+		w->w_role->wr_drain();
 		w->w_drain_ev = event_new(w->w_base, -1, EV_PERSIST,
 		    worker_drain_check, w);
 		event_add(w->w_drain_ev, &tv);
@@ -73,8 +73,8 @@ worker_drain_check(evutil_socket_t fd, short ev, void *arg)
 {
 	struct worker	*w = arg;
 
-	if (ls_conf->c_role != ROLE_SERVER)
-		client_drain();		/* close tunnels that became idle */
+	if (w->w_role->wr_drain_tick != NULL)
+		w->w_role->wr_drain_tick();
 	if (w->w_channels == 0) {
 		log_debug("drained");
 		exit(0);
@@ -86,65 +86,17 @@ worker_drain_check(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/* The role takes what it knows; any other message is a bug. */
 static void
 worker_dispatch(struct ipc *i, int type, const void *data, size_t len,
     int fd, void *arg)
 {
-	switch (type) {
-	case IPC_TUNNEL_FD:
-		if (fd == -1 || len != 0) {
-			log_warnx("%s: %s without a descriptor", __func__,
-			    ipc_typename(type));
-			if (fd != -1)
-				close(fd);
-			return;
-		}
-		if (ls_conf->c_role != ROLE_SERVER || ls_worker->w_draining) {
-			close(fd);
-			return;
-		}
-		server_accept_fd(fd);
-		break;
-	case IPC_LINK:
-		if (len != sizeof(uint32_t) || fd == -1) {
-			if (fd != -1)
-				close(fd);
-			log_warnx("%s: malformed %s", __func__,
-			    ipc_typename(type));
-			return;
-		}
-		server_link_fd((int)*(const uint32_t *)data, fd);
-		break;
-	case IPC_PROVIDERS:
-		if (len != sizeof(struct ipc_providers))
-			goto badsize;
-		server_providers(data);
-		break;
-	case IPC_HANDOFF_IN:
-		server_handoff_in(data, len, fd);
-		break;
-	case IPC_TOKEN:
-		if (len != sizeof(struct ipc_token))
-			goto badsize;
-		server_token_update(data);
-		break;
-	case IPC_CONNECTOR_RES:
-		if (len != sizeof(struct ipc_connector))
-			goto badsize;
-		server_connector_result(data);
-		break;
-	default:
-		if (fd != -1)
-			close(fd);
-		fatalx("%s: unexpected IPC message type %d from master",
-		    __func__, type);
-	}
-	return;
- badsize:
+	if (ls_worker->w_role->wr_dispatch(type, data, len, fd) == 0)
+		return;
 	if (fd != -1)
 		close(fd);
-	fatalx("%s: bad %s size %zu from master", __func__,
-	    ipc_typename(type), len);
+	fatalx("%s: unexpected IPC message type %d from master", __func__,
+	    type);
 }
 
 static void
@@ -237,7 +189,8 @@ worker_fatal(const char *fmt, ...)
 }
 
 __dead void
-worker_main(struct config *c, int idx, int ctlfd, int socksfd)
+worker_main(const struct worker_role *role, int idx, int ctlfd,
+    int socksfd)
 {
 	struct worker	*w;
 	char		 name[32];
@@ -248,6 +201,7 @@ worker_main(struct config *c, int idx, int ctlfd, int socksfd)
 		fatal("%s: calloc", __func__);
 	ls_worker = w;
 	w->w_idx = idx;
+	w->w_role = role;
 	w->w_socks_fd = socksfd;
 	if ((w->w_base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -269,10 +223,7 @@ worker_main(struct config *c, int idx, int ctlfd, int socksfd)
 	log_debug("started, libevent %s (%s)", event_get_version(),
 	    event_base_get_method(w->w_base));
 
-	if (c->c_role == ROLE_SERVER)
-		server_init();
-	else
-		client_init();
+	role->wr_init();
 	event_base_dispatch(w->w_base);
 	exit(0);
 }

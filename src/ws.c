@@ -2,17 +2,20 @@
  * ws.c -- RFC 6455 WebSocket on a libevent bufferevent.
  *
  * One struct ws_conn per connection, server (ws_accept) or client
- * (ws_connect).  Framing is done here, on evbuffers, so payload bytes
- * are never copied in user space: a received frame is unmasked in place
- * and its chains are moved into the message buffer handed to the owner;
- * a message to send is masked in place (client) and its chains moved
- * into the socket's output.  (The wslay library, used before, copies
- * every message two or three times and frames in 4 KiB steps; see
- * doc/data-path.md.)  Every libevent callback holds a reference while it runs
- * so that the owner may call ws_free()/ws_close() from any callback; the
- * memory is released when the last reference goes.  The bufferevent
- * itself may outlive the ws_conn for a short linger that flushes a close
- * frame or an HTTP answer.
+ * (ws_connect): the HTTP upgrade on either side, the client's connect
+ * and TLS, and the frame stream of an open connection.  The pure framing
+ * (headers, masking, handshake keys) is in wsframe.c.  Frames are read
+ * and written on evbuffers, so payload bytes are never copied in user
+ * space: a received frame is unmasked in place and its chains are moved
+ * into the message buffer handed to the owner; a message to send is
+ * masked in place (client) and its chains moved into the socket's
+ * output.  (The wslay library, used before, copies every message two or
+ * three times and frames in 4 KiB steps; see doc/data-path.md.)  Every
+ * libevent callback holds a reference while it runs so that the owner
+ * may call ws_free()/ws_close() from any callback; the memory is
+ * released when the last reference goes.  The bufferevent itself may
+ * outlive the ws_conn for a short linger that flushes a close frame or
+ * an HTTP answer.
  */
 #include "config.h"
 
@@ -41,7 +44,6 @@
 #define WS_LINGER		5	/* flush cap after close */
 #define WS_READ_MAX		(256u * 1024)	/* bytes per read call */
 #define WS_WRITE_MAX		(1024u * 1024)	/* bytes per write call */
-#define WS_GUID			"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum ws_state {
 	WS_HTTP,		/* server: waiting for the request head */
@@ -116,7 +118,6 @@ static void	 ws_timer(evutil_socket_t, short, void *);
 static void	 ws_resume(evutil_socket_t, short, void *);
 static void	 ws_server_head(struct ws_conn *);
 static void	 ws_server_upgrade(struct ws_conn *);
-static int	 ws_key_valid(const char *);
 static void	 ws_client_head(struct ws_conn *);
 static void	 ws_error(struct ws_conn *, short);
 static int	 ws_start(struct ws_conn *);
@@ -127,9 +128,6 @@ static void	 ws_control(struct ws_conn *);
 static void	 ws_protocol_error(struct ws_conn *, uint16_t, const char *);
 static int	 ws_frame_out(struct ws_conn *, int, const uint8_t *, size_t,
 		    struct evbuffer *, size_t);
-static void	 ws_mask_evbuffer(struct evbuffer *, size_t,
-		    const uint8_t *, size_t);
-static void	 ws_genmask(uint8_t *);
 static int	 ws_usable(struct ws_conn *);
 
 static const char *
@@ -387,20 +385,6 @@ ws_server_head(struct ws_conn *wc)
 	ws_server_upgrade(wc);
 }
 
-/* A Sec-WebSocket-Key must be the base64 text of 16 bytes. */
-static int
-ws_key_valid(const char *key)
-{
-	unsigned char	 raw[32];
-	size_t		 len;
-
-	if (key == NULL || (len = strlen(key)) != 24 ||
-	    key[22] != '=' || key[23] != '=')
-		return (0);
-	/* EVP_DecodeBlock counts the padding as zero bytes: 18. */
-	return (EVP_DecodeBlock(raw, (const unsigned char *)key, 24) == 18);
-}
-
 static void
 ws_server_upgrade(struct ws_conn *wc)
 {
@@ -425,11 +409,11 @@ ws_server_upgrade(struct ws_conn *wc)
 		return;
 	}
 	key = http_header(hh, "Sec-WebSocket-Key");
-	if (!ws_key_valid(key)) {
+	if (!wsframe_key_valid(key)) {
 		ws_http_reply(wc, 400, NULL, "Bad Request\n", verhdr);
 		return;
 	}
-	ws_accept_key(key, accept);
+	wsframe_accept_key(key, accept);
 	evbuffer_add_printf(out, "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\n"
 	    "Connection: Upgrade\r\n"
@@ -524,7 +508,7 @@ ws_connect(struct event_base *base, struct evdns_base *dns,
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		goto fail;
 	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
-	ws_accept_key(key, wc->wc_accept);
+	wsframe_accept_key(key, wc->wc_accept);
 	if ((url->u_tls && url->u_port == 443) ||
 	    (!url->u_tls && url->u_port == 80))
 		snprintf(hostport, sizeof(hostport), "%s%s%s",
@@ -679,167 +663,6 @@ ws_client_head(struct ws_conn *wc)
 		ws_process(wc);
 }
 
-/* ---- framing (RFC 6455 section 5), pure ---------------------------- */
-
-/*
- * Parse a frame header.  Returns its length, 0 if more bytes are needed,
- * or -1 for a header no peer may send: reserved bits (no extension is
- * negotiated), an unknown opcode, a fragmented or over-long control
- * frame, or a 64-bit length with the top bit set.
- */
-int
-ws_frame_parse(const uint8_t *p, size_t len, struct ws_frame *f)
-{
-	size_t		 need = 2;
-	uint64_t	 n;
-	int		 i;
-
-	if (len < 2)
-		return (0);
-	if (p[0] & 0x70)
-		return (-1);
-	f->wf_fin = (p[0] & 0x80) != 0;
-	f->wf_op = p[0] & 0x0f;
-	f->wf_masked = (p[1] & 0x80) != 0;
-	n = p[1] & 0x7f;
-	switch (f->wf_op) {
-	case WS_OP_CONT:
-	case WS_OP_TEXT:
-	case WS_OP_BINARY:
-		break;
-	case WS_OP_CLOSE:
-	case WS_OP_PING:
-	case WS_OP_PONG:
-		if (!f->wf_fin || n > 125)
-			return (-1);
-		break;
-	default:
-		return (-1);
-	}
-	if (n == 126)
-		need += 2;
-	else if (n == 127)
-		need += 8;
-	if (f->wf_masked)
-		need += 4;
-	if (len < need)
-		return (0);
-	if (n == 126)
-		n = (uint64_t)p[2] << 8 | p[3];
-	else if (n == 127) {
-		if (p[2] & 0x80)
-			return (-1);
-		for (n = 0, i = 0; i < 8; i++)
-			n = n << 8 | p[2 + i];
-	}
-	f->wf_len = n;
-	if (f->wf_masked)
-		memcpy(f->wf_mask, p + need - 4, 4);
-	return ((int)need);
-}
-
-/* Write a frame header (mask NULL: unmasked); returns its length. */
-size_t
-ws_frame_header(uint8_t *out, int fin, int op, uint64_t len,
-    const uint8_t *mask)
-{
-	size_t	 o = 0;
-	int	 i;
-
-	out[o++] = (uint8_t)((fin ? 0x80 : 0) | (op & 0x0f));
-	if (len < 126)
-		out[o++] = (uint8_t)len;
-	else if (len <= 0xffff) {
-		out[o++] = 126;
-		out[o++] = (uint8_t)(len >> 8);
-		out[o++] = (uint8_t)len;
-	} else {
-		out[o++] = 127;
-		for (i = 7; i >= 0; i--)
-			out[o++] = (uint8_t)(len >> (8 * i));
-	}
-	if (mask != NULL) {
-		out[1] |= 0x80;
-		memcpy(out + o, mask, 4);
-		o += 4;
-	}
-	return (o);
-}
-
-/* XOR len bytes with the key, starting at key offset off (mod 4). */
-void
-ws_mask(uint8_t *p, size_t len, const uint8_t *key, size_t off)
-{
-	uint8_t		 k8[8];
-	uint64_t	 k, v;
-	size_t		 i;
-
-	while (len > 0 && ((uintptr_t)p & 7) != 0) {
-		*p++ ^= key[off++ & 3];
-		len--;
-	}
-	for (i = 0; i < 8; i++)
-		k8[i] = key[(off + i) & 3];
-	memcpy(&k, k8, sizeof(k));
-	for (; len >= 8; p += 8, len -= 8) {	/* 8 = 2 keys: off stays */
-		memcpy(&v, p, sizeof(v));
-		v ^= k;
-		memcpy(p, &v, sizeof(v));
-	}
-	while (len > 0) {
-		*p++ ^= key[off++ & 3];
-		len--;
-	}
-}
-
-/* Mask the first len bytes of an evbuffer in place. */
-static void
-ws_mask_evbuffer(struct evbuffer *b, size_t len, const uint8_t *key,
-    size_t off)
-{
-	struct evbuffer_iovec	 v[16];
-	struct evbuffer_ptr	 pos;
-	size_t			 done = 0, n;
-	int			 i, nv;
-
-	if (len == 0)
-		return;
-	evbuffer_ptr_set(b, &pos, 0, EVBUFFER_PTR_SET);
-	while (done < len) {
-		nv = evbuffer_peek(b, (ev_ssize_t)(len - done), &pos, v,
-		    (int)LS_NITEMS(v));
-		if (nv <= 0)
-			break;
-		if (nv > (int)LS_NITEMS(v))
-			nv = (int)LS_NITEMS(v);
-		for (i = 0; i < nv && done < len; i++) {
-			n = v[i].iov_len;
-			if (n > len - done)
-				n = len - done;
-			ws_mask(v[i].iov_base, n, key, off + done);
-			done += n;
-		}
-		if (evbuffer_ptr_set(b, &pos, done, EVBUFFER_PTR_SET) == -1)
-			break;
-	}
-}
-
-/* Masking keys from a strong source, drawn in batches. */
-static void
-ws_genmask(uint8_t *key)
-{
-	static uint8_t	 pool[512];
-	static size_t	 left;
-
-	if (left < 4) {
-		if (RAND_bytes(pool, sizeof(pool)) != 1)
-			fatalx("%s: RAND_bytes failed", __func__);
-		left = sizeof(pool);
-	}
-	left -= 4;
-	memcpy(key, pool + left, 4);
-}
-
 /* ---- both sides ---------------------------------------------------- */
 
 /* Handshake done: the connection carries frames from now on. */
@@ -950,7 +773,7 @@ ws_process(struct ws_conn *wc)
 			n = avail < sizeof(hdr) ? avail : sizeof(hdr);
 			if (n < 2 || evbuffer_copyout(in, hdr, n) != (ev_ssize_t)n)
 				break;
-			if ((r = ws_frame_parse(hdr, n, f)) == 0)
+			if ((r = wsframe_parse(hdr, n, f)) == 0)
 				break;
 			if (r < 0) {
 				ws_protocol_error(wc, 1002, "protocol error");
@@ -987,7 +810,7 @@ ws_process(struct ws_conn *wc)
 		n = wc->wc_rx_left < avail ? (size_t)wc->wc_rx_left : avail;
 		if (n > 0) {
 			if (f->wf_masked) {
-				ws_mask_evbuffer(in, n, f->wf_mask,
+				wsframe_mask_evbuffer(in, n, f->wf_mask,
 				    wc->wc_rx_maskoff);
 				wc->wc_rx_maskoff += n;
 			}
@@ -1033,18 +856,18 @@ ws_frame_out(struct ws_conn *wc, int op, const uint8_t *head, size_t hlen,
 		return (-1);
 	out = bufferevent_get_output(wc->wc_bev);
 	if (!wc->wc_server)
-		ws_genmask(key);
+		wsframe_genmask(key);
 	if (hlen > sizeof(buf) - WS_HDR_MAX &&
 	    (h = malloc(WS_HDR_MAX + hlen)) == NULL)
 		return (-1);
-	o = ws_frame_header(h, 1, op, (uint64_t)hlen + n,
+	o = wsframe_header(h, 1, op, (uint64_t)hlen + n,
 	    wc->wc_server ? NULL : key);
 	if (hlen > 0)
 		memcpy(h + o, head, hlen);
 	if (!wc->wc_server) {
-		ws_mask(h + o, hlen, key, 0);
+		wsframe_mask(h + o, hlen, key, 0);
 		if (n > 0)
-			ws_mask_evbuffer(src, n, key, hlen);
+			wsframe_mask_evbuffer(src, n, key, hlen);
 	}
 	if (evbuffer_add(out, h, o + hlen) == -1 ||
 	    (n > 0 && evbuffer_remove_buffer(src, out, n) != (int)n))
@@ -1315,21 +1138,4 @@ time_t
 ws_last_rx(struct ws_conn *wc)
 {
 	return (wc->wc_last_rx);
-}
-
-void
-ws_accept_key(const char *key, char *out)
-{
-	EVP_MD_CTX	*md;
-	unsigned char	 dig[EVP_MAX_MD_SIZE];
-	unsigned int	 dlen = 0;
-
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(md, EVP_sha1(), NULL) != 1 ||
-	    EVP_DigestUpdate(md, key, strlen(key)) != 1 ||
-	    EVP_DigestUpdate(md, WS_GUID, sizeof(WS_GUID) - 1) != 1 ||
-	    EVP_DigestFinal_ex(md, dig, &dlen) != 1 || dlen != 20)
-		fatalx("%s: SHA-1 failed", __func__);
-	EVP_MD_CTX_free(md);
-	EVP_EncodeBlock((unsigned char *)out, dig, (int)dlen);
 }

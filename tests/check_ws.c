@@ -1,6 +1,6 @@
 /*
- * check_ws.c -- url.c, http.c and ws.c: pure parsers, then WebSocket
- * end to end on loopback in one process (kernel-chosen port).
+ * check_ws.c -- url.c, http.c, wsframe.c and ws.c: pure parsers, then
+ * WebSocket end to end on loopback in one process (kernel-chosen port).
  */
 #include "config.h"
 
@@ -33,7 +33,7 @@ START_TEST(test_accept_key)
 {
 	char	 out[29];
 
-	ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out);
+	wsframe_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out);
 	ck_assert_str_eq(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 END_TEST
@@ -1103,7 +1103,7 @@ START_TEST(test_frame_parse)
 	int			 r;
 
 	memset(&f, 0, sizeof(f));
-	r = ws_frame_parse(c->in, c->len, &f);
+	r = wsframe_parse(c->in, c->len, &f);
 	ck_assert_msg(r == c->hlen, "%s: got %d want %d", c->name, r,
 	    c->hlen);
 	if (r <= 0)
@@ -1129,14 +1129,14 @@ START_TEST(test_frame_header)
 	size_t			 i, n;
 
 	for (i = 0; i < LS_NITEMS(lens); i++) {
-		n = ws_frame_header(h, 1, WS_OP_BINARY, lens[i], NULL);
+		n = wsframe_header(h, 1, WS_OP_BINARY, lens[i], NULL);
 		ck_assert_uint_eq(n, sizes[i]);
-		ck_assert_int_eq(ws_frame_parse(h, n, &f), (int)n);
+		ck_assert_int_eq(wsframe_parse(h, n, &f), (int)n);
 		ck_assert_uint_eq(f.wf_len, lens[i]);
 		ck_assert_int_eq(f.wf_masked, 0);
-		n = ws_frame_header(h, 0, WS_OP_CONT, lens[i], key);
+		n = wsframe_header(h, 0, WS_OP_CONT, lens[i], key);
 		ck_assert_uint_eq(n, sizes[i] + 4);
-		ck_assert_int_eq(ws_frame_parse(h, n, &f), (int)n);
+		ck_assert_int_eq(wsframe_parse(h, n, &f), (int)n);
 		ck_assert_uint_eq(f.wf_len, lens[i]);
 		ck_assert_int_eq(f.wf_fin, 0);
 		ck_assert_int_eq(f.wf_op, WS_OP_CONT);
@@ -1159,12 +1159,12 @@ START_TEST(test_mask)
 					buf[i] = want[i] = (uint8_t)(i * 31 + 7);
 				for (i = 0; i < len; i++)
 					want[start + i] ^= key[(off + i) % 4];
-				ws_mask(buf + start, len, key, off);
+				wsframe_mask(buf + start, len, key, off);
 				ck_assert_mem_eq(buf, want, sizeof(buf));
 			}
 	/* RFC 6455 5.7: "Hello" masked with 37 fa 21 3d. */
 	memcpy(buf, "Hello", 5);
-	ws_mask(buf, 5, key, 0);
+	wsframe_mask(buf, 5, key, 0);
 	ck_assert_mem_eq(buf, "\x7f\x9f\x4d\x51\x58", 5);
 }
 END_TEST

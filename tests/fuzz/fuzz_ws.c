@@ -1,8 +1,9 @@
 /*
- * fuzz_ws.c -- libFuzzer harness for the WebSocket frame codec: a header
- * that parses is written again from what was parsed and must parse to the
- * same fields; parsing never reads past the input (exact-size copy for
- * ASan); masking twice with any key and offset gives the input back.
+ * fuzz_ws.c -- libFuzzer harness for the WebSocket frame codec
+ * (wsframe.c): a header that parses is written again from what was
+ * parsed and must parse to the same fields; parsing never reads past the
+ * input (exact-size copy for ASan); masking twice with any key and
+ * offset gives the input back.
  */
 #include "config.h"
 
@@ -25,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((copy = malloc(size > 0 ? size : 1)) == NULL)
 		abort();
 	memcpy(copy, data, size);
-	r = ws_frame_parse(copy, size, &f);
+	r = wsframe_parse(copy, size, &f);
 	if (r > 0) {
 		if ((size_t)r > size || r > WS_HDR_MAX || r < 2)
 			abort();
@@ -33,9 +34,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (f.wf_len >> 63)
 			abort();
-		n = ws_frame_header(h, f.wf_fin, f.wf_op, f.wf_len,
+		n = wsframe_header(h, f.wf_fin, f.wf_op, f.wf_len,
 		    f.wf_masked ? f.wf_mask : NULL);
-		if (n > sizeof(h) || ws_frame_parse(h, n, &g) != (int)n ||
+		if (n > sizeof(h) || wsframe_parse(h, n, &g) != (int)n ||
 		    g.wf_fin != f.wf_fin || g.wf_op != f.wf_op ||
 		    g.wf_masked != f.wf_masked || g.wf_len != f.wf_len ||
 		    (f.wf_masked && memcmp(g.wf_mask, f.wf_mask, 4) != 0))
@@ -50,8 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(key, data, 4);
 		off = data[4];
 		memcpy(copy, data, size);
-		ws_mask(copy + 5, size - 5, key, off);
-		ws_mask(copy + 5, size - 5, key, off);
+		wsframe_mask(copy + 5, size - 5, key, off);
+		wsframe_mask(copy + 5, size - 5, key, off);
 		if (memcmp(copy, data, size) != 0)
 			abort();
 	}

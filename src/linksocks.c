@@ -1,0 +1,21 @@
+/*
+ * linksocks.c -- the program: read the configuration (config.c), then
+ * hand it to the master, which binds, forks the workers and supervises
+ * them until it stops, with the role the workers run: the tunnel server
+ * or the tunnel client.  The top of the file graph: nothing calls into
+ * it but main.c.
+ */
+#include "config.h"
+
+#include "linksocks.h"
+
+int
+linksocks_main(int argc, char **argv)
+{
+	struct config	*c;
+
+	if ((c = config_load(argc, argv)) == NULL)
+		return (0);
+	return (master_run(c, c->c_role == ROLE_SERVER ? &server_role :
+	    &client_role));
+}
