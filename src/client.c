@@ -31,6 +31,22 @@ enum client_slot_state {
 	CS_OPEN
 };
 
+static const char *const client_slot_states[] = {
+	[CS_IDLE] = "IDLE",
+	[CS_CONNECTING] = "CONNECTING",
+	[CS_AUTH] = "AUTH",
+	[CS_OPEN] = "OPEN",
+};
+
+#define CS_TO(s)	(1u << (s))
+/* Where each state may go; anything else is a bug. */
+static const unsigned client_slot_moves[] = {
+	[CS_IDLE] = CS_TO(CS_CONNECTING),
+	[CS_CONNECTING] = CS_TO(CS_AUTH) | CS_TO(CS_IDLE),
+	[CS_AUTH] = CS_TO(CS_OPEN) | CS_TO(CS_IDLE),
+	[CS_OPEN] = CS_TO(CS_IDLE),
+};
+
 struct client_slot {
 	int			 cs_idx;
 	enum client_slot_state	 cs_state;
@@ -50,6 +66,8 @@ static struct evconnlistener	*client_listener;
 static int			 client_ever_open;
 static int			 client_connector_ok;	/* -c: granted once */
 
+static void	client_slot_set_state(struct client_slot *,
+		    enum client_slot_state);
 static void	client_connect(struct client_slot *);
 static void	client_retry(struct client_slot *, int);
 static void	client_timer(evutil_socket_t, short, void *);
@@ -190,6 +208,23 @@ client_pick(struct group *g, int adopted, int *worker)
 }
 
 static void
+client_slot_set_state(struct client_slot *cs, enum client_slot_state st)
+{
+	if (cs->cs_state == st)
+		return;
+	if (!(client_slot_moves[cs->cs_state] & CS_TO(st))) {
+		log_warnx("BUG: tunnel %d: %s -> %s", cs->cs_idx,
+		    client_slot_states[cs->cs_state], client_slot_states[st]);
+#ifdef LS_STRICT
+		abort();
+#endif
+	}
+	log_trace("tunnel %d: %s -> %s", cs->cs_idx,
+	    client_slot_states[cs->cs_state], client_slot_states[st]);
+	cs->cs_state = st;
+}
+
+static void
 client_connect(struct client_slot *cs)
 {
 	struct config	*c = ls_conf;
@@ -204,7 +239,7 @@ client_connect(struct client_slot *cs)
 		snprintf(target, sizeof(target), "%s", cs->cs_url.u_path);
 	log_debug("connecting to %s://%s:%u%s", cs->cs_url.u_tls ? "wss" : "ws",
 	    cs->cs_url.u_host, cs->cs_url.u_port, cs->cs_url.u_path);
-	cs->cs_state = CS_CONNECTING;
+	client_slot_set_state(cs, CS_CONNECTING);
 	cs->cs_ws = ws_connect(ls_worker->w_base, ls_worker->w_dns,
 	    ls_worker->w_ssl, &cs->cs_url, target,
 	    tunnel_feature_line(), &client_ws_cb, cs);
@@ -220,7 +255,7 @@ client_retry(struct client_slot *cs, int was_open)
 {
 	struct timeval	tv;
 
-	cs->cs_state = CS_IDLE;
+	client_slot_set_state(cs, CS_IDLE);
 	cs->cs_ws = NULL;
 	cs->cs_tun = NULL;
 	if (ls_worker->w_draining)
@@ -319,7 +354,7 @@ client_ws_open(struct ws_conn *ws, void *arg)
 		return;
 	}
 	cs->cs_tun = t;
-	cs->cs_state = CS_AUTH;
+	client_slot_set_state(cs, CS_AUTH);
 	t->t_kind = ls_conf->c_role == ROLE_PROVIDER ? TUNK_REVERSE :
 	    TUNK_FORWARD;
 	if ((h = ws_handshake_head(ws)) != NULL &&
@@ -365,7 +400,7 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 			    "token with -t or set LINKSOCKS_TOKEN");
 		worker_fatal("authentication failed: invalid token");
 	}
-	cs->cs_state = CS_OPEN;
+	client_slot_set_state(cs, CS_OPEN);
 	cs->cs_delay = 0;
 	tunnel_set_state(t, TUN_OPEN);
 	tunnel_start_keepalive(t);

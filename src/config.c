@@ -652,8 +652,10 @@ config_load(int argc, char **argv)
 		config_usage(ac > 2 ? av[2] : NULL, 0);
 	if (strcmp(sub, "server") == 0)
 		role = ROLE_SERVER;
-	else if (strcmp(sub, "client") == 0 || strcmp(sub, "connector") == 0)
+	else if (strcmp(sub, "client") == 0)
 		role = ROLE_CLIENT;
+	else if (strcmp(sub, "connector") == 0)
+		role = ROLE_CONNECTOR;
 	else if (strcmp(sub, "provider") == 0)
 		role = ROLE_PROVIDER;
 	else
@@ -664,7 +666,7 @@ config_load(int argc, char **argv)
 	c->c_subcmd = sub;
 	config_defaults(c, role);
 	config_parse(c, ac - 1, av + 1);
-	if (role == ROLE_CLIENT && c->c_reverse)
+	if ((role == ROLE_CLIENT || role == ROLE_CONNECTOR) && c->c_reverse)
 		c->c_role = role = ROLE_PROVIDER;
 	if (role == ROLE_PROVIDER)
 		c->c_reverse = 1;

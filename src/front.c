@@ -362,7 +362,7 @@ front_event(struct bufferevent *bev, short what, void *arg)
 static int
 front_fastopen_holds(const struct tunnel *t)
 {
-	return (strcmp(ls_conf->c_subcmd, "connector") == 0 &&
+	return (ls_conf->c_role == ROLE_CONNECTOR &&
 	    !t->t_halfclose && !t->t_credit);
 }
 

@@ -443,7 +443,8 @@ const char	*log_id(const uint8_t *);	/* short hex channel id */
 
 enum ls_role {
 	ROLE_SERVER,
-	ROLE_CLIENT,		/* forward client or connector */
+	ROLE_CLIENT,		/* forward client */
+	ROLE_CONNECTOR,		/* agent mode: SOCKS5 for a provider group */
 	ROLE_PROVIDER		/* client -r */
 };
 

@@ -162,7 +162,7 @@ master_portfile(struct master *m)
 		fatal("port file %s", tmp);
 	if (m->m_ws_fd != -1)
 		fprintf(f, "ws %d\n", util_local_port(m->m_ws_fd));
-	if (c->c_role == ROLE_CLIENT)
+	if (c->c_role == ROLE_CLIENT || c->c_role == ROLE_CONNECTOR)
 		fprintf(f, "socks %d\n", c->c_socks_port);
 	else if (c->c_role == ROLE_SERVER) {
 		struct token	*tk;
