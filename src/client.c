@@ -66,6 +66,8 @@ static struct evconnlistener	*client_listener;
 static int			 client_ever_open;
 static int			 client_connector_ok;	/* -c: granted once */
 
+static void	client_init(void);
+static void	client_drain(void);
 static void	client_slot_set_state(struct client_slot *,
 		    enum client_slot_state);
 static void	client_connect(struct client_slot *);
@@ -93,7 +95,7 @@ static const struct ws_cb client_ws_cb = {
 };
 
 /* A client's SOCKS front end: this worker's own tunnels. */
-const struct front_ops client_front_ops = {
+static const struct front_ops client_front_ops = {
 	.fo_pick = client_pick,
 	.fo_udp = udp_socks_start,
 };
@@ -111,7 +113,7 @@ const struct worker_role client_role = {
 	.wr_dispatch = client_dispatch,
 };
 
-void
+static void
 client_init(void)
 {
 	struct config	*c = ls_conf;
@@ -147,7 +149,7 @@ client_init(void)
 		client_listen();
 }
 
-void
+static void
 client_drain(void)
 {
 	struct client_slot	*cs;

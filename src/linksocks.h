@@ -1091,15 +1091,6 @@ void		 front_reply(struct channel *, uint8_t, const struct sockaddr *);
 /* server.c: tunnel server (runs in workers)                           */
 
 extern const struct worker_role server_role;
-void		 server_init(void);
-void		 server_accept_fd(int);
-void		 server_drain(void);
-void		 server_providers(const struct ipc_providers *);
-void		 server_handoff_in(const void *, size_t, int);
-void		 server_token_update(const struct ipc_token *);
-void		 server_connector_result(const struct ipc_connector *);
-void		 server_link_fd(int, int);
-extern const struct front_ops server_front_ops;
 
 /* ------------------------------------------------------------------ */
 /* router.c: which provider takes a channel; the links between workers */
@@ -1122,9 +1113,6 @@ void		 router_link_gone(struct tunnel *, const char *);
 /* client.c: tunnel client (runs in workers)                           */
 
 extern const struct worker_role client_role;
-void		 client_init(void);
-void		 client_drain(void);
-extern const struct front_ops client_front_ops;
 
 /* ------------------------------------------------------------------ */
 /* linksocks.c: the program: configuration, then the master            */

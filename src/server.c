@@ -47,6 +47,14 @@ static TAILQ_HEAD(, server_pending) server_pendings =
     TAILQ_HEAD_INITIALIZER(server_pendings);
 static uint32_t	server_reqid;
 
+static void	server_init(void);
+static void	server_accept_fd(int);
+static void	server_drain(void);
+static void	server_providers(const struct ipc_providers *);
+static void	server_handoff_in(const void *, size_t, int);
+static void	server_token_update(const struct ipc_token *);
+static void	server_connector_result(const struct ipc_connector *);
+static void	server_link_fd(int, int);
 static int	server_ws_request(struct ws_conn *, const struct http_head *,
 		    void *);
 static void	server_ws_open(struct ws_conn *, void *);
@@ -87,12 +95,12 @@ const struct worker_role server_role = {
 };
 
 /* A server's SOCKS front end: reverse ports, providers anywhere. */
-const struct front_ops server_front_ops = {
+static const struct front_ops server_front_ops = {
 	.fo_pick = router_pick,
 	.fo_udp = udp_socks_start,
 };
 
-void
+static void
 server_init(void)
 {
 	front_init(&server_front_ops);
@@ -157,7 +165,7 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 	    ipc_typename(type), len);
 }
 
-void
+static void
 server_drain(void)
 {
 	struct token	*tk;
@@ -232,13 +240,13 @@ server_report(struct group *g)
 
 /* ---- worker links (agent relay across workers) ------------------------ */
 
-void
+static void
 server_link_fd(int peer, int fd)
 {
 	router_link_set(peer, fd, &agent_link_ops);
 }
 
-void
+static void
 server_providers(const struct ipc_providers *ip)
 {
 	struct ipc_providers	 p = *ip;
@@ -253,7 +261,7 @@ server_providers(const struct ipc_providers *ip)
 	agent_provider_available(g);
 }
 
-void
+static void
 server_handoff_in(const void *data, size_t len, int fd)
 {
 	const struct ipc_handoff	*h = data;
@@ -274,7 +282,7 @@ server_handoff_in(const void *data, size_t len, int fd)
 	    registry_group(hc.ih_key, 1));
 }
 
-void
+static void
 server_token_update(const struct ipc_token *itp)
 {
 	struct ipc_token	 it = *itp;
@@ -309,7 +317,7 @@ server_token_update(const struct ipc_token *itp)
 	}
 }
 
-void
+static void
 server_connector_result(const struct ipc_connector *r)
 {
 	struct server_pending	*sp;
@@ -372,7 +380,7 @@ server_connector_msg(struct tunnel *t, struct msg *m)
 
 /* ---- connections ------------------------------------------------------ */
 
-void
+static void
 server_accept_fd(int fd)
 {
 	struct server_conn	*sc;
