@@ -12,7 +12,7 @@
 
 #include "linksocks.h"
 
-static ssize_t	 http_head_len(struct evbuffer *);
+static ssize_t	 http_head_len(struct evbuffer *, size_t *);
 static int	 http_split(struct evbuffer *, struct http_head *, size_t *,
 		    char **);
 static char	*http_nextline(char **);
@@ -25,26 +25,50 @@ static const char *http_reason(int);
  * Length of the head including the empty line, 0 if incomplete, -1 if
  * the head is larger than HTTP_MAX_HEAD.
  */
+/*
+ * The length of the head ("\n\n" or "\n\r\n" ends it), 0 need more, -1
+ * too large.  *scanned bytes were looked at by earlier calls and are not
+ * scanned again (but for the two a terminator may straddle), so a head
+ * that trickles in byte by byte costs linear time; nothing is copied.
+ */
 static ssize_t
-http_head_len(struct evbuffer *buf)
+http_head_len(struct evbuffer *buf, size_t *scanned)
 {
-	size_t		 len, n, i;
-	const char	*p;
+	struct evbuffer_ptr	 p, q, end;
+	size_t			 len, n, start, have;
+	char			 next[2];
 
 	len = evbuffer_get_length(buf);
 	n = len < HTTP_MAX_HEAD ? len : HTTP_MAX_HEAD;
 	if (n == 0)
 		return (0);
-	if ((p = (const char *)evbuffer_pullup(buf, (ev_ssize_t)n)) == NULL)
+	start = *scanned > 2 ? *scanned - 2 : 0;
+	if (start > n)
+		start = 0;
+	if (evbuffer_ptr_set(buf, &end, n, EVBUFFER_PTR_SET) == -1 ||
+	    evbuffer_ptr_set(buf, &p, start, EVBUFFER_PTR_SET) == -1)
 		return (-1);
-	for (i = 0; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (i + 1 < n && p[i + 1] == '\n')
-			return ((ssize_t)(i + 2));
-		if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-			return ((ssize_t)(i + 3));
+	for (;;) {
+		p = evbuffer_search_range(buf, "\n", 1, &p, &end);
+		if (p.pos == -1)
+			break;
+		/* What follows the LF, within the head's limit. */
+		have = n - (size_t)p.pos - 1;
+		if (have > sizeof(next))
+			have = sizeof(next);
+		q = p;
+		if (have > 0 && (evbuffer_ptr_set(buf, &q, 1,
+		    EVBUFFER_PTR_ADD) == -1 || evbuffer_copyout_from(buf, &q,
+		    next, have) != (ev_ssize_t)have))
+			return (-1);
+		if (have >= 1 && next[0] == '\n')
+			return ((ssize_t)p.pos + 2);
+		if (have == 2 && next[0] == '\r' && next[1] == '\n')
+			return ((ssize_t)p.pos + 3);
+		if (evbuffer_ptr_set(buf, &p, 1, EVBUFFER_PTR_ADD) == -1)
+			break;
 	}
+	*scanned = n;
 	return (len >= HTTP_MAX_HEAD ? -1 : 0);
 }
 
@@ -57,10 +81,13 @@ http_split(struct evbuffer *buf, struct http_head *hh, size_t *headlen,
     char **first)
 {
 	ssize_t	 n;
+	size_t	 scanned = hh->hh_scanned;
 
 	memset(hh, 0, sizeof(*hh));
-	if ((n = http_head_len(buf)) <= 0)
+	if ((n = http_head_len(buf, &scanned)) <= 0) {
+		hh->hh_scanned = scanned;
 		return ((int)n);
+	}
 	if ((hh->hh_buf = malloc((size_t)n * 2 + 4)) == NULL)
 		return (-1);
 	if (evbuffer_remove(buf, hh->hh_buf, (size_t)n) != n) {

@@ -285,6 +285,7 @@ struct http_head {
 	char		*hh_reason;	/* response */
 	int		 hh_nheaders;
 	struct http_header hh_headers[HTTP_MAX_HEADERS];
+	size_t		 hh_scanned;	/* bytes looked at while incomplete */
 };
 
 /*
@@ -556,6 +557,7 @@ void		 registry_init(struct config *);
 /* util.c                                                              */
 
 void		 util_random(void *, size_t);
+uint64_t	 util_siphash(const uint8_t[16], const void *, size_t);
 void		 util_token_generate(char *);	/* 17 bytes: 16 hex + NUL */
 int		 util_ct_streq(const char *, const char *);
 double		 util_now(void);		/* monotonic seconds */

@@ -355,16 +355,22 @@ tunnel_set_features(struct tunnel *t, int halfclose, uint32_t window)
 
 /* ---- channel table: chained hash on the (random) channel id -------- */
 
+/*
+ * The peer chooses channel ids: a keyed hash with a per-process random
+ * key, so that it cannot put every channel of a tunnel in one bucket.
+ */
 static size_t
 tunnel_hash(const uint8_t *id, size_t size)
 {
-	uint64_t	h;
+	static uint8_t	key[16];
+	static int	keyed;
 
-	memcpy(&h, id + 8, sizeof(h));
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
-	return ((size_t)h & (size - 1));
+	if (!keyed) {
+		util_random(key, sizeof(key));
+		keyed = 1;
+	}
+	return ((size_t)util_siphash(key, id, LS_CHANNEL_ID_LEN) &
+	    (size - 1));
 }
 
 struct channel *

@@ -24,6 +24,60 @@
 
 #include "linksocks.h"
 
+/* SipHash-2-4 (Aumasson, Bernstein): a keyed hash for tables whose keys
+ * a peer chooses. */
+#define SIP_ROTL(x, b)	(uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND(v0, v1, v2, v3) do {					\
+	v0 += v1; v1 = SIP_ROTL(v1, 13); v1 ^= v0; v0 = SIP_ROTL(v0, 32); \
+	v2 += v3; v3 = SIP_ROTL(v3, 16); v3 ^= v2;			\
+	v0 += v3; v3 = SIP_ROTL(v3, 21); v3 ^= v0;			\
+	v2 += v1; v1 = SIP_ROTL(v1, 17); v1 ^= v2; v2 = SIP_ROTL(v2, 32); \
+} while (0)
+
+static uint64_t
+util_le64(const uint8_t *p)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return (v);
+}
+
+uint64_t
+util_siphash(const uint8_t key[16], const void *data, size_t len)
+{
+	const uint8_t	*p = data;
+	uint64_t	 k0 = util_le64(key), k1 = util_le64(key + 8);
+	uint64_t	 v0 = k0 ^ 0x736f6d6570736575ULL;
+	uint64_t	 v1 = k1 ^ 0x646f72616e646f6dULL;
+	uint64_t	 v2 = k0 ^ 0x6c7967656e657261ULL;
+	uint64_t	 v3 = k1 ^ 0x7465646279746573ULL;
+	uint64_t	 m, b = (uint64_t)len << 56;
+	size_t		 i, left = len & 7;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = util_le64(p + i);
+		v3 ^= m;
+		SIP_ROUND(v0, v1, v2, v3);
+		SIP_ROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	while (left > 0) {
+		left--;
+		b |= (uint64_t)p[i + left] << (8 * left);
+	}
+	v3 ^= b;
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	for (i = 0; i < 4; i++)
+		SIP_ROUND(v0, v1, v2, v3);
+	return (v0 ^ v1 ^ v2 ^ v3);
+}
+
 void
 util_random(void *buf, size_t len)
 {

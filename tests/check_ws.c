@@ -155,6 +155,73 @@ parse_req(const char *s, struct http_head *hh)
 	return (r);
 }
 
+/* A head that trickles in byte by byte is scanned once, not each time. */
+START_TEST(test_http_request_incremental)
+{
+	const char		*req = "GET /socket?token=x HTTP/1.1\r\n"
+				    "Host: h\nUpgrade: websocket\r\n\r\nEARLY";
+	struct http_head	 hh;
+	struct evbuffer		*b = evbuffer_new();
+	size_t			 i, headlen = strlen(req) - strlen("EARLY");
+
+	memset(&hh, 0, sizeof(hh));
+	for (i = 0; i < headlen - 1; i++) {
+		evbuffer_add(b, req + i, 1);
+		ck_assert_int_eq(http_parse_request(b, &hh), 0);
+		/* Everything held so far was looked at, and is kept. */
+		ck_assert_uint_eq(hh.hh_scanned, i + 1);
+		ck_assert_uint_eq(evbuffer_get_length(b), i + 1);
+	}
+	evbuffer_add(b, req + i, strlen(req) - i);
+	ck_assert_int_eq(http_parse_request(b, &hh), 1);
+	ck_assert_str_eq(hh.hh_target, "/socket?token=x");
+	ck_assert_int_eq(hh.hh_nheaders, 2);
+	ck_assert_str_eq(http_header(&hh, "upgrade"), "websocket");
+	ck_assert_uint_eq(evbuffer_get_length(b), 5);	/* EARLY stays */
+	http_head_free(&hh);
+
+	/* A bare LF LF ends a head too, split across two reads. */
+	evbuffer_drain(b, evbuffer_get_length(b));
+	memset(&hh, 0, sizeof(hh));
+	evbuffer_add_printf(b, "GET / HTTP/1.1\nHost: h\n");
+	ck_assert_int_eq(http_parse_request(b, &hh), 0);
+	evbuffer_add_printf(b, "\n");
+	ck_assert_int_eq(http_parse_request(b, &hh), 1);
+	http_head_free(&hh);
+
+	/* Never terminated: refused at HTTP_MAX_HEAD, in 100-byte steps. */
+	evbuffer_drain(b, evbuffer_get_length(b));
+	memset(&hh, 0, sizeof(hh));
+	evbuffer_add_printf(b, "GET / HTTP/1.1\r\n");
+	for (i = 0; evbuffer_get_length(b) < HTTP_MAX_HEAD; i++) {
+		ck_assert_int_eq(http_parse_request(b, &hh), 0);
+		evbuffer_add_printf(b, "X-%04zu: %090d\r\n", i, 0);
+	}
+	ck_assert_int_eq(http_parse_request(b, &hh), -1);
+	evbuffer_free(b);
+}
+END_TEST
+
+/* SipHash-2-4 against the test vectors of its paper's appendix. */
+START_TEST(test_siphash)
+{
+	uint8_t	key[16], msg[64];
+	size_t	i;
+
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)i;
+	for (i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)i;
+	ck_assert_uint_eq(util_siphash(key, msg, 0), 0x726fdb47dd0e0e31ULL);
+	ck_assert_uint_eq(util_siphash(key, msg, 15), 0xa129ca6149be45e5ULL);
+	ck_assert_uint_eq(util_siphash(key, msg, 8), 0x93f5f5799a932462ULL);
+	ck_assert_uint_eq(util_siphash(key, msg, 63), 0x958a324ceb064572ULL);
+	/* Another key, another hash. */
+	key[0] ^= 1;
+	ck_assert_uint_ne(util_siphash(key, msg, 15), 0xa129ca6149be45e5ULL);
+}
+END_TEST
+
 START_TEST(test_http_request)
 {
 	struct http_head	 hh;
@@ -1180,6 +1247,8 @@ ws_suite(void)
 	tcase_add_test(tc, test_url_parse);
 	tcase_add_test(tc, test_url_auth_target);
 	tcase_add_test(tc, test_http_request);
+	tcase_add_test(tc, test_http_request_incremental);
+	tcase_add_test(tc, test_siphash);
 	tcase_add_test(tc, test_http_response);
 	tcase_add_loop_test(tc, test_frame_parse, 0, LS_NITEMS(frame_cases));
 	tcase_add_test(tc, test_frame_header);
