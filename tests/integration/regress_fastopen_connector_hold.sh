@@ -10,11 +10,8 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-rm -f "$TMPD/fake.port"
-ls_bg fake python3 "$LS_LIB/fakeserver.py" --port-file "$TMPD/fake.port" \
-    --delay 0.5
-ls_wait_file "$TMPD/fake.port" 10 "$LAST_PID" fake
-WS_PORT=$(cat "$TMPD/fake.port")
+ls_helper fake fakeserver.py --delay 0.5
+WS_PORT=$HELPER_PORT
 WS_HOST=127.0.0.1
 LS_WORKERS=1
 LS_CONNECTOR_TOKEN=any ls_start_connector conn -f
