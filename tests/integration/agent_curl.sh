@@ -7,16 +7,8 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-OK=05000001000000000000
-
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
-ls_start_rserver server -c "$LS_CTOKEN"
-ls_start_provider prov
-ls_start_connector plain
-PLAIN=$SOCKS_PORT
-ls_start_connector fast -f
-FAST=$SOCKS_PORT
+ls_web
+ls_start_agent
 grep -qaE 'Connector Token: [0-9a-f]{16}' "$TMPD/server.log" &&
     fail "server started with -c logged a generated connector token"
 
@@ -29,24 +21,9 @@ for mode in plain fast; do
 
 	# Early data right after the CONNECT request (the agent-mode race
 	# of the reference, P-6, drops it).
-	for i in $(seq 1 25); do
-		size=$((i * 1031))
-		out=$(ls_socks5 --proxy "127.0.0.1:$port" --pipeline \
-		    --target "127.0.0.1:$WEB" --http-get "/file?size=$size&seed=e$i")
-		ls_expect "$out" method 0500 "$mode early GET #$i"
-		ls_expect "$out" reply "$OK" "$mode early GET #$i"
-		ls_expect "$out" http-status 200 "$mode early GET #$i"
-		ls_expect "$out" body-len "$size" "$mode early GET #$i"
-		ls_expect "$out" header-sha256 "$(ls_field "$out" body-sha256)" \
-		    "$mode early GET #$i"
-	done
+	ls_early_gets "$port" "$mode" 25 1031
 	for n in 1 2000000; do
-		out=$(ls_socks5 --proxy "127.0.0.1:$port" --pipeline \
-		    --target "127.0.0.1:$WEB" --upload "$n")
-		ls_expect "$out" reply "$OK" "$mode early upload $n"
-		ls_expect "$out" http-status 200 "$mode early upload $n"
-		ls_expect "$out" header-sha256 "$(ls_field "$out" sent-sha256)" \
-		    "$mode early upload $n"
+		ls_early_upload "$port" "$n" "$mode early upload $n"
 	done
 	nconn=$((nconn + 27))
 	ls_say "$mode: early data delivered intact"

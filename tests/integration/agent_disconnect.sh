@@ -10,26 +10,16 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-ls_start_rserver server -c "$LS_CTOKEN"
-ls_start_provider prov
+ls_start_agent
 ls_rsocks_port server
 RPORT=$RSOCKS_PORT
-ls_start_connector plain
-PLAIN=$SOCKS_PORT
-ls_start_connector fast -f
-FAST=$SOCKS_PORT
 
 # check PORT WHAT ARGS...
 check() {
-	local port=$1 what=$2 out d
+	local port=$1 what=$2 d
 	shift 2
-	out=$(timeout 60 python3 "$LS_LIB/eofwait.py" --proxy "127.0.0.1:$port" \
-	    "$@" 2>&1) || fail "$what: $out"
-	case $out in
-	ok\ *) ;;
-	*) fail "$what: $out" ;;
-	esac
-	d=${out#ok }
+	ls_run_ok "$what" 60 eofwait.py --proxy "127.0.0.1:$port" "$@"
+	d=$OK_VALUE
 	awk -v d="$d" 'BEGIN { exit !(d < 1.0) }' ||
 	    fail "$what: EOF only after ${d}s"
 	ls_say "$what: EOF after ${d}s"

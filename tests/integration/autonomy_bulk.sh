@@ -8,13 +8,10 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-MB=${LS_BULK_MB:-100}
-SIZE=$((MB * 1024 * 1024))
-LS_CURL_TIMEOUT=${LS_BULK_TIMEOUT:-240}
+ls_bulk_init
 CT=ct-$$
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
+ls_web
 ls_start_aserver server
 ls_start_provider prov -c "$CT"
 ls_wait_log "$TMPD/prov.log" "connector token $CT added" 1 10 "$PROVIDER_PID" prov
@@ -23,15 +20,9 @@ PLAIN=$SOCKS_PORT
 LS_CONNECTOR_TOKEN=$CT ls_start_connector fast -f
 FAST=$SOCKS_PORT
 
-head -c "$SIZE" /dev/urandom >"$TMPD/up.bin" || fail "cannot create upload file"
-UPSUM=$(sha256sum <"$TMPD/up.bin" | cut -d' ' -f1)
-
 for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi
-	d0=$(ls_dials prov "$WEB")
-	ls_bulk "$port" "$mode" "$MB" "$TMPD/up.bin" "$UPSUM"
-	[ $(($(ls_dials prov "$WEB") - d0)) -ge 2 ] ||
-	    fail "$mode: the provider logged fewer than 2 dials to 127.0.0.1:$WEB"
+	ls_bulk_via "$port" "$mode" prov
 	ls_curl_suite "$port" "$mode"
 done
 

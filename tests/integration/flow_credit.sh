@@ -28,10 +28,8 @@ LS_CURL_TIMEOUT=${LS_FLOW_TIMEOUT:-180}
 ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=1:thread_local_quarantine_size_kb=64"
 export ASAN_OPTIONS
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
-head -c "$SIZE" /dev/urandom >"$TMPD/up.bin" || fail "cannot create upload file"
-UPSUM=$(sha256sum <"$TMPD/up.bin" | cut -d' ' -f1)
+ls_web
+ls_upload_file "$SIZE"
 
 # rss_start PID...: sample the RSS of these masters and their workers.
 rss_start() {

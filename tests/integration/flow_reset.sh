@@ -8,19 +8,13 @@ ls_init
 
 # probe PORT WHAT: both sides reset, three times each.
 probe() {
-	local port=$1 what=$2 side i out
+	local port=$1 what=$2 side i
 	for side in app target; do
 		for i in 1 2 3; do
-			out=$(timeout 30 python3 "$LS_LIB/resetprobe.py" \
-			    --proxy "127.0.0.1:$port" --side "$side" \
-			    --timeout 1 2>&1) ||
-			    fail "$what: $side reset, run $i: $out"
-			case $out in
-			ok\ *) ;;
-			*) fail "$what: $side reset, run $i: $out" ;;
-			esac
+			ls_run_ok "$what: $side reset, run $i" 30 resetprobe.py \
+			    --proxy "127.0.0.1:$port" --side "$side" --timeout 1
 		done
-		ls_say "$what: $side reset seen by the other end (last after ${out#ok }s)"
+		ls_say "$what: $side reset seen by the other end (last after ${OK_VALUE}s)"
 	done
 }
 

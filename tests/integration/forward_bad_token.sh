@@ -6,8 +6,7 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
+ls_web
 ls_start_server server
 
 for workers in 1 "$LS_WORKERS"; do

@@ -5,13 +5,8 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
-ls_start_server server
-ls_start_client plain
-PLAIN=$SOCKS_PORT
-ls_start_client fast -f
-FAST=$SOCKS_PORT
+ls_web
+ls_start_forward
 
 for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi

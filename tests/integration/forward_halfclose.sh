@@ -7,23 +7,15 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-ls_start_server server
-ls_start_client plain
-PLAIN=$SOCKS_PORT
-ls_start_client fast -f
-FAST=$SOCKS_PORT
+ls_start_forward
 
 for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi
 	for sizes in "3000000 1048576" "0 256" "251 0"; do
 		set -- $sizes
-		out=$(timeout 30 python3 "$LS_LIB/halfclose.py" "$port" "$1" "$2" 2>&1) ||
-		    fail "$mode half-close up=$1 down=$2: $out"
-		case $out in
-		ok\ *) ;;
-		*) fail "$mode half-close up=$1 down=$2: $out" ;;
-		esac
-		delay=${out#ok }
+		ls_run_ok "$mode half-close up=$1 down=$2" 30 halfclose.py \
+		    "$port" "$1" "$2"
+		delay=$OK_VALUE
 		awk -v d="$delay" 'BEGIN { exit !(d < 1.0) }' ||
 		    fail "$mode: EOF reached the app ${delay}s after the target closed"
 		ls_say "$mode half-close up=$1 down=$2 ok (EOF after ${delay}s)"

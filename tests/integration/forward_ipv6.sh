@@ -7,8 +7,7 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' \
-    2>/dev/null || ls_skip "no IPv6 loopback"
+ls_have_ipv6 || ls_skip "no IPv6 loopback"
 getent ahosts localhost >/dev/null || ls_skip "localhost does not resolve"
 # Only where localhost also names ::1 can a ::1-only target be reached by it.
 if getent ahosts localhost | grep -q '^::1[[:space:]]'; then
@@ -25,11 +24,7 @@ ls_httpd webdual dual
 WEBD=$HTTP_PORT
 HELLO=$(printf 'hello\n' | sha256sum | cut -d' ' -f1)
 
-ls_start_server server
-ls_start_client plain
-PLAIN=$SOCKS_PORT
-ls_start_client fast -f
-FAST=$SOCKS_PORT
+ls_start_forward
 
 for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi

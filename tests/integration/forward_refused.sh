@@ -9,32 +9,12 @@ ls_init
 OK=05000001000000000000
 UNREACH=05040001000000000000
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
-ls_start_server server
-ls_start_client plain
-PLAIN=$SOCKS_PORT
-ls_start_client fast -f
-FAST=$SOCKS_PORT
+ls_web
+ls_start_forward
 
 RP=$(ls_refused_port 127.0.0.1)
 [ -n "$RP" ] || fail "no refused port"
 ls_say "refused port $RP"
-
-# closed OUT WHAT MAXSECS
-closed() {
-	local c
-	c=$(ls_field "$1" closed)
-	case $c in
-	eof*|reset*) ;;
-	*)	printf '%s\n' "$1" >&2
-		fail "$2: connection not closed by the proxy ($c)" ;;
-	esac
-	set -- $c
-	awk -v t="$3" -v m="$4" 'BEGIN { exit !(t <= m) }' ||
-	    fail "$2: closed only after $3 s (max $4)"
-	[ "$5" = 0 ] || fail "$2: $5 bytes of data arrived from a refused target"
-}
 
 for i in 1 2 3; do
 	t0=$SECONDS
@@ -42,7 +22,7 @@ for i in 1 2 3; do
 	    --expect-close --timeout 25)
 	ls_expect "$out" method 0500 "refused, no fast open #$i"
 	ls_expect "$out" reply "$UNREACH" "refused, no fast open #$i"
-	closed "$out" "refused, no fast open #$i" 5
+	ls_expect_closed "$out" "refused, no fast open #$i" 5
 	[ $((SECONDS - t0)) -le 12 ] ||
 	    fail "refused, no fast open: answer took $((SECONDS - t0)) s"
 done
@@ -52,7 +32,7 @@ ls_say "no fast open: refused -> 05 04, closed"
 out=$(ls_socks5 --proxy "127.0.0.1:$PLAIN" --target "no-such-host.invalid:80" \
     --expect-close --timeout 25)
 ls_expect "$out" reply "$UNREACH" "unresolvable name, no fast open"
-closed "$out" "unresolvable name, no fast open" 5
+ls_expect_closed "$out" "unresolvable name, no fast open" 5
 ls_say "no fast open: unresolvable name -> 05 04"
 
 # The tunnel still works after failures.
@@ -64,7 +44,7 @@ for i in 1 2; do
 	    --expect-close --timeout 25)
 	ls_expect "$out" method 0500 "refused, fast open #$i"
 	ls_expect "$out" reply "$OK" "refused, fast open #$i"
-	closed "$out" "refused, fast open #$i" 15.5
+	ls_expect_closed "$out" "refused, fast open #$i" 15.5
 done
 ls_say "fast open: refused -> 05 00 then closed, no data"
 

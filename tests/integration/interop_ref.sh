@@ -52,8 +52,7 @@ ref_bg() {
 	ls_say "$name: reference pid $LAST_PID on port $port"
 }
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
+ls_web
 ls_udpecho echo 127.0.0.1
 ECHO=$UDP_PORT
 head -c "$BULK" /dev/urandom >"$TMPD/up.bin"

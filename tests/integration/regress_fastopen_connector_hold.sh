@@ -10,18 +10,17 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-rm -f "$TMPD/fake.port"
-ls_bg fake python3 "$LS_LIB/fakeserver.py" --port-file "$TMPD/fake.port" \
-    --delay 0.5
-ls_wait_file "$TMPD/fake.port" 10 "$LAST_PID" fake
-WS_PORT=$(cat "$TMPD/fake.port")
+ls_helper fake fakeserver.py --delay 0.5
+WS_PORT=$HELPER_PORT
 WS_HOST=127.0.0.1
 LS_WORKERS=1
 LS_CONNECTOR_TOKEN=any ls_start_connector conn -f
 
 # The application sends its request right after the success reply.
-out=$(timeout 20 python3 - "$SOCKS_PORT" <<'PYEOF'
-import socket, struct, sys, time
+out=$(timeout 20 python3 - "$SOCKS_PORT" "$LS_LIB" <<'PYEOF'
+import socket, sys, time
+sys.path.insert(0, sys.argv[2])
+import lstest
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 s.sendall(b"\x05\x01\x00")
 assert s.recv(2) == b"\x05\x00"
@@ -30,12 +29,7 @@ s.sendall(b"\x05\x01\x00\x03\x04host\x00\x50")
 r = s.recv(10)
 print("reply %s after %.2f" % (r.hex(), time.monotonic() - t0))
 s.sendall(b"hello")
-got = b""
-while True:
-	b = s.recv(100)
-	if not b:
-		break
-	got += b
+got = lstest.read_to_eof(s, 100)
 print("got %s" % got.decode())
 PYEOF
 ) || fail "application: $out"

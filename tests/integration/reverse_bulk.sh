@@ -6,29 +6,14 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-MB=${LS_BULK_MB:-100}
-SIZE=$((MB * 1024 * 1024))
-LS_CURL_TIMEOUT=${LS_BULK_TIMEOUT:-240}
+ls_bulk_init
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
-ls_start_rserver plain
-ls_start_provider pplain
-ls_rsocks_port plain
-PLAIN=$RSOCKS_PORT
-ls_start_rserver fast -f
-ls_start_provider pfast
-ls_rsocks_port fast
-FAST=$RSOCKS_PORT
-
-head -c "$SIZE" /dev/urandom >"$TMPD/up.bin" || fail "cannot create upload file"
-UPSUM=$(sha256sum <"$TMPD/up.bin" | cut -d' ' -f1)
+ls_web
+ls_start_reverse
 
 for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi
-	ls_bulk "$port" "$mode" "$MB" "$TMPD/up.bin" "$UPSUM"
-	[ "$(ls_dials "p$mode" "$WEB")" -ge 2 ] ||
-	    fail "$mode: the provider logged no dial to 127.0.0.1:$WEB"
+	ls_bulk_via "$port" "$mode" "p$mode"
 done
 
 ls_finish

@@ -11,24 +11,17 @@ ls_init
 OK=05000001000000000000
 HELLO=$(printf 'hello\n' | sha256sum | cut -d' ' -f1)
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
+ls_web
 
-ls_start_rserver plain
-ls_start_provider pplain
-ls_rsocks_port plain
+ls_start_rsocks plain
 PLAIN=$RSOCKS_PORT
 ls_server_ctoken plain
 ls_say "plain server generated connector token $GEN_CTOKEN"
 
-ls_start_rserver fast -f
-ls_start_provider pfast
-ls_rsocks_port fast
+ls_start_rsocks fast -f
 FAST=$RSOCKS_PORT
 
-ls_start_rserver auth -n alice -w 's3cret pw'
-ls_start_provider pauth
-ls_rsocks_port auth
+ls_start_rsocks auth -n alice -w 's3cret pw'
 AUTH=$RSOCKS_PORT
 
 for mode in plain fast; do
@@ -39,22 +32,8 @@ for mode in plain fast; do
 	nconn=$((nconn + 28))
 
 	# Early data: greeting, CONNECT and the GET in one write.
-	for i in $(seq 1 10); do
-		size=$((i * 1031))
-		out=$(ls_socks5 --proxy "127.0.0.1:$port" --pipeline \
-		    --target "127.0.0.1:$WEB" --http-get "/file?size=$size&seed=e$i")
-		ls_expect "$out" method 0500 "$mode early GET #$i"
-		ls_expect "$out" reply "$OK" "$mode early GET #$i"
-		ls_expect "$out" http-status 200 "$mode early GET #$i"
-		ls_expect "$out" body-len "$size" "$mode early GET #$i"
-		ls_expect "$out" header-sha256 "$(ls_field "$out" body-sha256)" \
-		    "$mode early GET #$i"
-	done
-	out=$(ls_socks5 --proxy "127.0.0.1:$port" --pipeline \
-	    --target "127.0.0.1:$WEB" --upload 2000000)
-	ls_expect "$out" reply "$OK" "$mode early upload"
-	ls_expect "$out" http-status 200 "$mode early upload"
-	ls_expect "$out" header-sha256 "$(ls_field "$out" sent-sha256)" "$mode early upload"
+	ls_early_gets "$port" "$mode" 10 1031
+	ls_early_upload "$port" 2000000 "$mode early upload"
 	nconn=$((nconn + 11))
 	ls_say "$mode: early data delivered intact"
 
@@ -83,23 +62,12 @@ for cred in 'alice:wrong' 'bob:s3cret pw' 'alice:s3cret' ':'; do
 	ls_expect "$out" method 0502 "bad credentials '$cred'"
 	ls_expect "$out" auth 0101 "bad credentials '$cred'"
 	[ -z "$(ls_field "$out" reply)" ] || fail "bad credentials '$cred': got a reply"
-	case $(ls_field "$out" closed) in
-	eof*|reset*) ;;
-	*)	printf '%s\n' "$out" >&2
-		fail "bad credentials '$cred': connection not closed" ;;
-	esac
+	ls_expect_closed "$out" "bad credentials '$cred'"
 done
 out=$(s5 --greeting 050100 --target "127.0.0.1:$WEB")
 ls_expect "$out" method 05ff "auth required, only method 00 offered"
-rc=0
-ls_curl "$AUTH" -o "$TMPD/h" --proxy-user 'alice:s3cret pw' \
-    "http://127.0.0.1:$WEB/hello" 2>"$TMPD/curl.err" || rc=$?
-[ "$rc" -eq 0 ] && [ "$(cat "$TMPD/h")" = hello ] ||
-    fail "curl with credentials: exit $rc: $(cat "$TMPD/curl.err")"
-rc=0
-ls_curl "$AUTH" -o "$TMPD/h" --proxy-user 'alice:nope' \
-    "http://127.0.0.1:$WEB/hello" 2>/dev/null || rc=$?
-[ "$rc" -ne 0 ] || fail "curl with a wrong password succeeded"
+ls_curl_hello "$AUTH" "curl with credentials" --proxy-user 'alice:s3cret pw'
+ls_curl_refused "$AUTH" "curl with a wrong password" --proxy-user 'alice:nope'
 ls_say "credentials: right ones work, wrong ones get 01 01"
 
 ls_finish

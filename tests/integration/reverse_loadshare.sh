@@ -10,8 +10,7 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
+ls_web
 LS_PROVIDER_WORKERS=1
 
 # loop NAME PORT COUNT: socksloop in the background; sets LOOP_PID.

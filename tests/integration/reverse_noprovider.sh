@@ -14,8 +14,7 @@ NETUNREACH=05030001000000000000
 UNREACH=05040001000000000000
 HELLO=$(printf 'hello\n' | sha256sum | cut -d' ' -f1)
 
-ls_httpd web 127.0.0.1
-WEB=$HTTP_PORT
+ls_web
 
 # timed NAME ARGS...: ls_socks5 ARGS in the background, output and
 # "elapsed S" (wall time from start to the end of the exchange, without
@@ -32,21 +31,6 @@ timed() {
 	) >"$TMPD/$name.res" 2>&1 &
 	LAST_PID=$!
 	ls_register "$LAST_PID" "$name"
-}
-
-# closed_fast OUT WHAT: closed by the proxy (EOF/RST) within 1 s, no data.
-closed_fast() {
-	local c
-	c=$(ls_field "$1" closed)
-	case $c in
-	eof*|reset*) ;;
-	*)	printf '%s\n' "$1" >&2
-		fail "$2: connection not closed by the proxy ($c)" ;;
-	esac
-	set -- $c "$2"
-	awk -v t="$3" 'BEGIN { exit !(t <= 1.0) }' ||
-	    fail "$6: closed only $3 s after the reply"
-	[ "$5" = 0 ] || fail "$6: $5 bytes arrived after the reply"
 }
 
 # in_window OUT WHAT LO HI: the reply came LO..HI s after the start.
@@ -73,7 +57,7 @@ for i in 1 2 3; do
 	out=$(cat "$TMPD/np$i.res")
 	ls_expect "$out" method 0500 "no provider #$i"
 	ls_expect "$out" reply "$NETUNREACH" "no provider #$i"
-	closed_fast "$out" "no provider #$i"
+	ls_expect_closed "$out" "no provider #$i" 1.0
 	in_window "$out" "no provider #$i" 8.5 11.5
 done
 # Everything in one write: the same answer.
@@ -84,7 +68,7 @@ wait "$(ls_pid_of nppipe)"
 out=$(cat "$TMPD/nppipe.res")
 ls_expect "$out" method 0500 "no provider, pipelined"
 ls_expect "$out" reply "$NETUNREACH" "no provider, pipelined"
-closed_fast "$out" "no provider, pipelined"
+ls_expect_closed "$out" "no provider, pipelined" 1.0
 in_window "$out" "no provider, pipelined" 8.5 11.5
 ls_say "no provider: 05 00, then 05 03 after 10 s, closed"
 
@@ -120,7 +104,7 @@ for wp in default 2s; do
 		out=$(cat "$TMPD/cn$wp$i.res")
 		ls_expect "$out" method 0500 "connector, no provider ($wp) #$i"
 		ls_expect "$out" reply "$UNREACH" "connector, no provider ($wp) #$i"
-		closed_fast "$out" "connector, no provider ($wp) #$i"
+		ls_expect_closed "$out" "connector, no provider ($wp) #$i" 1.0
 		in_window "$out" "connector, no provider ($wp) #$i" "$lo" "$hi"
 	done
 	# The connector is still usable once a provider comes.

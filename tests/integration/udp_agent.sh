@@ -8,19 +8,12 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-ECHO_OPTS="--window 8 --rto 1 --retries 4 --timeout 120"
-
 ls_udpecho echo4 127.0.0.1
 E4=$UDP_PORT
 ls_dnsd dns 127.0.0.1 --answer hello.test=192.0.2.7
 DNS=$DNS_PORT
 
-ls_start_rserver server -c "$LS_CTOKEN"
-ls_start_provider prov
-ls_start_connector plain
-PLAIN=$SOCKS_PORT
-ls_start_connector fast -f
-FAST=$SOCKS_PORT
+ls_start_agent
 
 for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi
@@ -29,18 +22,13 @@ for mode in plain fast; do
 done
 
 # Both connectors at once.
-ls_udp echo --proxy "127.0.0.1:$PLAIN" --target "127.0.0.1:$E4" \
-    --count 300 --min 1 --max 65497 --seed agent-par1 $ECHO_OPTS \
-    >"$TMPD/par1.out" 2>&1 &
-p1=$!
-ls_register "$p1" udp-par1
+ls_udp_bg par1 echo --proxy "127.0.0.1:$PLAIN" --target "127.0.0.1:$E4" \
+    --count 300 --min 1 --max 65497 --seed agent-par1 $ECHO_OPTS
+p1=$LAST_PID
 ls_udp_check "concurrent: fast connector" echo --proxy "127.0.0.1:$FAST" \
     --target "127.0.0.1:$E4" --count 300 --min 1 --max 65497 \
     --seed agent-par2 $ECHO_OPTS
-rc=0
-wait "$p1" || rc=$?
-[ "$rc" -eq 0 ] || { cat "$TMPD/par1.out" >&2;
-    fail "concurrent: plain connector exit $rc: $(ls_field "$(cat "$TMPD/par1.out")" summary)"; }
+ls_udp_wait "$p1" par1 "concurrent: plain connector"
 ls_say "concurrent: both connectors ok"
 
 ls_finish

@@ -11,7 +11,6 @@
 ls_init
 
 ls_have_ipv6 || ls_skip "no IPv6 loopback"
-ECHO_OPTS="--window 8 --rto 1 --retries 4 --timeout 120"
 LOOP6=00000000000000000000000000000001
 
 ls_udpecho echo4 127.0.0.1

@@ -9,8 +9,6 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
 
-ECHO_OPTS="--window 8 --rto 1 --retries 4 --timeout 120"
-
 ls_udpecho echo4 127.0.0.1
 E4=$UDP_PORT
 # By name: a dual-stack echo server answers whichever address of
@@ -24,14 +22,7 @@ fi
 ls_dnsd dns 127.0.0.1 --answer hello.test=192.0.2.7
 DNS=$DNS_PORT
 
-ls_start_rserver plain
-ls_start_provider pplain
-ls_rsocks_port plain
-PLAIN=$RSOCKS_PORT
-ls_start_rserver fast -f
-ls_start_provider pfast
-ls_rsocks_port fast
-FAST=$RSOCKS_PORT
+ls_start_reverse
 
 for mode in plain fast; do
 	if [ "$mode" = plain ]; then port=$PLAIN; else port=$FAST; fi

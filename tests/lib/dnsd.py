@@ -20,10 +20,11 @@ IN, TTL 60).  One line per query goes to stderr.
 
 import argparse
 import ipaddress
-import os
 import socket
 import struct
 import sys
+
+import lstest
 
 TYPE_A = 1
 CLASS_IN = 1
@@ -99,10 +100,7 @@ def main():
 	fam = socket.AF_INET6 if ":" in a.bind else socket.AF_INET
 	s = socket.socket(fam, socket.SOCK_DGRAM)
 	s.bind((a.bind, 0))
-	tmp = a.port_file + ".tmp"
-	with open(tmp, "w") as f:
-		f.write("%d\n" % s.getsockname()[1])
-	os.rename(tmp, a.port_file)
+	lstest.write_port_file(a.port_file, s.getsockname()[1])
 	while True:
 		try:
 			q, src = s.recvfrom(65536)

@@ -16,43 +16,16 @@ before reading any reply (fast open).  Prints "ok <seconds>" or
 import argparse
 import hashlib
 import socket
-import struct
 import sys
 import threading
-import time
+
+import lstest
+from lstest import read_exact, wait_eof
 
 
 def pattern(n, k):
 	blk = hashlib.sha256(b"eofwait-%d" % k).digest() * 64
 	return (blk * (n // len(blk) + 1))[:n]
-
-
-def read_exact(s, n):
-	d = b""
-	while len(d) < n:
-		b = s.recv(min(65536, n - len(d)))
-		if not b:
-			break
-		d += b
-	return d
-
-
-def wait_eof(s, secs):
-	"""Seconds until EOF/reset on s, or None after secs."""
-	t0 = time.monotonic()
-	s.settimeout(secs)
-	extra = 0
-	try:
-		while True:
-			b = s.recv(65536)
-			if not b:
-				break
-			extra += len(b)
-	except socket.timeout:
-		return None, extra
-	except ConnectionError:
-		pass
-	return time.monotonic() - t0, extra
 
 
 def main():
@@ -63,7 +36,6 @@ def main():
 	ap.add_argument("--pipeline", action="store_true")
 	ap.add_argument("--wait", type=float, default=10.0)
 	a = ap.parse_args()
-	ph, _, pp = a.proxy.rpartition(":")
 
 	ls = socket.socket()
 	ls.bind(("127.0.0.1", 0))
@@ -93,26 +65,16 @@ def main():
 	th = threading.Thread(target=target, daemon=True)
 	th.start()
 
-	s = socket.create_connection((ph, int(pp)), timeout=20)
+	s = socket.create_connection(lstest.hostport(a.proxy), timeout=20)
 	s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-	req = b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + \
-	    struct.pack(">H", tport)
-	if a.pipeline:
-		s.sendall(b"\x05\x01\x00" + req + up)
-	else:
-		s.sendall(b"\x05\x01\x00")
-	m = read_exact(s, 2)
-	if m != b"\x05\x00":
-		print("FAIL method reply %s" % m.hex())
+	try:
+		r = lstest.socks5_connect(s, "127.0.0.1", tport, up, a.pipeline)
+	except lstest.SocksError as e:
+		print("FAIL %s" % e)
 		return 1
-	if not a.pipeline:
-		s.sendall(req)
-	r = read_exact(s, 10)
 	if r != bytes.fromhex("05000001000000000000"):
 		print("FAIL connect reply %s" % r.hex())
 		return 1
-	if not a.pipeline:
-		s.sendall(up)
 	got = read_exact(s, len(down))
 	th.join(25)
 	if "err" in st:

@@ -18,12 +18,13 @@ P-6); a connector that talks to such a server must hold its data.
 import argparse
 import base64
 import hashlib
-import os
 import select
 import socket
 import struct
 import sys
 import time
+
+import lstest
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -95,9 +96,7 @@ def main():
 	ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 	ls.bind(("127.0.0.1", 0))
 	ls.listen(4)
-	with open(a.port_file + ".tmp", "w") as f:
-		f.write("%d\n" % ls.getsockname()[1])
-	os.rename(a.port_file + ".tmp", a.port_file)
+	lstest.write_port_file(a.port_file, ls.getsockname()[1])
 	deadline = time.monotonic() + a.timeout
 	s, _ = ls.accept()
 	c = Conn(s)

@@ -9,10 +9,11 @@ Prints "ok <seconds-from-target-close-to-eof>" or "FAIL <why>"; exit 0/1.
 """
 import hashlib
 import socket
-import struct
 import sys
 import threading
 import time
+
+import lstest
 
 def target(lsock, reply_len, state):
     conn, _ = lsock.accept()
@@ -43,28 +44,14 @@ def main():
     th.start()
 
     s = socket.create_connection(("127.0.0.1", proxy_port), timeout=20)
-    s.sendall(b"\x05\x01\x00")
-    if s.recv(2) != b"\x05\x00":
-        print("FAIL greeting"); return 1
-    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") +
-              struct.pack(">H", tport))
-    rep = b""
-    while len(rep) < 10:
-        b = s.recv(10 - len(rep))
-        if not b:
-            print("FAIL no reply"); return 1
-        rep += b
-    if rep[1] != 0:
-        print("FAIL reply %s" % rep.hex()); return 1
+    try:
+        lstest.socks5_connect(s, "127.0.0.1", tport)
+    except lstest.SocksError as e:
+        print("FAIL %s" % e); return 1
     data = bytes((i * 13 + 1) & 0xff for i in range(251)) * (up_len // 251)
     s.sendall(data)
     s.shutdown(socket.SHUT_WR)
-    got = b""
-    while True:
-        b = s.recv(1 << 16)
-        if not b:
-            break
-        got += b
+    got = lstest.read_to_eof(s)
     eof_at = time.monotonic()
     want_head = hashlib.sha256(data).hexdigest().encode() + b"\n"
     body = bytes((i * 7 + 3) & 0xff for i in range(256)) * (reply_len // 256)

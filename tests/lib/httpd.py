@@ -25,13 +25,14 @@ newline, to FILE atomically once the socket listens.  "dual" listens on
 import argparse
 import hashlib
 import http.server
-import os
 import random
 import socket
 import socketserver
 import sys
 import time
 import urllib.parse
+
+import lstest
 
 CHUNK = 64 * 1024
 
@@ -129,6 +130,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 		h = hashlib.sha256()
 		total = 0
 		start = time.monotonic()
+
+		def take(left, where):
+			"""Hash the next LEFT body bytes, at RATE."""
+			nonlocal total
+			while left > 0:
+				self.throttle(rate, start, total)
+				b = self.rfile.read(min(left, CHUNK))
+				if not b:
+					raise EOFError("eof in " + where)
+				h.update(b)
+				total += len(b)
+				left -= len(b)
+
 		te = self.headers.get("Transfer-Encoding", "").lower()
 		if "chunked" in te:
 			while True:
@@ -143,26 +157,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 						if t in (b"\r\n", b"\n", b""):
 							break
 					break
-				left = n
-				while left > 0:
-					self.throttle(rate, start, total)
-					b = self.rfile.read(min(left, CHUNK))
-					if not b:
-						raise EOFError("eof in chunk")
-					h.update(b)
-					total += len(b)
-					left -= len(b)
+				take(n, "chunk")
 				self.rfile.readline(16)
 		else:
-			left = int(self.headers.get("Content-Length", "0"))
-			while left > 0:
-				self.throttle(rate, start, total)
-				b = self.rfile.read(min(left, CHUNK))
-				if not b:
-					raise EOFError("eof in body")
-				h.update(b)
-				total += len(b)
-				left -= len(b)
+			take(int(self.headers.get("Content-Length", "0")), "body")
 		return h.hexdigest(), total
 
 	def do_POST(self):
@@ -218,10 +216,7 @@ def main():
 	srv.rate = a.rate
 	srv.verbose = a.verbose
 	port = srv.server_address[1]
-	tmp = a.port_file + ".tmp"
-	with open(tmp, "w") as f:
-		f.write("%d\n" % port)
-	os.rename(tmp, a.port_file)
+	lstest.write_port_file(a.port_file, port)
 	try:
 		srv.serve_forever()
 	except KeyboardInterrupt:

@@ -38,11 +38,9 @@ import threading
 import time
 import uuid
 
+from lstest import Closed, read_to_eof, ws_frame
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-class Closed(Exception):
-	pass
 
 
 class Peer:
@@ -82,24 +80,11 @@ class Peer:
 		while len(self.buf) < n:
 			self._fill(timeout)
 
-	@staticmethod
-	def frame(payload, op=2):
-		mask = os.urandom(4)
-		n = len(payload)
-		if n < 126:
-			h = struct.pack("!BB", 0x80 | op, 0x80 | n)
-		elif n < 65536:
-			h = struct.pack("!BBH", 0x80 | op, 0x80 | 126, n)
-		else:
-			h = struct.pack("!BBQ", 0x80 | op, 0x80 | 127, n)
-		m = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
-		return h + mask + m
-
 	def send(self, payload, op=2):
-		self.s.sendall(self.frame(payload, op))
+		self.s.sendall(ws_frame(payload, op))
 
 	def send_many(self, payloads):
-		self.s.sendall(b"".join(self.frame(p) for p in payloads))
+		self.s.sendall(b"".join(ws_frame(p) for p in payloads))
 
 	def recv(self, timeout=10.0):
 		"""Next data message; None once the server closed."""
@@ -152,13 +137,7 @@ def halfclose_during_dial(a):
 
 	def target():
 		c, _ = ls.accept()
-		got = b""
-		while True:
-			b = c.recv(65536)
-			if not b:
-				break
-			got += b
-		state["read"] = got
+		state["read"] = read_to_eof(c)
 		c.sendall(b"bye")
 		c.close()
 
@@ -193,16 +172,10 @@ def bigframes(a):
 	ls = socket.socket()
 	ls.bind(("127.0.0.1", a.target_port))
 	ls.listen(1)
-	state = {}
 
 	def target():
 		c, _ = ls.accept()
-		h = hashlib.sha256()
-		while True:
-			b = c.recv(1 << 20)
-			if not b:
-				break
-			h.update(b)
+		h = hashlib.sha256(read_to_eof(c, 1 << 20))
 		c.sendall(h.hexdigest().encode())
 		c.close()
 
@@ -258,11 +231,6 @@ def main():
 	if a.cmd == "bigframes":
 		return bigframes(a)
 	if a.cmd == "halfclose-during-dial":
-		if a.target_port == 0:
-			s = socket.socket()
-			s.bind(("127.0.0.1", 0))
-			a.target_port = s.getsockname()[1]
-			s.close()
 		return halfclose_during_dial(a)
 	return 64
 

@@ -35,6 +35,9 @@ import sys
 import time
 import uuid
 
+import lstest
+from lstest import Closed
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -43,26 +46,7 @@ def out(k, v):
 	sys.stdout.flush()
 
 
-class Closed(Exception):
-	pass
-
-
-class WS:
-	def __init__(self, sock, deadline):
-		self.s = sock
-		self.buf = b""
-		self.deadline = deadline
-
-	def _fill(self):
-		left = self.deadline - time.monotonic()
-		if left <= 0:
-			raise socket.timeout()
-		self.s.settimeout(left)
-		d = self.s.recv(65536)
-		if not d:
-			raise Closed("eof")
-		self.buf += d
-
+class WS(lstest.Buffered):
 	def read(self, n):
 		while len(self.buf) < n:
 			self._fill()
@@ -76,17 +60,7 @@ class WS:
 		return h
 
 	def send_frame(self, opcode, payload):
-		mask = os.urandom(4)
-		n = len(payload)
-		hdr = bytes([0x80 | opcode])
-		if n < 126:
-			hdr += bytes([0x80 | n])
-		elif n < 65536:
-			hdr += bytes([0x80 | 126]) + struct.pack(">H", n)
-		else:
-			hdr += bytes([0x80 | 127]) + struct.pack(">Q", n)
-		masked = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
-		self.s.sendall(hdr + mask + masked)
+		self.s.sendall(lstest.ws_frame(payload, opcode))
 
 	def read_message(self):
 		"""One complete data message (bytes); control frames handled."""

@@ -11,34 +11,17 @@ end (EOF or reset) within --timeout seconds.  Prints
 "ok <seconds until the other end saw it>" or "FAIL <why>"; exit 0/1.
 """
 import argparse
-import select
 import socket
 import struct
 import sys
 import threading
-import time
+
+import lstest
 
 
 def rst(s):
 	s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 	s.close()
-
-
-def ended_within(s, timeout):
-	"""Seconds until s reads EOF or an error, or None."""
-	t0 = time.monotonic()
-	end = t0 + timeout
-	while time.monotonic() < end:
-		r, _, _ = select.select([s], [], [], end - time.monotonic())
-		if not r:
-			continue
-		try:
-			b = s.recv(65536)
-		except OSError:
-			return time.monotonic() - t0
-		if not b:
-			return time.monotonic() - t0
-	return None
 
 
 def main():
@@ -59,23 +42,11 @@ def main():
 
 	th = threading.Thread(target=accept, daemon=True)
 	th.start()
-	ph, _, pp = a.proxy.rpartition(":")
-	app = socket.create_connection((ph, int(pp)), timeout=10)
-	app.sendall(b"\x05\x01\x00")
-	if app.recv(2) != b"\x05\x00":
-		print("FAIL greeting")
-		return 1
-	app.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") +
-	    struct.pack("!H", tport))
-	rep = b""
-	while len(rep) < 10:
-		b = app.recv(10 - len(rep))
-		if not b:
-			print("FAIL reply cut short")
-			return 1
-		rep += b
-	if rep[1] != 0:
-		print("FAIL reply %s" % rep.hex())
+	app = socket.create_connection(lstest.hostport(a.proxy), timeout=10)
+	try:
+		lstest.socks5_connect(app, "127.0.0.1", tport)
+	except lstest.SocksError as e:
+		print("FAIL %s" % e)
 		return 1
 	th.join(10)
 	t = conn.get("t")
@@ -99,7 +70,7 @@ def main():
 	else:
 		rst(t)
 		other = app
-	d = ended_within(other, a.timeout)
+	d, _ = lstest.wait_eof(other, a.timeout)
 	if d is None:
 		print("FAIL the %s's connection still open %.1fs after the %s "
 		    "reset" % ("target" if a.side == "app" else "application",

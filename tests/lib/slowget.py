@@ -13,29 +13,17 @@ Prints "ok BYTES SECONDS" (exit 0) or "FAIL why" (exit 1).
 import argparse
 import hashlib
 import socket
-import struct
 import sys
 import time
 import urllib.parse
 
+import lstest
+
 
 def socks_connect(proxy, host, port, timeout):
-	ph, _, pp = proxy.rpartition(":")
-	s = socket.create_connection((ph.strip("[]"), int(pp)), timeout=timeout)
-	s.sendall(b"\x05\x01\x00")
-	if s.recv(2) != b"\x05\x00":
-		raise OSError("SOCKS5 greeting refused")
-	h = host.encode()
-	s.sendall(b"\x05\x01\x00\x03" + bytes([len(h)]) + h +
-	    struct.pack("!H", port))
-	r = b""
-	while len(r) < 10:
-		b = s.recv(10 - len(r))
-		if not b:
-			raise OSError("SOCKS5 reply cut short")
-		r += b
-	if r[1] != 0:
-		raise OSError("SOCKS5 reply %02x" % r[1])
+	"""CONNECT through the proxy, the host always as a name (ATYP 3)."""
+	s = socket.create_connection(lstest.hostport(proxy), timeout=timeout)
+	lstest.socks5_connect(s, host, port, force_domain=True)
 	return s
 
 

@@ -10,23 +10,17 @@ Prints "PID COUNT" per PID (stdlib only; reads /proc/net/tcp{,6} and
 import os
 import sys
 
+import lstest
+
 
 def established_inodes(port):
 	inodes = set()
-	for fn in ("/proc/net/tcp", "/proc/net/tcp6"):
-		try:
-			f = open(fn)
-		except OSError:
+	for p in lstest.proc_net_rows(("tcp", "tcp6")):
+		if len(p) < 10:
 			continue
-		with f:
-			next(f, None)
-			for line in f:
-				p = line.split()
-				if len(p) < 10:
-					continue
-				lport = int(p[1].rsplit(":", 1)[1], 16)
-				if lport == port and p[3] == "01":
-					inodes.add(p[9])
+		lport = int(p[1].rsplit(":", 1)[1], 16)
+		if lport == port and p[3] == "01":
+			inodes.add(p[9])
 	return inodes
 
 

@@ -34,23 +34,16 @@ proxy could not be reached, 1 on usage errors.
 
 import argparse
 import hashlib
-import ipaddress
 import socket
 import sys
 import time
+
+import lstest
 
 
 def out(key, val):
 	sys.stdout.write("%s %s\n" % (key, val))
 	sys.stdout.flush()
-
-
-def split_hostport(s):
-	if s.startswith("["):
-		h, _, p = s[1:].partition("]:")
-	else:
-		h, _, p = s.rpartition(":")
-	return h, int(p)
 
 
 def upload_data(n):
@@ -62,22 +55,7 @@ def upload_data(n):
 		yield c
 
 
-class Conn:
-	def __init__(self, sock, deadline):
-		self.s = sock
-		self.deadline = deadline
-		self.buf = b""
-
-	def _fill(self):
-		left = self.deadline - time.monotonic()
-		if left <= 0:
-			raise socket.timeout()
-		self.s.settimeout(left)
-		d = self.s.recv(65536)
-		if not d:
-			raise EOFError()
-		self.buf += d
-
+class Conn(lstest.Buffered):
 	def read_exact(self, n):
 		"""Return up to n bytes; fewer only on EOF/reset/timeout."""
 		try:
@@ -105,21 +83,8 @@ class Conn:
 
 
 def build_request(cmd, target, force_domain):
-	host, port = split_hostport(target)
-	addr = None
-	if not force_domain:
-		try:
-			addr = ipaddress.ip_address(host)
-		except ValueError:
-			addr = None
-	if addr is None:
-		hb = host.encode()
-		a = bytes([3, len(hb)]) + hb
-	elif addr.version == 4:
-		a = bytes([1]) + addr.packed
-	else:
-		a = bytes([4]) + addr.packed
-	return bytes([5, cmd, 0]) + a + port.to_bytes(2, "big")
+	host, port = lstest.hostport(target)
+	return bytes([5, cmd, 0]) + lstest.socks5_addr(host, port, force_domain)
 
 
 def build_auth(cred):
@@ -189,7 +154,7 @@ def main():
 	elif a.send_hex:
 		payload = bytes.fromhex(a.send_hex)
 
-	ph, pp = split_hostport(a.proxy)
+	ph, pp = lstest.hostport(a.proxy)
 	start = time.monotonic()
 	try:
 		s = socket.create_connection((ph, pp), timeout=a.timeout)
@@ -255,17 +220,7 @@ def main():
 	if not a.pipeline:
 		send(req)
 
-	r = c.read_exact(4)
-	if len(r) == 4:
-		if r[3] == 1:
-			r += c.read_exact(6)
-		elif r[3] == 4:
-			r += c.read_exact(18)
-		elif r[3] == 3:
-			ln = c.read_exact(1)
-			r += ln
-			if ln:
-				r += c.read_exact(ln[0] + 2)
+	r = lstest.socks5_read_reply(c.read_exact)
 	out("reply", r.hex() if r else "none")
 	if len(r) < 2 or r[1] != 0:
 		closed_report()

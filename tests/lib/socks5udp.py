@@ -79,7 +79,9 @@ import struct
 import sys
 import time
 
-BUF = 4 * 1024 * 1024
+import lstest
+from lstest import big_buffers, literal
+
 UDP_MAX = {socket.AF_INET: 65507, socket.AF_INET6: 65527}
 
 
@@ -97,58 +99,22 @@ def out(key, *vals):
 
 
 def split_hostport(s):
-	if s.startswith("["):
-		h, _, p = s[1:].partition("]:")
-	else:
-		h, _, p = s.rpartition(":")
-	if not h or not p:
-		raise Usage("bad HOST:PORT '%s'" % s)
-	return h, int(p)
-
-
-def literal(h):
 	try:
-		return ipaddress.ip_address(h.split("%", 1)[0])
-	except ValueError:
-		return None
+		return lstest.hostport(s)
+	except ValueError as e:
+		raise Usage(str(e))
 
 
-def norm(h):
-	"""Normalized text of an address; IPv4-mapped shown as IPv4."""
-	a = literal(h)
-	if a is None:
-		return h
-	if a.version == 6 and a.ipv4_mapped is not None:
-		return str(a.ipv4_mapped)
-	return str(a)
-
-
-def big_buffers(s, size=BUF):
-	for force, plain in ((getattr(socket, "SO_RCVBUFFORCE", None),
-	    socket.SO_RCVBUF), (getattr(socket, "SO_SNDBUFFORCE", None),
-	    socket.SO_SNDBUF)):
-		try:
-			if force is None:
-				raise OSError()
-			s.setsockopt(socket.SOL_SOCKET, force, size)
-		except OSError:
-			try:
-				s.setsockopt(socket.SOL_SOCKET, plain, size)
-			except OSError:
-				pass
+# Normalized text of an address; IPv4-mapped shown as IPv4.
+norm = lstest.plain_host
 
 
 def enc_addr(host, port, force_domain=False):
 	"""SOCKS address: ATYP, address, port."""
-	a = None if force_domain else literal(host)
-	if a is None:
-		hb = host.encode()
-		if len(hb) > 255:
-			raise Usage("name too long")
-		return bytes([3, len(hb)]) + hb + struct.pack("!H", port)
-	if a.version == 4:
-		return b"\x01" + a.packed + struct.pack("!H", port)
-	return b"\x04" + a.packed + struct.pack("!H", port)
+	try:
+		return lstest.socks5_addr(host, port, force_domain)
+	except ValueError as e:
+		raise Usage(str(e))
 
 
 def udp_header(host, port, force_domain=False):
@@ -260,14 +226,7 @@ class Session:
 		else:
 			dst = enc_addr("0.0.0.0", 0)
 		self.tcp.sendall(b"\x05\x03\x00" + dst)
-		r = self.recv_exact(4)
-		if r[3] == 1:
-			r += self.recv_exact(6)
-		elif r[3] == 4:
-			r += self.recv_exact(18)
-		elif r[3] == 3:
-			ln = self.recv_exact(1)
-			r += ln + self.recv_exact(ln[0] + 2)
+		r = lstest.socks5_read_reply(self.recv_exact)
 		out("reply", r.hex())
 		if r[0] != 5 or r[1] != 0:
 			raise ProxyError("UDP ASSOCIATE refused, REP %d" % r[1])
@@ -891,17 +850,9 @@ def cmd_dns(sess):
 
 def udp_ports_bound():
 	ports = set()
-	for fn in ("/proc/net/udp", "/proc/net/udp6"):
-		try:
-			f = open(fn)
-		except OSError:
-			continue
-		with f:
-			next(f, None)
-			for line in f:
-				p = line.split()
-				if len(p) > 2:
-					ports.add(int(p[1].rsplit(":", 1)[1], 16))
+	for p in lstest.proc_net_rows(("udp", "udp6")):
+		if len(p) > 2:
+			ports.add(int(p[1].rsplit(":", 1)[1], 16))
 	return ports
 
 

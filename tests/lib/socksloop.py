@@ -20,45 +20,28 @@ then "summary ok <k> fail <m>".  --stop-file: stop early once FILE exists.
 import argparse
 import os
 import socket
-import struct
 import sys
 import time
 
+import lstest
+
 OK = bytes.fromhex("05000001000000000000")
-
-
-def read_exact(s, n):
-	d = b""
-	while len(d) < n:
-		b = s.recv(n - len(d))
-		if not b:
-			break
-		d += b
-	return d
 
 
 def one(proxy, target, path, body, timeout):
 	s = socket.create_connection(proxy, timeout=timeout)
 	try:
 		s.settimeout(timeout)
-		s.sendall(b"\x05\x01\x00")
-		m = read_exact(s, 2)
-		if m != b"\x05\x00":
-			return "method-" + (m.hex() or "none")
-		s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(target[0]) +
-		    struct.pack(">H", target[1]))
-		r = read_exact(s, 10)
+		try:
+			r = lstest.socks5_connect(s, target[0], target[1])
+		except lstest.SocksError as e:
+			return e.step + "-" + (e.got.hex() or "none")
 		if r != OK:
-			return "reply-" + (r.hex() or "none")
+			return "reply-" + r.hex()
 		s.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\n"
 		    "Connection: close\r\n\r\n" % (path, target[0],
 		    target[1])).encode())
-		d = b""
-		while True:
-			b = s.recv(65536)
-			if not b:
-				break
-			d += b
+		d = lstest.read_to_eof(s)
 		head, sep, got = d.partition(b"\r\n\r\n")
 		if not sep:
 			return "no-http-head-%dB" % len(d)
@@ -76,11 +59,6 @@ def one(proxy, target, path, body, timeout):
 		s.close()
 
 
-def hostport(x):
-	h, _, p = x.rpartition(":")
-	return h, int(p)
-
-
 def main():
 	ap = argparse.ArgumentParser()
 	ap.add_argument("--proxy", required=True)
@@ -93,7 +71,7 @@ def main():
 	ap.add_argument("--interval", type=float, default=0.0,
 	    help="seconds between connections")
 	a = ap.parse_args()
-	proxy, target = hostport(a.proxy), hostport(a.target)
+	proxy, target = lstest.hostport(a.proxy), lstest.hostport(a.target)
 	body = a.expect_body.encode()
 	nok = nfail = 0
 	for n in range(1, a.count + 1):

@@ -20,44 +20,13 @@ plain IPv4), HEAD the hex of the first 16 bytes (or "-" when empty).
 """
 
 import argparse
-import ipaddress
-import os
 import select
 import signal
 import socket
 import sys
 
-BUF = 4 * 1024 * 1024
-
-
-def big_buffers(s, size=BUF):
-	"""Ask for SIZE-byte buffers; SO_*BUFFORCE first (works as root)."""
-	for force, plain in ((getattr(socket, "SO_RCVBUFFORCE", None),
-	    socket.SO_RCVBUF), (getattr(socket, "SO_SNDBUFFORCE", None),
-	    socket.SO_SNDBUF)):
-		done = False
-		if force is not None:
-			try:
-				s.setsockopt(socket.SOL_SOCKET, force, size)
-				done = True
-			except OSError:
-				pass
-		if not done:
-			try:
-				s.setsockopt(socket.SOL_SOCKET, plain, size)
-			except OSError:
-				pass
-
-
-def plain_host(h):
-	h = h.split("%", 1)[0]
-	try:
-		a = ipaddress.ip_address(h)
-	except ValueError:
-		return h
-	if a.version == 6 and a.ipv4_mapped is not None:
-		return str(a.ipv4_mapped)
-	return str(a)
+import lstest
+from lstest import big_buffers, plain_host
 
 
 def main():
@@ -77,10 +46,7 @@ def main():
 	big_buffers(s)
 	s.bind((host, a.port))
 	port = s.getsockname()[1]
-	tmp = a.port_file + ".tmp"
-	with open(tmp, "w") as f:
-		f.write("%d\n" % port)
-	os.rename(tmp, a.port_file)
+	lstest.write_port_file(a.port_file, port)
 
 	log = open(a.log, "a") if a.log else None
 	pending = []
