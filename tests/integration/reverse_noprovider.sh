@@ -33,12 +33,12 @@ timed() {
 	ls_register "$LAST_PID" "$name"
 }
 
-# in_window OUT WHAT LO HI: the reply came LO..HI s after the start.
+# in_window OUT WHAT LO HI: the reply came LO..HI s after the request
+# was sent (the helper's own start-up on a loaded machine not counted).
 in_window() {
-	local el cl t
-	el=$(ls_field "$1" elapsed)
-	cl=$(ls_field "$1" closed | awk '{ print $3 }')
-	t=$(awk -v e="$el" -v c="${cl:-0}" 'BEGIN { printf "%.2f", e - c }')
+	local t
+	t=$(ls_field "$1" reply-after)
+	[ -n "$t" ] || fail "$2: no reply-after in the helper's output"
 	ls_between "$t" "$3" "$4" ||
 	    fail "$2: reply after $t s, want $3..$4 s"
 	ls_say "$2: reply after $t s"

@@ -8,6 +8,7 @@ Prints one "key value" line per observation, bytes in lower-case hex:
   method 0500             the 2-byte method selection reply
   auth 0100               the 2-byte RFC 1929 status reply
   reply 05000001...       the CONNECT/BIND/... reply (exactly as read)
+  reply-after S           seconds from sending the request to its reply
   http-status 200         with --http-get / --upload
   body-len N / body-sha256 HEX / header-sha256 HEX / sent-sha256 HEX
   closed eof|reset|timeout after SECONDS bytes N   (with --expect-close,
@@ -188,9 +189,11 @@ def main():
 			out("send-error", str(e).replace(" ", "_"))
 		return h.hexdigest()
 
+	t_req = None
 	if a.pipeline:
 		# One write with everything, then (upload) the body at once,
 		# all before reading a single reply byte.
+		t_req = time.monotonic()
 		send(greeting + auth + req + payload)
 		if a.upload is not None:
 			up_sha = send_upload()
@@ -218,10 +221,14 @@ def main():
 			closed_report()
 		return 0
 	if not a.pipeline:
+		t_req = time.monotonic()
 		send(req)
 
 	r = lstest.socks5_read_reply(c.read_exact)
 	out("reply", r.hex() if r else "none")
+	# From the request's send to its reply: what the proxy took, without
+	# this process's start-up on a loaded machine.
+	out("reply-after", "%.2f" % (time.monotonic() - t_req))
 	if len(r) < 2 or r[1] != 0:
 		closed_report()
 		return 0
