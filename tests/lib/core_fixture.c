@@ -42,7 +42,6 @@ static size_t			 fx_nfds;
 static struct tunnel *fx_pick(struct group *, int, int *);
 static void	fx_udp(struct channel *, struct tunnel *);
 static void	fx_to_message(struct tunnel *, struct msg *, struct evbuffer *);
-static void	fx_to_closed(struct tunnel *, const char *);
 static int	fx_frame_ready(void *);
 static double	fx_now(void);
 
@@ -53,7 +52,7 @@ static const struct front_ops fx_front_ops = {
 
 static const struct tunnel_ops fx_tunnel_ops = {
 	.to_message = fx_to_message,
-	.to_closed = fx_to_closed,
+	.to_closed = fx_tunnel_closed,
 };
 
 static struct tunnel *
@@ -88,8 +87,8 @@ fx_to_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
 		agent_connect(t, m, raw, p->p_agent);
 }
 
-static void
-fx_to_closed(struct tunnel *t, const char *why)
+void
+fx_tunnel_closed(struct tunnel *t, const char *why)
 {
 	struct fx_peer	*p = t->t_arg;
 	struct group	*g = p->p_provider;
@@ -260,6 +259,12 @@ fx_pump_until(int (*cond)(void *), void *arg)
 struct fx_peer *
 fx_peer_new(const char *name, int ext)
 {
+	return (fx_peer_new_ops(name, ext, &fx_tunnel_ops));
+}
+
+struct fx_peer *
+fx_peer_new_ops(const char *name, int ext, const struct tunnel_ops *ops)
+{
 	struct bufferevent	*pair[2];
 	struct fx_peer		*p;
 	size_t			 i;
@@ -272,7 +277,7 @@ fx_peer_new(const char *name, int ext)
 	ck_assert_int_eq(bufferevent_pair_new(fx_base, BEV_OPT_DEFER_CALLBACKS,
 	    pair), 0);
 	p->p_bev = pair[1];
-	p->p_tun = tunnel_new_framed(pair[0], name, &fx_tunnel_ops, p);
+	p->p_tun = tunnel_new_framed(pair[0], name, ops, p);
 	ck_assert_ptr_nonnull(p->p_tun);
 	ck_assert_int_eq(p->p_tun->t_state, TUN_OPEN);
 	if (!ext)

@@ -60,6 +60,13 @@ int		 fx_pump_until(int (*)(void *), void *);
  * protocol-0x01 peer.
  */
 struct fx_peer	*fx_peer_new(const char *, int);
+/*
+ * ... with other tunnel ops; their to_closed must end by calling
+ * fx_tunnel_closed(), the fixture's own (the tunnel's arg is the peer).
+ */
+struct fx_peer	*fx_peer_new_ops(const char *, int,
+		    const struct tunnel_ops *);
+void		 fx_tunnel_closed(struct tunnel *, const char *);
 /* Register p's tunnel as a provider of g (as server.c does). */
 void		 fx_peer_provider(struct fx_peer *, struct group *);
 /* Close the test's end: the tunnel sees EOF on its link. */
