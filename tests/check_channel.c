@@ -755,6 +755,49 @@ START_TEST(test_reply_owed_tunnel_closed)
 }
 END_TEST
 
+/*
+ * Data that overtakes its ConnectResponse (a peer may send its first
+ * bytes right behind the answer, P-7) waits until the application has
+ * its reply: a SOCKS5 client reads the reply first.
+ */
+START_TEST(test_reply_owed_data_first)
+{
+	struct fx_peer	*p = fx_peer_new("p", 1);
+	struct channel	*ch;
+	uint8_t		 id[LS_CHANNEL_ID_LEN];
+	int		 app;
+
+	ch = socks_open(p, &app, id, NULL, 0);
+	fx_send_data(p, id, "banner", 6);
+	fx_pump();
+	ck_assert_int_eq(ch->ch_state, CH_REPLY_OWED);
+	fx_send_cr(p, 1, id, NULL);
+	fx_app_reply(app, S5_REP_OK);
+	fx_app_expect(app, "banner", 6);
+	fx_close(app);
+	fx_expect(p, MSG_DISCONNECT, id, NULL);
+	fx_send_disc(p, id, NULL);
+	all_closed();
+}
+END_TEST
+
+/* ... and goes with a failure: the application gets only its reply. */
+START_TEST(test_reply_owed_data_then_refused)
+{
+	struct fx_peer	*p = fx_peer_new("p", 1);
+	uint8_t		 id[LS_CHANNEL_ID_LEN];
+	int		 app;
+
+	socks_open(p, &app, id, NULL, 0);
+	fx_send_data(p, id, "banner", 6);
+	fx_send_cr(p, 0, id, "refused");
+	fx_app_reply(app, S5_REP_HOSTUNREACH);
+	ck_assert(fx_app_eof(app));
+	fx_expect_none(p);
+	all_closed();
+}
+END_TEST
+
 /* The application goes while its reply is owed: the far side learns. */
 START_TEST(test_reply_owed_app_closes)
 {
@@ -1758,6 +1801,8 @@ channel_suite(void)
 	tcase_add_test(tc, test_reply_owed_timeout);
 	tcase_add_test(tc, test_reply_owed_tunnel_closed);
 	tcase_add_test(tc, test_reply_owed_app_closes);
+	tcase_add_test(tc, test_reply_owed_data_first);
+	tcase_add_test(tc, test_reply_owed_data_then_refused);
 	tcase_add_test(tc, test_tunnel_close_every_channel);
 	suite_add_tcase(s, tc);
 
