@@ -444,6 +444,50 @@ START_TEST(test_no_provider_tunnel_closes)
 }
 END_TEST
 
+/* A waiting half that must go answers with a failed ConnectResponse. */
+START_TEST(test_no_provider_malformed)
+{
+	struct fx_peer	*c = connector(1);
+	struct fx_msg	 fm;
+	uint8_t		 bad[2 + LS_CHANNEL_ID_LEN + 2];
+
+	fx_send_connect(c, PROTO_TCP, aid, "127.0.0.1", 8080);
+	bad[0] = LS_PROTO_VERSION;
+	bad[1] = MSG_DISCONNECT;
+	memcpy(bad + 2, aid, LS_CHANNEL_ID_LEN);
+	bad[18] = 9;
+	bad[19] = 'x';
+	fx_send_raw(c, bad, sizeof(bad));
+	fx_expect(c, MSG_CONNECT_RESPONSE, aid, &fm);
+	ck_assert(!fm.fm_m.m_success);
+	ck_assert_str_eq(fx_errtext(&fm), "malformed message from peer");
+	fx_msg_free(&fm);
+	all_closed();
+}
+END_TEST
+
+START_TEST(test_no_provider_overrun)
+{
+	struct fx_peer	*c;
+	struct fx_msg	 fm;
+	uint8_t		*buf;
+	const uint32_t	 w = LS_WINDOW_MIN;
+
+	ls_conf->c_window = w;
+	c = connector(1);
+	buf = calloc(1, w);
+	fx_send_connect(c, PROTO_TCP, aid, "127.0.0.1", 8080);
+	fx_send_data(c, aid, buf, w);		/* the whole window waits */
+	fx_send_data(c, aid, buf, 1);		/* one byte beyond */
+	fx_expect(c, MSG_CONNECT_RESPONSE, aid, &fm);
+	ck_assert(!fm.fm_m.m_success);
+	ck_assert_str_eq(fx_errtext(&fm), "peer exceeded the credit window");
+	fx_msg_free(&fm);
+	free(buf);
+	all_closed();
+}
+END_TEST
+
 /* Frames that come before a provider wait in order (P-6). */
 START_TEST(test_provider_arrives_later)
 {
@@ -714,6 +758,69 @@ START_TEST(test_closing_half_timeout)
 }
 END_TEST
 
+/* The connector's tunnel goes while the provider's half holds frames:
+ * its Disconnect waits behind them. */
+START_TEST(test_disconnect_behind_held_frames)
+{
+	struct fx_peer	*c, *p;
+	uint8_t		*buf;
+	const uint32_t	 w = LS_WINDOW_MIN;
+
+	ls_conf->c_window = w;
+	c = connector(1);
+	p = provider(1);
+	pair_open(c, p, aid);
+	buf = malloc(2 * w);
+	fx_fill(buf, 2 * w, 12);
+	fx_send_data(c, aid, buf, w);
+	fx_read_data(p, aid, buf + w, w, NULL);
+	fx_fill(buf, w, 13);
+	fx_send_data(c, aid, buf, w / 4);	/* no credit: held */
+	fx_pump();
+	fx_expect_none(p);
+	tunnel_close(c->p_tun, "connector gone");
+	fx_expect_none(p);
+	ck_assert_uint_eq(ls_worker->w_channels, 1);
+	fx_send_window(p, aid, w);
+	fx_expect_data(p, aid, buf, w / 4);
+	expect_disc(p, aid, "tunnel closed");
+	free(buf);
+	all_closed();
+}
+END_TEST
+
+/* The connector misbehaves while the relay holds frames it has no
+ * credit for: they are lost with it, but it still hears why. */
+START_TEST(test_malformed_with_frames_held)
+{
+	struct fx_peer	*c, *p;
+	uint8_t		*buf, bad[2 + LS_CHANNEL_ID_LEN + 2];
+	const uint32_t	 w = LS_WINDOW_MIN;
+
+	ls_conf->c_window = w;
+	c = connector(1);
+	p = provider(1);
+	pair_open(c, p, aid);
+	buf = malloc(2 * w);
+	fx_fill(buf, 2 * w, 14);
+	fx_send_data(p, aid, buf, w);		/* all of c's window */
+	fx_read_data(c, aid, buf + w, w, NULL);
+	fx_send_data(p, aid, buf, w / 4);	/* held for c */
+	fx_pump();
+	fx_expect_none(c);
+	bad[0] = LS_PROTO_VERSION;
+	bad[1] = MSG_DISCONNECT;
+	memcpy(bad + 2, aid, LS_CHANNEL_ID_LEN);
+	bad[18] = 9;
+	bad[19] = 'x';
+	fx_send_raw(c, bad, sizeof(bad));
+	expect_disc(c, aid, "malformed message from peer");
+	expect_disc(p, aid, "malformed message from peer");
+	free(buf);
+	all_closed();
+}
+END_TEST
+
 /* ---- plain peers: the relay pauses the sender ------------------------- */
 
 START_TEST(test_plain_blocked_then_drained)
@@ -786,6 +893,7 @@ START_TEST(test_link_connect)
 	fx_send_connect(l, PROTO_TCP, aid, "127.0.0.1", 8080);
 	fx_send_data(l, aid, "x", 1);
 	send_route(l, aid, KEY, 3);		/* cut short: ignored */
+	send_route(l, aid, KEY, 12);		/* no key length even */
 	fx_send_connect(l, PROTO_TCP, aid, "127.0.0.1", 8080);
 	fx_pump();
 	ck_assert_uint_eq(ls_worker->w_channels, 0);
@@ -906,6 +1014,8 @@ agent_suite(void)
 	tcase_add_test(tc, test_no_provider_timeout);
 	tcase_add_test(tc, test_no_provider_disconnect);
 	tcase_add_test(tc, test_no_provider_tunnel_closes);
+	tcase_add_test(tc, test_no_provider_malformed);
+	tcase_add_test(tc, test_no_provider_overrun);
 	tcase_add_test(tc, test_provider_arrives_later);
 	tcase_add_test(tc, test_pause_while_waiting);
 	suite_add_tcase(s, tc);
@@ -918,6 +1028,8 @@ agent_suite(void)
 	tcase_add_test(tc, test_credit_overrun);
 	tcase_add_test(tc, test_closing_half_flushes);
 	tcase_add_test(tc, test_closing_half_timeout);
+	tcase_add_test(tc, test_disconnect_behind_held_frames);
+	tcase_add_test(tc, test_malformed_with_frames_held);
 	tcase_add_test(tc, test_plain_blocked_then_drained);
 	suite_add_tcase(s, tc);
 

@@ -916,6 +916,71 @@ START_TEST(test_fastopen_guard_timeout)
 }
 END_TEST
 
+/* Fast open while waiting for a tunnel: answered once one comes. */
+START_TEST(test_fastopen_after_wait)
+{
+	struct fx_peer	*p = fx_peer_new("p", 1);
+	struct channel	*ch;
+	struct fx_msg	 fm;
+	uint8_t		 id[LS_CHANNEL_ID_LEN];
+	int		 app;
+
+	ls_conf->c_fastopen = 1;
+	app = fx_app_new(NULL);
+	fx_app_connect(app, 8080, "first", 5);
+	ch = fx_timer_arg(LS_WAIT_TUNNEL);
+	ck_assert_ptr_nonnull(ch);
+	ck_assert_int_eq(ch->ch_state, CH_WAIT_TUNNEL);
+	fx_app_quiet(app);		/* no reply while waiting */
+	fx_pick_tunnel = p->p_tun;
+	front_tunnel_available();
+	fx_app_reply(app, S5_REP_OK);
+	fx_expect(p, MSG_CONNECT, NULL, &fm);
+	memcpy(id, fm.fm_m.m_id, sizeof(id));
+	fx_msg_free(&fm);
+	fx_expect_data(p, id, (const uint8_t *)"first", 5);
+	ck_assert_int_eq(fx_chan(p, id)->ch_state, CH_RELAY);
+	fx_send_cr(p, 1, id, NULL);
+	fx_close(app);
+	fx_expect(p, MSG_DISCONNECT, id, NULL);
+	fx_send_disc(p, id, NULL);
+	all_closed();
+}
+END_TEST
+
+/* The application is done before the connect is confirmed: the guard
+ * keeps running (no linger instead of it), and goes with the answer. */
+START_TEST(test_fastopen_eof_before_confirm)
+{
+	struct fx_peer	*p = fx_peer_new("p", 0);
+	struct channel	*ch;
+	struct fx_msg	 fm;
+	uint8_t		 id[LS_CHANNEL_ID_LEN];
+	int		 app;
+
+	ls_conf->c_fastopen = 1;
+	ch = socks_open(p, &app, id, "req", 3);
+	fx_app_reply(app, S5_REP_OK);
+	fx_expect_data(p, id, (const uint8_t *)"req", 3);
+	app_shut(app);
+	fx_expect(p, MSG_DISCONNECT, id, &fm);
+	fx_msg_free(&fm);
+	ck_assert(ch->ch_flags & CHF_LOCAL_EOF);
+	ck_assert_ptr_eq(fx_timer_arg(LS_FASTOPEN_GUARD), ch);
+	ck_assert_ptr_null(fx_timer(CH_LINGER));
+	/* Confirmed: now the plain peer gets its linger. */
+	fx_send_cr(p, 1, id, NULL);
+	fx_pump();
+	ck_assert_ptr_null(fx_timer(LS_FASTOPEN_GUARD));
+	ck_assert_ptr_eq(fx_timer_arg(CH_LINGER), ch);
+	fx_send_data(p, id, "resp", 4);
+	fx_app_expect(app, "resp", 4);
+	fx_send_disc(p, id, NULL);
+	ck_assert(fx_app_eof(app));
+	all_closed();
+}
+END_TEST
+
 /* A connector whose server is a plain 0x01 peer holds the early data. */
 static struct channel *
 fastopen_hold(struct fx_peer *p, int *app, uint8_t *id)
@@ -1138,23 +1203,27 @@ START_TEST(test_credit_window)
 	fx_fill(up, n, 7);
 	ch = socks_relay(p, &app, id);
 	ck_assert_int_eq(ch->ch_tx_credit, (int64_t)w);
+	/* A grant before any need adds to the window. */
+	fx_send_window(p, id, 1000);
+	fx_pump();
+	ck_assert_int_eq(ch->ch_tx_credit, (int64_t)w + 1000);
 	app_bytes(app, up, n);
 	/* Exactly the peer's window, then nothing. */
-	fx_read_data(p, id, got, w, NULL);
+	fx_read_data(p, id, got, w + 1000, NULL);
 	fx_expect_none(p);
 	ch = fx_chan(p, id);
 	ck_assert(ch->ch_flags & CHF_NOCREDIT);
 	ck_assert_int_eq(ch->ch_tx_credit, 0);
 	/* A small grant lets that much through. */
 	fx_send_window(p, id, 20000);
-	fx_read_data(p, id, got + w, 20000, NULL);
+	fx_read_data(p, id, got + w + 1000, 20000, NULL);
 	fx_expect_none(p);
 	ck_assert(ch->ch_flags & CHF_NOCREDIT);
 	fx_send_window(p, id, (uint32_t)w);
-	fx_read_data(p, id, got + w + 20000, n - w - 20000, NULL);
+	fx_read_data(p, id, got + w + 21000, n - w - 21000, NULL);
 	ck_assert_int_eq(memcmp(got, up, n), 0);
 	ck_assert(!(ch->ch_flags & CHF_NOCREDIT));
-	ck_assert_int_eq(ch->ch_tx_credit, (int64_t)(w + 20000 + w - n));
+	ck_assert_int_eq(ch->ch_tx_credit, (int64_t)(w + 21000 + w - n));
 	fx_expect_none(p);
 	free(up);
 	free(got);
@@ -1223,6 +1292,34 @@ START_TEST(test_credit_overrun)
 	fx_msg_free(&fm);
 	ck_assert(fx_app_eof(app));	/* none of it delivered */
 	free(down);
+	all_closed();
+}
+END_TEST
+
+/* No Data message carries more than -b (c_bufsize) bytes. */
+START_TEST(test_bufsize_caps_messages)
+{
+	struct fx_peer	*p = fx_peer_new("p", 1);
+	struct fx_msg	 fm;
+	uint8_t		 id[LS_CHANNEL_ID_LEN], up[2500];
+	size_t		 i, off = 0;
+	const size_t	 want[] = { 1000, 1000, 500 };
+	int		 app;
+
+	ls_conf->c_bufsize = 1000;
+	socks_relay(p, &app, id);
+	fx_fill(up, sizeof(up), 15);
+	app_bytes(app, up, sizeof(up));
+	for (i = 0; i < LS_NITEMS(want); i++) {
+		fx_expect(p, MSG_DATA, id, &fm);
+		ck_assert_uint_eq(fm.fm_m.m_datalen, want[i]);
+		ck_assert_int_eq(memcmp(fm.fm_m.m_data, up + off, want[i]), 0);
+		off += want[i];
+		fx_msg_free(&fm);
+	}
+	fx_close(app);
+	fx_expect(p, MSG_DISCONNECT, id, NULL);
+	fx_send_disc(p, id, NULL);
 	all_closed();
 }
 END_TEST
@@ -1811,6 +1908,8 @@ channel_suite(void)
 	tcase_add_test(tc, test_fastopen_success);
 	tcase_add_test(tc, test_fastopen_failure_closes);
 	tcase_add_test(tc, test_fastopen_guard_timeout);
+	tcase_add_test(tc, test_fastopen_after_wait);
+	tcase_add_test(tc, test_fastopen_eof_before_confirm);
 	tcase_add_test(tc, test_fastopen_hold_released);
 	tcase_add_test(tc, test_fastopen_hold_refused);
 	tcase_add_test(tc, test_connecting_disconnect);
@@ -1831,6 +1930,7 @@ channel_suite(void)
 	tcase_add_test(tc, test_credit_window);
 	tcase_add_test(tc, test_credit_grant);
 	tcase_add_test(tc, test_credit_overrun);
+	tcase_add_test(tc, test_bufsize_caps_messages);
 	tcase_add_test(tc, test_plain_linger);
 	tcase_add_test(tc, test_plain_disconnect_closes);
 	tcase_add_test(tc, test_plain_window_ignored);
