@@ -1053,8 +1053,10 @@ START_TEST(test_ws_drain)
 		fx_pump();
 	}
 	ck_assert_msg(off < max, "the channel never stopped reading");
+	/* (The kernel may have taken some since: the output is then between
+	 * the marks, still waiting for the drain below the low one.) */
 	ck_assert(ch->ch_flags & CHF_BLOCKED);
-	ck_assert(!tunnel_writable(srv.s_tun));
+	ck_assert_uint_gt(ws_output_len(srv.s_tun->t_ws), WS_OUT_LOW);
 	ws_pause(cli.w_conn, 0);
 	cli_expect_data(id, up, off);
 	ck_assert(!(ch->ch_flags & CHF_BLOCKED));
