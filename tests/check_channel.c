@@ -31,7 +31,6 @@ static struct channel *socks_open(struct fx_peer *, int *, uint8_t *,
 		    const void *, size_t);
 static struct channel *socks_relay(struct fx_peer *, int *, uint8_t *);
 static void	app_shut(int);
-static void	app_bytes(int, const uint8_t *, size_t);
 static void	all_closed(void);
 static size_t	app_drain(int);
 static void	step_until_not(struct channel *, enum channel_state);
@@ -94,12 +93,6 @@ static void
 app_shut(int fd)
 {
 	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
-}
-
-static void
-app_bytes(int fd, const uint8_t *b, size_t n)
-{
-	fx_app_write(fd, b, n);
 }
 
 /* Read to the end: the bytes that came before it. */
@@ -550,7 +543,7 @@ START_TEST(test_handoff_and_adopt)
 	fx_send_cr(p, 1, id, NULL);
 	fx_app_reply(app, S5_REP_OK);
 	fx_expect_data(p, id, (const uint8_t *)"early", 5);
-	app_bytes(app, (const uint8_t *)"more", 4);
+	fx_app_write(app, (const uint8_t *)"more", 4);
 	fx_expect_data(p, id, (const uint8_t *)"more", 4);
 	fx_close(app);
 	fx_expect(p, MSG_DISCONNECT, id, &fm);
@@ -636,7 +629,7 @@ START_TEST(test_socks_relay_halfclose_app_first)
 
 	fx_fill(up, sizeof(up), 1);
 	fx_fill(down, sizeof(down), 2);
-	app_bytes(app, up, sizeof(up));
+	fx_app_write(app, up, sizeof(up));
 	fx_expect_data(p, id, up, sizeof(up));
 	fx_send_data(p, id, down, sizeof(down));
 	fx_app_expect(app, down, sizeof(down));
@@ -679,7 +672,7 @@ START_TEST(test_socks_relay_halfclose_peer_first)
 	fx_send_data(p, id, "late", 4);
 	fx_pump();
 	fx_fill(up, sizeof(up), 3);
-	app_bytes(app, up, sizeof(up));
+	fx_app_write(app, up, sizeof(up));
 	fx_expect_data(p, id, up, sizeof(up));
 	app_shut(app);
 	fx_expect(p, MSG_DISCONNECT, id, &fm);
@@ -1006,7 +999,7 @@ START_TEST(test_fastopen_hold_released)
 	int		 app;
 
 	ch = fastopen_hold(p, &app, id);
-	app_bytes(app, (const uint8_t *)"+more", 5);
+	fx_app_write(app, (const uint8_t *)"+more", 5);
 	fx_expect_none(p);		/* still held */
 	fx_send_cr(p, 1, id, NULL);
 	fx_expect_data(p, id, (const uint8_t *)"held+more", 9);
@@ -1207,7 +1200,7 @@ START_TEST(test_credit_window)
 	fx_send_window(p, id, 1000);
 	fx_pump();
 	ck_assert_int_eq(ch->ch_tx_credit, (int64_t)w + 1000);
-	app_bytes(app, up, n);
+	fx_app_write(app, up, n);
 	/* Exactly the peer's window, then nothing. */
 	fx_read_data(p, id, got, w + 1000, NULL);
 	fx_expect_none(p);
@@ -1309,7 +1302,7 @@ START_TEST(test_bufsize_caps_messages)
 	ls_conf->c_bufsize = 1000;
 	socks_relay(p, &app, id);
 	fx_fill(up, sizeof(up), 15);
-	app_bytes(app, up, sizeof(up));
+	fx_app_write(app, up, sizeof(up));
 	for (i = 0; i < LS_NITEMS(want); i++) {
 		fx_expect(p, MSG_DATA, id, &fm);
 		ck_assert_uint_eq(fm.fm_m.m_datalen, want[i]);
@@ -1384,7 +1377,7 @@ START_TEST(test_plain_window_ignored)
 	fx_send_window(p, id, 1000);
 	fx_pump();
 	ck_assert_int_eq(ch->ch_tx_credit, 0);
-	app_bytes(app, (const uint8_t *)"abc", 3);
+	fx_app_write(app, (const uint8_t *)"abc", 3);
 	fx_expect_data(p, id, (const uint8_t *)"abc", 3);
 	fx_close(app);
 	fx_expect(p, MSG_DISCONNECT, id, NULL);
@@ -1668,7 +1661,8 @@ START_TEST(test_dial_invalid)
 	fx_send_connect(p, PROTO_TCP, did, "127.0.0.1", 0);
 	fx_expect(p, MSG_CONNECT_RESPONSE, did, &fm);
 	ck_assert(!fm.fm_m.m_success);
-	ck_assert_str_eq(fx_errtext(&fm), "dial tcp 127.0.0.1:0: invalid port 0");
+	ck_assert_str_eq(fx_errtext(&fm),
+	    "dial tcp 127.0.0.1:0: invalid port 0");
 	fx_msg_free(&fm);
 	fx_send_connect(p, PROTO_TCP, did, "", 80);
 	fx_expect(p, MSG_CONNECT_RESPONSE, did, &fm);

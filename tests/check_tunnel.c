@@ -271,6 +271,7 @@ rec_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
 {
 	struct fx_peer	*p = t->t_arg;
 
+	ck_assert_ptr_nonnull(p);
 	p->p_nmsg++;
 	p->p_lasttype = m->m_type;
 }
@@ -458,8 +459,7 @@ START_TEST(test_framed_pause_nests)
 END_TEST
 
 /* A worker link over a socketpair: messages out, EOF and error in. */
-static int
-link_closed_n;
+static int	link_closed_n;
 static char	link_why[64];
 
 static void

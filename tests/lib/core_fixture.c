@@ -402,7 +402,8 @@ fx_read_data(struct fx_peer *p, const uint8_t *id, uint8_t *buf, size_t len,
 		ck_assert_msg(fm.fm_m.m_type == MSG_DATA, "expected Data, got "
 		    "%s after %zu bytes", msg_typename(fm.fm_m.m_type), got);
 		ck_assert_int_eq(fm.fm_m.m_proto, PROTO_TCP);
-		ck_assert_int_eq(memcmp(fm.fm_m.m_id, id, LS_CHANNEL_ID_LEN), 0);
+		ck_assert_int_eq(memcmp(fm.fm_m.m_id, id, LS_CHANNEL_ID_LEN),
+		    0);
 		ck_assert_msg(got + fm.fm_m.m_datalen <= len,
 		    "%zu bytes of Data, %zu expected", got + fm.fm_m.m_datalen,
 		    len);
