@@ -189,7 +189,7 @@ fx_teardown(void)
 {
 	struct fx_peer	*p;
 	size_t		 i;
-	const char	*fork = getenv("CK_FORK");
+	const char	*ckfork = getenv("CK_FORK");
 
 	for (i = 0; i < fx_nfds; i++)
 		close(fx_fds[i]);
@@ -214,7 +214,7 @@ fx_teardown(void)
 		ipc_free(ls_worker->w_ipc);
 	fx_pump();
 	/* In a forked test the base can go: nothing uses it any more. */
-	if (fork == NULL || strcmp(fork, "no") != 0) {
+	if (ckfork == NULL || strcmp(ckfork, "no") != 0) {
 		event_base_free(fx_base);
 		fx_base = NULL;
 	}
