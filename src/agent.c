@@ -644,13 +644,18 @@ agent_gone(struct channel *ch, const char *why)
 /*
  * co_close: one half's tunnel is gone or misbehaved.  End both, telling
  * the other side (a Disconnect behind what it is still owed, or, with no
- * provider yet, a failed ConnectResponse).
+ * provider yet, a failed ConnectResponse).  ch itself goes now: what its
+ * queue holds (for a provider not chosen, or beyond its peer's credit)
+ * is lost, and its last word must not wait behind it.
  */
 static void
 agent_close(struct channel *ch, const char *why)
 {
 	struct channel	*tw = ch->ch_twin;
 
+	if (ch->ch_pending != NULL)
+		evbuffer_drain(ch->ch_pending,
+		    evbuffer_get_length(ch->ch_pending));
 	if (tw != NULL) {
 		agent_message(tw, MSG_DISCONNECT, why);
 		agent_closing(tw);

@@ -336,6 +336,10 @@ channel_release(struct channel *ch)
 		tunnel_remove(ch->ch_tun, ch);
 	if (ch->ch_ops->co_free != NULL)
 		ch->ch_ops->co_free(ch);
+	if (ch->ch_pending != NULL) {
+		evbuffer_free(ch->ch_pending);
+		ch->ch_pending = NULL;
+	}
 	if (ch->ch_host != channel_nohost)
 		free(ch->ch_host);
 	ch->ch_host = channel_nohost;
@@ -718,7 +722,16 @@ channel_data(struct channel *ch, struct evbuffer *frame, size_t n,
 
 	if (!channel_data_ok(ch, n))
 		return;
-	out = bufferevent_get_output(ch->ch_bev);
+	/* Ahead of its ConnectResponse: held until the reply is written. */
+	if (ch->ch_state == CH_REPLY_OWED) {
+		if (ch->ch_pending == NULL &&
+		    (ch->ch_pending = evbuffer_new()) == NULL) {
+			channel_close(ch, "out of memory", 0);
+			return;
+		}
+		out = ch->ch_pending;
+	} else
+		out = bufferevent_get_output(ch->ch_bev);
 	if (m != NULL && m->m_compression != 0)
 		rc = evbuffer_add(out, m->m_data, m->m_datalen);
 	else {
@@ -777,6 +790,13 @@ channel_start_relay(struct channel *ch)
 {
 	channel_set_state(ch, CH_RELAY);
 	channel_bev_setup(ch);
+	/* Data that came before the reply follows it now. */
+	if (ch->ch_pending != NULL) {
+		evbuffer_add_buffer(bufferevent_get_output(ch->ch_bev),
+		    ch->ch_pending);
+		evbuffer_free(ch->ch_pending);
+		ch->ch_pending = NULL;
+	}
 	bufferevent_enable(ch->ch_bev, EV_READ | EV_WRITE);
 	/*
 	 * A half-close that came during the dial, with nothing to write:

@@ -231,7 +231,14 @@ front_handoff(struct channel *ch, int worker)
 			channel_close(ch, "cannot hand off the connection", 0);
 			return;
 		}
+		/*
+		 * Sent: gone from the output, or a failure reply below would
+		 * follow a second copy.  A socket bufferevent freezes its
+		 * output's front: thaw to drain.
+		 */
+		evbuffer_unfreeze(out, 1);
 		evbuffer_drain(out, olen);
+		evbuffer_freeze(out, 1);
 	}
 	if (n > IPC_HANDOFF_MAXDATA) {
 		log_warnx("socks %s: hand-off: %zu bytes of early data",

@@ -961,7 +961,8 @@ struct channel {
 	struct channel		*ch_hnext;	/* chan_table chain */
 	struct group		*ch_group;	/* server SOCKS: token's group */
 	struct channel		*ch_twin;	/* agent: other half */
-	struct evbuffer		*ch_pending;	/* agent: frames queued */
+	struct evbuffer		*ch_pending;	/* agent: frames queued; socks:
+						 * Data before the reply */
 	struct udp_assoc	*ch_udp;	/* udp */
 	/* Credit (t_credit): what we may send, and what the peer may. */
 	int64_t			 ch_tx_credit;
