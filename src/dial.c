@@ -54,7 +54,10 @@ dial_free(struct channel *ch)
 	}
 }
 
-/* No lookup or connect goes on while early data is flushed or dropped. */
+/*
+ * No lookup goes on, nor a try of the next address; a connect under way
+ * completes only to flush what the application sent before it closed.
+ */
 static void
 dial_close(struct channel *ch, const char *why)
 {
@@ -172,19 +175,30 @@ dial_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 }
 
 /*
- * A Disconnect while connecting: the application half-closed before the
- * target accepted (fast open).  Remember it; once connected, what it
- * sent is written and then the write side shut down.
+ * A Disconnect while connecting.  Graceful, from a half-close peer: the
+ * application half-closed before the target accepted (fast open); keep
+ * it, and once connected what it sent is written and then the write side
+ * shut down.  Graceful from a plain 0x01 peer: what it sent is written
+ * once connected, then the channel closes.  An abort: the application is
+ * gone, so its early data is dropped and the connect abandoned.
  */
 static void
 dial_disconnect(struct channel *ch, const struct msg *m,
     struct evbuffer *frame)
 {
-	char	ebuf[256];
+	char		 ebuf[256];
+	const char	*err = channel_msg_error(m, ebuf, sizeof(ebuf));
+	int		 graceful = err[0] == '\0' || strcmp(err, "EOF") == 0;
 
+	if (ch->ch_state == CH_CONNECTING && !graceful) {
+		log_debug("channel %s: aborted by the peer while connecting: "
+		    "%s", log_id(ch->ch_id), err);
+		ch->ch_flags |= CHF_REMOTE_EOF | CHF_DISC_SENT;
+		channel_close(ch, err, 0);
+		return;
+	}
 	if (ch->ch_state == CH_CONNECTING && ch->ch_tun != NULL &&
-	    ch->ch_tun->t_halfclose && (m->m_error.len == 0 ||
-	    strcmp(channel_msg_error(m, ebuf, sizeof(ebuf)), "EOF") == 0)) {
+	    ch->ch_tun->t_halfclose) {
 		log_debug("channel %s: Disconnect from peer while connecting",
 		    log_id(ch->ch_id));
 		ch->ch_flags |= CHF_REMOTE_EOF;

@@ -1769,20 +1769,26 @@ START_TEST(test_dial_disconnect_while_connecting)
 {
 	struct fx_peer	*p = dial_peer(1);
 	struct channel	*ch;
-	struct fx_msg	 fm;
 	uint8_t		 buf[64];
 	uint16_t	 port;
 
-	fx_listen(&port);
+	int		 lfd, tfd;
+
+	lfd = fx_listen(&port);
 	ch = dial_direct(p, port, buf, sizeof(buf));
 	ck_assert_int_eq(ch->ch_state, CH_CONNECTING);
-	/* Not a half-close: the channel goes at once, answering it. */
+	fx_send_data(p, did, "early", 5);
+	/*
+	 * An abort, not a half-close: the channel goes at once, its early
+	 * data with it, and the peer, which closed it already, hears
+	 * nothing back (a 0x01 peer queues every close it gets, P-5).
+	 */
 	fx_send_disc(p, did, "canceled");
-	fx_expect(p, MSG_DISCONNECT, did, &fm);
-	ck_assert_str_eq(fx_errtext(&fm), "canceled");
-	fx_msg_free(&fm);
 	fx_expect_none(p);
 	all_closed();
+	/* The target got nothing: no connection, or one with no bytes. */
+	if ((tfd = fx_accept(lfd)) >= 0)
+		ck_assert(fx_app_eof(tfd));
 }
 END_TEST
 
