@@ -669,6 +669,14 @@ struct placement_worker {
 	unsigned	 pw_load;	/* tunnels reported + passed since */
 };
 
+/* What a tunnel client's request head says about its placement. */
+struct placement_req {
+	char		 pr_hash[80];	/* token= (hex SHA-256 of the token) */
+	int		 pr_reverse;	/* reverse= absent, true or 1 */
+	int		 pr_has_instance; /* pr_instance holds instance= */
+	uint8_t		 pr_instance[LS_CHANNEL_ID_LEN];
+};
+
 typedef void	(*placement_cb)(int, const char *, void *);
 
 /* Wait up to 200 ms for the request head of fd, then cb(fd, peer, arg). */
@@ -676,6 +684,8 @@ void		 placement_wait(struct event_base *, int, const char *,
 		    placement_cb, void *);
 /* The index of the worker for the client on fd, or -1: none is live. */
 int		 placement_place(int, const struct placement_worker *, int);
+/* Parse a peeked head (NUL-terminated, modified): 0, or -1 not ours. */
+int		 placement_parse(char *, struct placement_req *);
 
 /* ------------------------------------------------------------------ */
 /* master.c: binding, the worker processes, signals, IPC               */
