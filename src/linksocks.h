@@ -659,6 +659,11 @@ int		 ipc_send(struct ipc *, int, const void *, size_t, int);
 void		 ipc_free(struct ipc *);
 int		 ipc_fd(struct ipc *);
 const char	*ipc_typename(int);
+/* A received datagram's header: 0 and type, payload, length; -1 bad. */
+int		 ipc_parse(const uint8_t *, size_t, int *, const uint8_t **,
+		    size_t *, char *, size_t);
+/* The payload size check of every type: 1 good, 0 bad or unknown. */
+int		 ipc_payload_ok(int, const void *, size_t);
 
 /* ------------------------------------------------------------------ */
 /* placement.c: which worker takes an accepted tunnel client (master)  */
