@@ -492,6 +492,14 @@ extern struct config	*ls_conf;
 
 /* Parse argv and the environment into ls_conf; NULL: nothing to run. */
 struct config	*config_load(int, char **);
+void		 config_free(struct config *);
+/*
+ * Tests set config_noexit: where the command line exits (help, a bad
+ * option), config_load() prints the same text and returns NULL with the
+ * exit status in config_exit (-1: no exit).
+ */
+extern int	 config_noexit;
+extern int	 config_exit;
 
 /* ------------------------------------------------------------------ */
 /* registry.c: tokens and provider groups (every process has a copy)   */
