@@ -729,6 +729,10 @@ config_build(int argc, char **argv)
 	c->c_subcmd = sub;
 	config_defaults(c, role);
 	config_parse(c, ac - 1, av + 1);
+	if (av != argv) {	/* LINKSOCKS_MODE's copy; nothing points into it */
+		free(av);
+		config_av = NULL;
+	}
 	if ((role == ROLE_CLIENT || role == ROLE_CONNECTOR) && c->c_reverse)
 		c->c_role = role = ROLE_PROVIDER;
 	if (role == ROLE_PROVIDER)
