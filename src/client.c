@@ -182,7 +182,7 @@ client_dispatch(int type, const void *data, size_t len, int fd)
 {
 	if (type != IPC_TUNNEL_FD)
 		return (-1);
-	if (fd == -1 || len != 0)
+	if (fd == -1 || !ipc_payload_ok(type, data, len))
 		log_warnx("%s: %s without a descriptor", __func__,
 		    ipc_typename(type));
 	if (fd != -1)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,13 @@
 #include "linksocks.h"
 
 struct config	*ls_conf;
+int		 config_noexit;
+int		 config_exit = -1;
+
+/* With config_noexit, where config_quit() returns to config_load(). */
+static jmp_buf		 config_jmp;
+static struct config	*config_cur;	/* being built */
+static char		**config_av;	/* argv with LINKSOCKS_MODE's word */
 
 enum {
 	OPT_RETRY_AUTH = 256,
@@ -89,6 +97,7 @@ static const struct option client_opts[] = {
 };
 static const char client_short[] = "t:u:r::c:s:p:n:w:i::R::T:f::E::dh";
 
+static __dead void	config_quit(int);
 static __dead void	config_usage(const char *, int);
 static __dead void	config_die(const char *, ...) LS_PRINTF(1, 2);
 static const char	*config_env(const char *);
@@ -101,6 +110,18 @@ static void		 config_env_int(int *, const char *, long, long);
 static void		 config_defaults(struct config *, enum ls_role);
 static void		 config_parse(struct config *, int, char **);
 static void		 config_check(struct config *);
+static struct config	*config_build(int, char **);
+
+/* Exit, or (config_noexit, tests) return NULL from config_load(). */
+static __dead void
+config_quit(int status)
+{
+	if (config_noexit) {
+		config_exit = status;
+		longjmp(config_jmp, 1);
+	}
+	exit(status);
+}
 
 static __dead void
 config_die(const char *fmt, ...)
@@ -112,7 +133,7 @@ config_die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n");
-	exit(1);
+	config_quit(1);
 }
 
 static __dead void
@@ -202,7 +223,7 @@ config_usage(const char *sub, int status)
 "SOCKS5 over WebSocket, compatible with linksocks protocol 0x01.\n"
 "See linksocks(1).\n");
 	}
-	exit(status);
+	config_quit(status);
 }
 
 static const char *
@@ -401,7 +422,7 @@ config_parse(struct config *c, int argc, char **argv)
 		opts = client_opts;
 		shortopts = client_short;
 	}
-	optind = 1;
+	optind = 0;	/* glibc: start afresh, even after a caught exit */
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (ch) {
@@ -600,13 +621,53 @@ config_check(struct config *c)
 	c->c_instance[8] = (c->c_instance[8] & 0x3f) | 0x80;
 }
 
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	if (ls_conf == c)
+		ls_conf = NULL;
+	free(c->c_token);
+	free(c->c_connector_token);
+	free(c->c_socks_host);
+	free(c->c_socks_user);
+	free(c->c_socks_pass);
+	free(c->c_upstream);
+	free(c->c_portfile);
+	free(c->c_ws_host);
+	free(c->c_api_key);
+	free(c->c_url);
+	free(c);
+}
+
 /*
  * The subcommand (or LINKSOCKS_MODE), then its options and environment:
  * the checked configuration, also in ls_conf; NULL when the command was
- * answered here ("version").  Help and errors exit.
+ * answered here ("version").  Help and errors exit (with config_noexit:
+ * NULL, the status in config_exit).
  */
 struct config *
 config_load(int argc, char **argv)
+{
+	config_exit = -1;
+	config_cur = NULL;
+	config_av = NULL;
+	if (config_noexit) {
+		/* Statics, not locals, hold what a longjmp leaves behind. */
+		if (setjmp(config_jmp) != 0) {
+			config_free(config_cur);
+			free(config_av);
+			config_cur = NULL;
+			config_av = NULL;
+			return (NULL);
+		}
+	}
+	return (config_build(argc, argv));
+}
+
+static struct config *
+config_build(int argc, char **argv)
 {
 	struct config	*c;
 	const char	*sub, *mode;
@@ -631,6 +692,7 @@ config_load(int argc, char **argv)
 		if (sub != NULL) {
 			if ((av = calloc((size_t)argc + 2, sizeof(*av))) == NULL)
 				config_die("out of memory");
+			config_av = av;
 			av[0] = argv[0];
 			av[1] = (char *)sub;
 			for (i = 1; i < argc; i++)
@@ -663,14 +725,20 @@ config_load(int argc, char **argv)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		config_die("out of memory");
+	config_cur = c;
 	c->c_subcmd = sub;
 	config_defaults(c, role);
 	config_parse(c, ac - 1, av + 1);
+	if (av != argv) {	/* LINKSOCKS_MODE's copy; nothing points into it */
+		free(av);
+		config_av = NULL;
+	}
 	if ((role == ROLE_CLIENT || role == ROLE_CONNECTOR) && c->c_reverse)
 		c->c_role = role = ROLE_PROVIDER;
 	if (role == ROLE_PROVIDER)
 		c->c_reverse = 1;
 	config_check(c);
+	config_cur = NULL;
 	ls_conf = c;
 	return (c);
 }

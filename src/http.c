@@ -253,8 +253,8 @@ http_parse_response(struct evbuffer *buf, struct http_head *hh)
 		return (r);
 	if ((line = http_nextline(&rest)) == NULL)
 		goto bad;
-	/* HTTP/1.x SP 3DIGIT [SP reason] */
-	if (strncmp(line, "HTTP/1.", 7) != 0 ||
+	/* HTTP/1.x SP 3DIGIT [SP reason]; a bare CR, as in a header: bad */
+	if (strchr(line, '\r') != NULL || strncmp(line, "HTTP/1.", 7) != 0 ||
 	    !isdigit((unsigned char)line[7]) || line[8] != ' ')
 		goto bad;
 	line += 9;

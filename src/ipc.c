@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,12 +210,77 @@ ipc_write(evutil_socket_t fd, short ev, void *arg)
 		event_add(i->i_wev, NULL);
 }
 
+/*
+ * The header of a received datagram of n bytes: 0 with the type and the
+ * payload, or -1 with the reason in err.  Pure, for the fuzzer.
+ */
+int
+ipc_parse(const uint8_t *buf, size_t n, int *type, const uint8_t **payload,
+    size_t *len, char *err, size_t errlen)
+{
+	struct ipc_hdr	 h;
+
+	if (n < sizeof(h)) {
+		snprintf(err, errlen, "short or truncated message (%zu)", n);
+		return (-1);
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (h.ih_version != IPC_VERSION || h.ih_len != n - sizeof(h)) {
+		snprintf(err, errlen, "bad header (version %u, len %u, got "
+		    "%zu)", h.ih_version, h.ih_len, n);
+		return (-1);
+	}
+	*type = h.ih_type;
+	*payload = buf + sizeof(h);
+	*len = h.ih_len;
+	return (0);
+}
+
+/*
+ * Is len the size of a payload of this type (a hand-off: the struct and
+ * ih_datalen bytes of early data)?  1 yes, 0 no or an unknown type.
+ */
+int
+ipc_payload_ok(int type, const void *data, size_t len)
+{
+	struct ipc_handoff	 h;
+
+	switch (type) {
+	case IPC_TUNNEL_FD:
+		return (len == 0);
+	case IPC_LINK:
+		return (len == sizeof(uint32_t));
+	case IPC_PROVIDERS:
+		return (len == sizeof(struct ipc_providers));
+	case IPC_TOKEN:
+		return (len == sizeof(struct ipc_token));
+	case IPC_CONNECTOR_RES:
+	case IPC_CONNECTOR_REQ:
+		return (len == sizeof(struct ipc_connector));
+	case IPC_LOAD:
+		return (len == sizeof(struct ipc_load));
+	case IPC_PROVIDER:
+		return (len == sizeof(struct ipc_provider));
+	case IPC_FATAL:
+		return (len <= IPC_MAX_PAYLOAD);	/* any text */
+	case IPC_HANDOFF:
+	case IPC_HANDOFF_IN:
+		if (len < sizeof(h))
+			return (0);
+		memcpy(&h, data, sizeof(h));
+		return (len == sizeof(h) + h.ih_datalen);
+	default:
+		return (0);
+	}
+}
+
 static void
 ipc_read(evutil_socket_t fd, short ev, void *arg)
 {
 	struct ipc	*i = arg;
 	uint8_t		 buf[sizeof(struct ipc_hdr) + IPC_MAX_PAYLOAD];
-	struct ipc_hdr	 h;
+	const uint8_t	*payload;
+	char		 err[128];
 	struct msghdr	 mh;
 	struct iovec	 iov;
 	union {
@@ -223,7 +289,8 @@ ipc_read(evutil_socket_t fd, short ev, void *arg)
 	} cm;
 	struct cmsghdr	*c;
 	ssize_t		 n;
-	int		 rfd;
+	size_t		 len;
+	int		 rfd, type;
 
 	for (;;) {
 		memset(&mh, 0, sizeof(mh));
@@ -251,20 +318,17 @@ ipc_read(evutil_socket_t fd, short ev, void *arg)
 			if (c->cmsg_level == SOL_SOCKET &&
 			    c->cmsg_type == SCM_RIGHTS)
 				memcpy(&rfd, CMSG_DATA(c), sizeof(int));
-		if ((size_t)n < sizeof(h) || (mh.msg_flags & MSG_TRUNC)) {
+		if (mh.msg_flags & MSG_TRUNC) {
 			log_warnx("%s: short or truncated message (%zd)",
 			    __func__, n);
 			goto bad;
 		}
-		memcpy(&h, buf, sizeof(h));
-		if (h.ih_version != IPC_VERSION ||
-		    h.ih_len != (size_t)n - sizeof(h)) {
-			log_warnx("%s: bad header (version %u, len %u, got %zd)",
-			    __func__, h.ih_version, h.ih_len, n);
+		if (ipc_parse(buf, (size_t)n, &type, &payload, &len, err,
+		    sizeof(err)) == -1) {
+			log_warnx("%s: %s", __func__, err);
 			goto bad;
 		}
-		i->i_dispatch(i, h.ih_type, buf + sizeof(h), h.ih_len, rfd,
-		    i->i_arg);
+		i->i_dispatch(i, type, payload, len, rfd, i->i_arg);
 		continue;
  bad:
 		if (rfd != -1)

@@ -492,6 +492,14 @@ extern struct config	*ls_conf;
 
 /* Parse argv and the environment into ls_conf; NULL: nothing to run. */
 struct config	*config_load(int, char **);
+void		 config_free(struct config *);
+/*
+ * Tests set config_noexit: where the command line exits (help, a bad
+ * option), config_load() prints the same text and returns NULL with the
+ * exit status in config_exit (-1: no exit).
+ */
+extern int	 config_noexit;
+extern int	 config_exit;
 
 /* ------------------------------------------------------------------ */
 /* registry.c: tokens and provider groups (every process has a copy)   */
@@ -659,6 +667,11 @@ int		 ipc_send(struct ipc *, int, const void *, size_t, int);
 void		 ipc_free(struct ipc *);
 int		 ipc_fd(struct ipc *);
 const char	*ipc_typename(int);
+/* A received datagram's header: 0 and type, payload, length; -1 bad. */
+int		 ipc_parse(const uint8_t *, size_t, int *, const uint8_t **,
+		    size_t *, char *, size_t);
+/* The payload size check of every type: 1 good, 0 bad or unknown. */
+int		 ipc_payload_ok(int, const void *, size_t);
 
 /* ------------------------------------------------------------------ */
 /* placement.c: which worker takes an accepted tunnel client (master)  */
@@ -669,6 +682,14 @@ struct placement_worker {
 	unsigned	 pw_load;	/* tunnels reported + passed since */
 };
 
+/* What a tunnel client's request head says about its placement. */
+struct placement_req {
+	char		 pr_hash[80];	/* token= (hex SHA-256 of the token) */
+	int		 pr_reverse;	/* reverse= absent, true or 1 */
+	int		 pr_has_instance; /* pr_instance holds instance= */
+	uint8_t		 pr_instance[LS_CHANNEL_ID_LEN];
+};
+
 typedef void	(*placement_cb)(int, const char *, void *);
 
 /* Wait up to 200 ms for the request head of fd, then cb(fd, peer, arg). */
@@ -676,6 +697,8 @@ void		 placement_wait(struct event_base *, int, const char *,
 		    placement_cb, void *);
 /* The index of the worker for the client on fd, or -1: none is live. */
 int		 placement_place(int, const struct placement_worker *, int);
+/* Parse a peeked head (NUL-terminated, modified): 0, or -1 not ours. */
+int		 placement_parse(char *, struct placement_req *);
 
 /* ------------------------------------------------------------------ */
 /* master.c: binding, the worker processes, signals, IPC               */

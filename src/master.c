@@ -394,8 +394,7 @@ master_handoff(struct master *m, struct master_worker *from,
 	const struct ipc_handoff	*h = data;
 	struct master_worker		*to;
 
-	if (len < sizeof(*h) || len != sizeof(*h) + h->ih_datalen ||
-	    fd == -1) {
+	if (!ipc_payload_ok(IPC_HANDOFF, data, len) || fd == -1) {
 		log_warnx("worker %d: malformed hand-off (%zu bytes)",
 		    from->mw_idx, len);
 		if (fd != -1)
@@ -660,7 +659,7 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 	}
 	switch (type) {
 	case IPC_LOAD:
-		if (len != sizeof(struct ipc_load)) {
+		if (!ipc_payload_ok(type, data, len)) {
 			log_warnx("worker %d: bad %s size %zu", w->mw_idx,
 			    ipc_typename(type), len);
 			return;
@@ -669,7 +668,7 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 		w->mw_assigned = 0;
 		break;
 	case IPC_PROVIDER:
-		if (len != sizeof(struct ipc_provider))
+		if (!ipc_payload_ok(type, data, len))
 			goto badsize;
 		master_provider(master, w, data);
 		break;
@@ -677,7 +676,7 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 		master_handoff(master, w, data, len, fd);
 		return;
 	case IPC_CONNECTOR_REQ:
-		if (len != sizeof(struct ipc_connector))
+		if (!ipc_payload_ok(type, data, len))
 			goto badsize;
 		master_connector(master, w, data);
 		break;

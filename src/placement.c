@@ -58,6 +58,33 @@ placement_pick(const struct placement_worker *pw, int n)
 }
 
 /*
+ * What a peeked request head (NUL-terminated, cut here) says: 0 for a
+ * "GET /socket?...token=..." request, with its token hash, whether it
+ * asks for reverse (reverse= absent, "true" or "1") and its instance;
+ * -1 for anything else.  Pure, for the fuzzer.
+ */
+int
+placement_parse(char *buf, struct placement_req *pr)
+{
+	char	 rev[16], inst[64], *q, *end;
+
+	memset(pr, 0, sizeof(*pr));
+	if (strncmp(buf, "GET /socket", 11) != 0 ||
+	    (end = strpbrk(buf, " \r\n")) == NULL ||
+	    (end = strpbrk(buf + 4, " \r\n")) == NULL)
+		return (-1);
+	*end = '\0';
+	if ((q = strchr(buf, '?')) == NULL ||
+	    !http_query_get(q + 1, "token", pr->pr_hash, sizeof(pr->pr_hash)))
+		return (-1);
+	pr->pr_reverse = !http_query_get(q + 1, "reverse", rev, sizeof(rev)) ||
+	    strcmp(rev, "true") == 0 || strcmp(rev, "1") == 0;
+	pr->pr_has_instance = http_query_get(q + 1, "instance", inst,
+	    sizeof(inst)) && util_parse_uuid(inst, pr->pr_instance) == 0;
+	return (0);
+}
+
+/*
  * Placement from the request head, read with MSG_PEEK (nothing is
  * consumed): a connector goes where its group's providers are, a
  * provider's connections spread over the workers.  Anything else (TLS,
@@ -66,39 +93,30 @@ placement_pick(const struct placement_worker *pw, int n)
 int
 placement_place(int fd, const struct placement_worker *pw, int n)
 {
-	struct token	*tk;
-	struct group	*g = NULL;
-	char		 buf[4096], hash[80], rev[16], inst[64];
-	char		 key[IPC_KEYLEN], *q, *end;
-	uint8_t		 id[LS_CHANNEL_ID_LEN];
-	ssize_t		 r;
-	int		 i, best = -1, connector = 0;
+	struct placement_req	 pr;
+	struct token		*tk;
+	struct group		*g = NULL;
+	char			 buf[4096], key[IPC_KEYLEN];
+	ssize_t			 r;
+	int			 i, best = -1, connector = 0;
 
 	r = recv(fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
 	if (r <= 0)
 		return (placement_pick(pw, n));
 	buf[r] = '\0';
-	if (strncmp(buf, "GET /socket", 11) != 0 ||
-	    (end = strpbrk(buf, " \r\n")) == NULL ||
-	    (end = strpbrk(buf + 4, " \r\n")) == NULL)
-		return (placement_pick(pw, n));
-	*end = '\0';
-	if ((q = strchr(buf, '?')) == NULL ||
-	    !http_query_get(q + 1, "token", hash, sizeof(hash)) ||
-	    (tk = registry_find_hash(hash)) == NULL)
+	if (placement_parse(buf, &pr) == -1 ||
+	    (tk = registry_find_hash(pr.pr_hash)) == NULL)
 		return (placement_pick(pw, n));
 	if (tk->tk_kind == TOK_CONNECTOR) {
 		g = registry_group(tk->tk_target, 0);
 		connector = 1;
-	} else if (tk->tk_kind == TOK_REVERSE && (!http_query_get(q + 1,
-	    "reverse", rev, sizeof(rev)) || strcmp(rev, "true") == 0 ||
-	    strcmp(rev, "1") == 0)) {
+	} else if (tk->tk_kind == TOK_REVERSE && pr.pr_reverse) {
 		g = tk->tk_group;
 		if (tk->tk_autonomy) {
 			g = NULL;
-			if (http_query_get(q + 1, "instance", inst,
-			    sizeof(inst)) && util_parse_uuid(inst, id) == 0) {
-				registry_internal_key(tk, id, key, sizeof(key));
+			if (pr.pr_has_instance) {
+				registry_internal_key(tk, pr.pr_instance, key,
+				    sizeof(key));
 				g = registry_group(key, 0);
 			}
 		}

@@ -113,7 +113,7 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 {
 	switch (type) {
 	case IPC_TUNNEL_FD:
-		if (fd == -1 || len != 0) {
+		if (fd == -1 || !ipc_payload_ok(type, data, len)) {
 			log_warnx("%s: %s without a descriptor", __func__,
 			    ipc_typename(type));
 			if (fd != -1)
@@ -127,7 +127,7 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 		server_accept_fd(fd);
 		break;
 	case IPC_LINK:
-		if (len != sizeof(uint32_t) || fd == -1) {
+		if (!ipc_payload_ok(type, data, len) || fd == -1) {
 			if (fd != -1)
 				close(fd);
 			log_warnx("%s: malformed %s", __func__,
@@ -137,7 +137,7 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 		server_link_fd((int)*(const uint32_t *)data, fd);
 		break;
 	case IPC_PROVIDERS:
-		if (len != sizeof(struct ipc_providers))
+		if (!ipc_payload_ok(type, data, len))
 			goto badsize;
 		server_providers(data);
 		break;
@@ -145,12 +145,12 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 		server_handoff_in(data, len, fd);
 		break;
 	case IPC_TOKEN:
-		if (len != sizeof(struct ipc_token))
+		if (!ipc_payload_ok(type, data, len))
 			goto badsize;
 		server_token_update(data);
 		break;
 	case IPC_CONNECTOR_RES:
-		if (len != sizeof(struct ipc_connector))
+		if (!ipc_payload_ok(type, data, len))
 			goto badsize;
 		server_connector_result(data);
 		break;
@@ -267,8 +267,7 @@ server_handoff_in(const void *data, size_t len, int fd)
 	const struct ipc_handoff	*h = data;
 	struct ipc_handoff		 hc;
 
-	if (len < sizeof(*h) || len != sizeof(*h) + h->ih_datalen ||
-	    fd == -1) {
+	if (!ipc_payload_ok(IPC_HANDOFF_IN, data, len) || fd == -1) {
 		log_warnx("%s: malformed hand-off", __func__);
 		if (fd != -1)
 			close(fd);

@@ -298,19 +298,21 @@ tunnel_feature_line(void)
 	return (line);
 }
 
-/* "halfclose, credit=4194304": unknown names and bad values ignored. */
+/*
+ * "halfclose, credit=4194304": unknown names and bad values ignored.  The
+ * whole value, however long: a cut one misreads its last item.
+ */
 void
 tunnel_features(const char *v, int *halfclose, uint32_t *window)
 {
-	char		 buf[256], *tok, *last, *val, *end;
+	char		*buf, *tok, *last, *val, *end;
 	unsigned long	 n;
 	size_t		 len;
 
 	*halfclose = 0;
 	*window = 0;
-	if (v == NULL || ls_conf->c_no_ext)
+	if (v == NULL || ls_conf->c_no_ext || (buf = strdup(v)) == NULL)
 		return;
-	snprintf(buf, sizeof(buf), "%s", v);
 	for (tok = strtok_r(buf, ",", &last); tok != NULL;
 	    tok = strtok_r(NULL, ",", &last)) {
 		while (isspace((unsigned char)*tok))
@@ -330,6 +332,7 @@ tunnel_features(const char *v, int *halfclose, uint32_t *window)
 				*window = (uint32_t)n;
 		}
 	}
+	free(buf);
 }
 
 /* " (half-close, credit)" or "" for logs. */
