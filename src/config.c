@@ -574,8 +574,8 @@ config_check(struct config *c)
 	    (c->c_socks_pass == NULL || *c->c_socks_pass == '\0'))
 		config_die("SOCKS5 authentication needs both -n/--socks-username "
 		    "and -w/--socks-password");
-	if (c->c_socks_user != NULL && (strlen(c->c_socks_user) > 255 ||
-	    strlen(c->c_socks_pass) > 255))
+	if ((c->c_socks_user != NULL && strlen(c->c_socks_user) > 255) ||
+	    (c->c_socks_pass != NULL && strlen(c->c_socks_pass) > 255))
 		config_die("SOCKS5 username and password are limited to 255 "
 		    "bytes (RFC 1929)");
 	if (c->c_token != NULL && strlen(c->c_token) > 255)
