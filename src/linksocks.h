@@ -262,6 +262,8 @@ int		 url_parse(const char *, struct ls_url *, char *, size_t);
 int		 url_auth_target(const struct ls_url *, const char *, int,
 		    const uint8_t *, char *, size_t);
 void		 url_uuid_format(const uint8_t *, char *);	/* 37 bytes */
+#define LS_SHA256_LEN	32
+void		 url_sha256(const void *, size_t, uint8_t *);	/* 32 bytes */
 void		 url_sha256_hex(const char *, size_t, char *);	/* 65 bytes */
 
 /* ------------------------------------------------------------------ */
@@ -511,6 +513,7 @@ struct token {
 	enum token_kind		 tk_kind;
 	char			*tk_token;
 	char			 tk_hash[65];	/* hex SHA-256, URL auth */
+	uint8_t			 tk_digest[LS_SHA256_LEN]; /* the same, raw */
 	int			 tk_port;	/* reverse: SOCKS port, -1 none */
 	int			 tk_autonomy;	/* reverse: providers own groups */
 	char			*tk_target;	/* connector: group key */
@@ -543,7 +546,15 @@ extern TAILQ_HEAD(group_list, group) registry_groups;
 struct token	*registry_add(enum token_kind, const char *, const char *,
 		    char *, size_t);
 void		 registry_remove(struct token *);
+/* Exact lookup for our own bookkeeping (not for what a peer sent). */
 struct token	*registry_find(const char *);
+/*
+ * What a peer presents: a raw token (Auth message) or the hex SHA-256 of
+ * one (URL query).  Both compare SHA-256 digests with CRYPTO_memcmp
+ * against every token, without stopping at a match, so the time taken
+ * says nothing about which token, or how much of one, matched.
+ */
+struct token	*registry_auth(const uint8_t *, size_t);
 struct token	*registry_find_hash(const char *);
 struct group	*registry_group(const char *, int);
 unsigned	 registry_group_total(struct group *);

@@ -656,9 +656,7 @@ server_auth(struct tunnel *t, struct msg *m, const char *err)
 		server_auth_fail(sc, "invalid token");
 		return;
 	}
-	snprintf(buf, sizeof(buf), "%.*s", (int)m->m_token.len,
-	    (const char *)m->m_token.p);
-	tk = registry_find(buf);
+	tk = registry_auth(m->m_token.p, m->m_token.len);
 	server_authenticate(sc, tk, m->m_reverse ? 1 : 0, 0, m->m_id);
 }
 
