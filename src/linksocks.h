@@ -369,8 +369,10 @@ struct ws_cb {
 	void	(*ws_closed)(struct ws_conn *, const char *, void *);
 	/*
 	 * Server only: a request head arrived.  Return 1 to upgrade (the
-	 * ws layer validated the WebSocket headers already and writes the
-	 * 101), or 0 after calling ws_http_reply() for a plain response.
+	 * ws layer then checks the WebSocket headers and writes the 101,
+	 * or answers 400/405 and calls ws_closed), or 0 after calling
+	 * ws_http_reply() for a plain response: the connection is then
+	 * gone and no ws_closed follows.
 	 */
 	int	(*ws_request)(struct ws_conn *, const struct http_head *,
 		    void *);

@@ -436,12 +436,13 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 		}
 		return (1);
 	}
-	if (strcmp(path, "/") == 0) {
+	if (strcmp(path, "/") == 0)
 		ws_http_reply(ws, 200, NULL, "LinkSocks " LS_REF_VERSION
 		    " is running but API is not enabled.\n", NULL);
-		return (0);
-	}
-	ws_http_reply(ws, 404, NULL, "404 page not found\n", NULL);
+	else
+		ws_http_reply(ws, 404, NULL, "404 page not found\n", NULL);
+	/* Answered: the connection is gone and no ws_closed follows. */
+	server_conn_free(sc);
 	return (0);
 }
 

@@ -118,6 +118,8 @@ static void	 ws_timer(evutil_socket_t, short, void *);
 static void	 ws_resume(evutil_socket_t, short, void *);
 static void	 ws_server_head(struct ws_conn *);
 static void	 ws_server_upgrade(struct ws_conn *);
+static void	 ws_server_reject(struct ws_conn *, int, const char *,
+		    const char *);
 static void	 ws_client_head(struct ws_conn *);
 static void	 ws_error(struct ws_conn *, short);
 static int	 ws_start(struct ws_conn *);
@@ -378,11 +380,23 @@ ws_server_head(struct ws_conn *wc)
 	if (!up) {
 		log_warnx("%s: %s: request not answered", __func__,
 		    wc->wc_peer);
-		ws_http_reply(wc, 500, NULL, "500 Internal Server Error\n",
-		    NULL);
+		ws_server_reject(wc, 500, "500 Internal Server Error\n", NULL);
 		return;
 	}
 	ws_server_upgrade(wc);
+}
+
+/* A request we refuse to upgrade: answer, and the owner hears of it. */
+static void
+ws_server_reject(struct ws_conn *wc, int code, const char *body,
+    const char *extra)
+{
+	char	why[64];
+
+	http_respond(bufferevent_get_output(wc->wc_bev), code, NULL, body,
+	    extra);
+	snprintf(why, sizeof(why), "upgrade refused (HTTP %d)", code);
+	ws_fail(wc, why);
 }
 
 static void
@@ -396,21 +410,21 @@ ws_server_upgrade(struct ws_conn *wc)
 
 	if (!http_header_has_token(hh, "Connection", "upgrade") ||
 	    !http_header_has_token(hh, "Upgrade", "websocket")) {
-		ws_http_reply(wc, 400, NULL, "Bad Request\n", verhdr);
+		ws_server_reject(wc, 400, "Bad Request\n", verhdr);
 		return;
 	}
 	if (strcmp(hh->hh_method, "GET") != 0) {
-		ws_http_reply(wc, 405, NULL, "Method Not Allowed\n", verhdr);
+		ws_server_reject(wc, 405, "Method Not Allowed\n", verhdr);
 		return;
 	}
 	if ((v = http_header(hh, "Sec-WebSocket-Version")) == NULL ||
 	    strcmp(v, "13") != 0) {
-		ws_http_reply(wc, 400, NULL, "Bad Request\n", verhdr);
+		ws_server_reject(wc, 400, "Bad Request\n", verhdr);
 		return;
 	}
 	key = http_header(hh, "Sec-WebSocket-Key");
 	if (!wsframe_key_valid(key)) {
-		ws_http_reply(wc, 400, NULL, "Bad Request\n", verhdr);
+		ws_server_reject(wc, 400, "Bad Request\n", verhdr);
 		return;
 	}
 	wsframe_accept_key(key, accept);
