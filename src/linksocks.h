@@ -48,6 +48,15 @@
 #define LS_WINDOW_MIN		(64 * 1024)
 #define LS_WINDOW_MAX		(256 * 1024 * 1024)
 
+/*
+ * What a peer may cost before it has authenticated (man page, SECURITY).
+ * The deadline runs from the accept and covers the HTTP request head;
+ * the message limit is raised to LS_MSG_MAX once the tunnel is
+ * authenticated.
+ */
+#define LS_PREAUTH_TIMEOUT	30	/* seconds, accept to authenticated */
+#define LS_PREAUTH_MSG_MAX	4096	/* a message, reassembled fragments */
+
 /* Exit status a worker uses for "fatal, do not respawn, stop everything". */
 #define LS_EXIT_FATAL		3
 
@@ -413,6 +422,13 @@ void		 ws_close(struct ws_conn *, uint16_t, const char *);
 /* Free at once, no callback. */
 void		 ws_free(struct ws_conn *);
 void		 ws_set_cb(struct ws_conn *, const struct ws_cb *, void *);
+/*
+ * The largest message (fragments reassembled) the peer may send, 1009
+ * above it; LS_MSG_MAX unless set.  Below LS_MSG_MAX the connection also
+ * reads no more than one such frame ahead and may not let more than that
+ * pile up in its output (1008), so what it holds stays near twice n.
+ */
+void		 ws_set_read_limit(struct ws_conn *, size_t);
 /* Server, inside ws_request before returning 1: extra 101 header line(s),
  * each ending "\r\n". */
 void		 ws_add_response_header(struct ws_conn *, const char *);
@@ -764,7 +780,12 @@ struct chan_table {
 };
 
 struct tunnel_ops {
-	/* TUN_AUTH: the first message (NULL with err on a parse error). */
+	/*
+	 * TUN_AUTH: the first message (NULL with err on a parse error).  A
+	 * message of another type than the one expected (Auth, or
+	 * AuthResponse on a client) is not decoded: only m_version and
+	 * m_rawtype are set, m_type is MSG_UNKNOWN.
+	 */
 	void	(*to_auth)(struct tunnel *, struct msg *, const char *);
 	/*
 	 * A decoded message that is not channel traffic the tunnel handles;
@@ -840,6 +861,8 @@ void		 tunnel_ref(struct tunnel *);
 void		 tunnel_unref(struct tunnel *);
 /* Close the tunnel and every channel on it; to_closed is called. */
 void		 tunnel_close(struct tunnel *, const char *);
+/* The same, with a WebSocket close code other than 1000 (why as text). */
+void		 tunnel_close_code(struct tunnel *, uint16_t, const char *);
 /* Send the message built in t_out; -1 if the tunnel is gone. */
 int		 tunnel_flush_msg(struct tunnel *);
 /* Send TCP Data for id: the first n bytes of src, moved, not copied. */

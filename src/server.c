@@ -17,8 +17,6 @@
 
 #include "linksocks.h"
 
-#define SERVER_AUTH_TIMEOUT	30	/* seconds for the Auth message (P-27) */
-
 struct server_conn {
 	struct ws_conn	*sc_ws;
 	struct tunnel	*sc_tun;
@@ -30,7 +28,7 @@ struct server_conn {
 	int		 sc_has_instance;
 	int		 sc_halfclose;	/* the client offered it */
 	uint32_t	 sc_window;	/* ... and its credit window */
-	struct event	*sc_timer;
+	struct event	*sc_timer;	/* LS_PREAUTH_TIMEOUT from the accept */
 };
 
 struct server_pending {
@@ -63,7 +61,9 @@ static void	server_auth(struct tunnel *, struct msg *, const char *);
 static void	server_message(struct tunnel *, struct msg *,
 		    struct evbuffer *);
 static void	server_closed(struct tunnel *, const char *);
-static void	server_auth_timeout(evutil_socket_t, short, void *);
+static void	server_conn_free(struct server_conn *);
+static void	server_conn_end(struct server_conn *, uint16_t, const char *);
+static void	server_preauth_timeout(evutil_socket_t, short, void *);
 static void	server_authenticate(struct server_conn *, struct token *, int,
 		    int, const uint8_t *);
 static void	server_auth_fail(struct server_conn *, const char *);
@@ -380,23 +380,33 @@ server_connector_msg(struct tunnel *t, struct msg *m)
 
 /* ---- connections ------------------------------------------------------ */
 
+/*
+ * From here (its request head included) until it authenticates, a
+ * connection has a small read limit and one deadline (P-27).
+ */
 static void
 server_accept_fd(int fd)
 {
 	struct server_conn	*sc;
+	struct timeval		 tv = { LS_PREAUTH_TIMEOUT, 0 };
 
 	util_set_nodelay(fd);
-	if ((sc = calloc(1, sizeof(*sc))) == NULL) {
+	if ((sc = calloc(1, sizeof(*sc))) == NULL ||
+	    (sc->sc_timer = evtimer_new(ls_worker->w_base,
+	    server_preauth_timeout, sc)) == NULL) {
 		log_warnx("%s: out of memory", __func__);
 		close(fd);
+		free(sc);
 		return;
 	}
 	if ((sc->sc_ws = ws_accept(ls_worker->w_base, fd, &server_ws_cb,
 	    sc)) == NULL) {
 		log_warnx("%s: cannot serve connection", __func__);
-		free(sc);
+		server_conn_free(sc);
 		return;
 	}
+	ws_set_read_limit(sc->sc_ws, LS_PREAUTH_MSG_MAX);
+	evtimer_add(sc->sc_timer, &tv);
 }
 
 static void
@@ -405,6 +415,30 @@ server_conn_free(struct server_conn *sc)
 	if (sc->sc_timer != NULL)
 		event_free(sc->sc_timer);
 	free(sc);
+}
+
+/* End a connection that has not authenticated, at any stage. */
+static void
+server_conn_end(struct server_conn *sc, uint16_t code, const char *why)
+{
+	if (sc->sc_tun != NULL) {
+		/* server_closed frees sc. */
+		tunnel_close_code(sc->sc_tun, code, why);
+		return;
+	}
+	log_debug("connection %s: %s", ws_peer(sc->sc_ws), why);
+	ws_free(sc->sc_ws);
+	server_conn_free(sc);
+}
+
+static void
+server_preauth_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct server_conn	*sc = arg;
+
+	log_info("connection %s: not authenticated within %d s",
+	    ws_peer(sc->sc_ws), LS_PREAUTH_TIMEOUT);
+	server_conn_end(sc, 1008, "authentication timeout");
 }
 
 /* Spec 2.1 routes. */
@@ -458,7 +492,6 @@ static void
 server_ws_open(struct ws_conn *ws, void *arg)
 {
 	struct server_conn	*sc = arg;
-	struct timeval		 tv = { SERVER_AUTH_TIMEOUT, 0 };
 	struct token		*tk;
 	int			 want_reverse = -1;
 
@@ -471,34 +504,21 @@ server_ws_open(struct ws_conn *ws, void *arg)
 	TAILQ_INSERT_TAIL(&server_tunnels, sc->sc_tun, t_all);
 	tunnel_set_features(sc->sc_tun, sc->sc_halfclose, sc->sc_window);
 	tunnel_set_state(sc->sc_tun, TUN_AUTH);
-	if (sc->sc_query_auth) {
-		/* Spec 6.2: URL-query authentication, answered at once. */
-		if (strlen(sc->sc_token_hash) != 64) {
-			server_auth_fail(sc, "invalid token format");
-			return;
-		}
-		tk = registry_find_hash(sc->sc_token_hash);
-		if (sc->sc_has_reverse)
-			want_reverse = strcmp(sc->sc_reverse, "true") == 0 ||
-			    strcmp(sc->sc_reverse, "1") == 0;
-		if (!sc->sc_has_instance)
-			util_random(sc->sc_instance, sizeof(sc->sc_instance));
-		server_authenticate(sc, tk, want_reverse, 1, sc->sc_instance);
+	/* Else spec 6.3: an Auth message, before the deadline (sc_timer). */
+	if (!sc->sc_query_auth)
+		return;
+	/* Spec 6.2: URL-query authentication, answered at once. */
+	if (strlen(sc->sc_token_hash) != 64) {
+		server_auth_fail(sc, "invalid token format");
 		return;
 	}
-	sc->sc_timer = evtimer_new(ls_worker->w_base, server_auth_timeout, sc);
-	if (sc->sc_timer != NULL)
-		evtimer_add(sc->sc_timer, &tv);
-}
-
-static void
-server_auth_timeout(evutil_socket_t fd, short ev, void *arg)
-{
-	struct server_conn	*sc = arg;
-
-	log_info("tunnel %s: no Auth message within %d s", sc->sc_tun->t_name,
-	    SERVER_AUTH_TIMEOUT);
-	tunnel_close(sc->sc_tun, "authentication timeout");
+	tk = registry_find_hash(sc->sc_token_hash);
+	if (sc->sc_has_reverse)
+		want_reverse = strcmp(sc->sc_reverse, "true") == 0 ||
+		    strcmp(sc->sc_reverse, "1") == 0;
+	if (!sc->sc_has_instance)
+		util_random(sc->sc_instance, sizeof(sc->sc_instance));
+	server_authenticate(sc, tk, want_reverse, 1, sc->sc_instance);
 }
 
 static void
@@ -506,12 +526,11 @@ server_auth_fail(struct server_conn *sc, const char *err)
 {
 	struct tunnel	*t = sc->sc_tun;
 
-	if (sc->sc_timer != NULL)
-		evtimer_del(sc->sc_timer);
+	evtimer_del(sc->sc_timer);
 	if (msg_put_auth_response(t->t_out, 0, err) == 0)
 		tunnel_flush_msg(t);
 	log_info("tunnel %s: authentication failed: %s", t->t_name, err);
-	tunnel_close(t, "authentication failed");
+	tunnel_close_code(t, 1008, "authentication failed");
 }
 
 /*
@@ -557,8 +576,9 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 		kind = TUNK_CONNECTOR;
 		break;
 	}
-	if (sc->sc_timer != NULL)
-		evtimer_del(sc->sc_timer);
+	/* Authenticated: the normal limits apply. */
+	evtimer_del(sc->sc_timer);
+	ws_set_read_limit(t->t_ws, LS_MSG_MAX);
 	t->t_kind = kind;
 	t->t_token = util_xstrdup(tk->tk_token);
 	/* AuthResponse goes out before anything else can (P-12). */
