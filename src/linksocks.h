@@ -49,13 +49,16 @@
 #define LS_WINDOW_MAX		(256 * 1024 * 1024)
 
 /*
- * What a peer may cost before it has authenticated (man page, SECURITY).
- * The deadline runs from the accept and covers the HTTP request head;
- * the message limit is raised to LS_MSG_MAX once the tunnel is
- * authenticated.
+ * What a peer may cost before it has authenticated (man page, SECURITY),
+ * in each worker process.  The deadline runs from the accept and covers
+ * the HTTP request head; the message limit is raised to LS_MSG_MAX once
+ * the tunnel is authenticated.  At a cap the oldest goes first.
  */
 #define LS_PREAUTH_TIMEOUT	30	/* seconds, accept to authenticated */
 #define LS_PREAUTH_MSG_MAX	4096	/* a message, reassembled fragments */
+#define LS_PREAUTH_MAX		256	/* tunnel connections not authenticated */
+#define LS_PREAUTH_BYTES	(4u * 1024 * 1024)	/* what they buffer */
+#define LS_SOCKS_PREAUTH_MAX	256	/* SOCKS5 sessions still negotiating */
 
 /* Exit status a worker uses for "fatal, do not respawn, stop everything". */
 #define LS_EXIT_FATAL		3
@@ -351,6 +354,50 @@ int		 wsframe_key_valid(const char *);
 void		 wsframe_accept_key(const char *, char *);
 
 /* ------------------------------------------------------------------ */
+/* preauth.c: what unauthenticated connections may hold in a worker    */
+
+struct preauth;
+/* Drop pa's connection: end it now (its teardown calls preauth_remove). */
+typedef void	(*preauth_drop_cb)(struct preauth *, void *);
+
+/* One connection not yet authenticated, on its pool's list. */
+struct preauth {
+	TAILQ_ENTRY(preauth)	 pa_entry;
+	struct preauth_pool	*pa_pool;	/* NULL: not counted */
+	size_t			 pa_bytes;	/* what it buffers */
+	preauth_drop_cb		 pa_drop;
+	void			*pa_arg;
+};
+
+/* The connections of one kind in a worker, oldest first. */
+struct preauth_pool {
+	const char		*pp_name;	/* for the log */
+	unsigned		 pp_max;	/* connections */
+	size_t			 pp_maxbytes;	/* 0: not counted */
+	unsigned		 pp_count;
+	size_t			 pp_bytes;
+	TAILQ_HEAD(, preauth)	 pp_list;
+	unsigned long		 pp_drops;	/* not logged yet */
+	unsigned long		 pp_total;	/* ever */
+	double			 pp_logged;	/* last log line, monotonic */
+	struct event		*pp_flush;	/* logs pp_drops a second later */
+};
+#define PREAUTH_POOL_INITIALIZER(pool, name, max, maxbytes)		\
+	{ (name), (max), (maxbytes), 0, 0,				\
+	  TAILQ_HEAD_INITIALIZER((pool).pp_list), 0, 0, 0, NULL }
+
+/* Count a new connection, dropping the oldest ones while at the cap. */
+void		 preauth_add(struct preauth_pool *, struct preauth *,
+		    preauth_drop_cb, void *);
+/* It authenticated or ended; no-op when not counted. */
+void		 preauth_remove(struct preauth *);
+/*
+ * It buffers n bytes now; over the pool's byte cap the oldest are
+ * dropped.  Returns -1 when pa itself was dropped.
+ */
+int		 preauth_set_bytes(struct preauth *, size_t);
+
+/* ------------------------------------------------------------------ */
 /* ws.c: RFC 6455 WebSocket connections on a bufferevent               */
 
 struct ws_conn;
@@ -429,6 +476,8 @@ void		 ws_set_cb(struct ws_conn *, const struct ws_cb *, void *);
  * pile up in its output (1008), so what it holds stays near twice n.
  */
 void		 ws_set_read_limit(struct ws_conn *, size_t);
+/* Report what the connection buffers to pa (NULL: stop), after reads. */
+void		 ws_set_budget(struct ws_conn *, struct preauth *);
 /* Server, inside ws_request before returning 1: extra 101 header line(s),
  * each ending "\r\n". */
 void		 ws_add_response_header(struct ws_conn *, const char *);
@@ -986,6 +1035,7 @@ struct channel {
 	struct bufferevent	*ch_bev;	/* application or target */
 	struct event		*ch_timer;
 	struct socks5		*ch_s5;		/* front: while negotiating */
+	struct preauth		 ch_preauth;	/* front: ... counted */
 	char			*ch_host;	/* target name or address */
 	uint16_t		 ch_port;
 	char			 ch_peer[64];

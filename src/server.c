@@ -29,6 +29,7 @@ struct server_conn {
 	int		 sc_halfclose;	/* the client offered it */
 	uint32_t	 sc_window;	/* ... and its credit window */
 	struct event	*sc_timer;	/* LS_PREAUTH_TIMEOUT from the accept */
+	struct preauth	 sc_preauth;	/* counted until authenticated */
 };
 
 struct server_pending {
@@ -44,6 +45,10 @@ static TAILQ_HEAD(, tunnel) server_tunnels =
 static TAILQ_HEAD(, server_pending) server_pendings =
     TAILQ_HEAD_INITIALIZER(server_pendings);
 static uint32_t	server_reqid;
+/* Connections from the accept until authenticated (P-27). */
+static struct preauth_pool server_preauth = PREAUTH_POOL_INITIALIZER(
+    server_preauth, "tunnel connections not authenticated", LS_PREAUTH_MAX,
+    LS_PREAUTH_BYTES);
 
 static void	server_init(void);
 static void	server_accept_fd(int);
@@ -64,6 +69,7 @@ static void	server_closed(struct tunnel *, const char *);
 static void	server_conn_free(struct server_conn *);
 static void	server_conn_end(struct server_conn *, uint16_t, const char *);
 static void	server_preauth_timeout(evutil_socket_t, short, void *);
+static void	server_preauth_drop(struct preauth *, void *);
 static void	server_authenticate(struct server_conn *, struct token *, int,
 		    int, const uint8_t *);
 static void	server_auth_fail(struct server_conn *, const char *);
@@ -381,8 +387,9 @@ server_connector_msg(struct tunnel *t, struct msg *m)
 /* ---- connections ------------------------------------------------------ */
 
 /*
- * From here (its request head included) until it authenticates, a
- * connection has a small read limit and one deadline (P-27).
+ * A connection is counted against the pre-authentication budget from
+ * here (its request head included) until it authenticates: a small read
+ * limit, one deadline, and a place in server_preauth.
  */
 static void
 server_accept_fd(int fd)
@@ -399,6 +406,7 @@ server_accept_fd(int fd)
 		free(sc);
 		return;
 	}
+	preauth_add(&server_preauth, &sc->sc_preauth, server_preauth_drop, sc);
 	if ((sc->sc_ws = ws_accept(ls_worker->w_base, fd, &server_ws_cb,
 	    sc)) == NULL) {
 		log_warnx("%s: cannot serve connection", __func__);
@@ -406,12 +414,14 @@ server_accept_fd(int fd)
 		return;
 	}
 	ws_set_read_limit(sc->sc_ws, LS_PREAUTH_MSG_MAX);
+	ws_set_budget(sc->sc_ws, &sc->sc_preauth);
 	evtimer_add(sc->sc_timer, &tv);
 }
 
 static void
 server_conn_free(struct server_conn *sc)
 {
+	preauth_remove(&sc->sc_preauth);
 	if (sc->sc_timer != NULL)
 		event_free(sc->sc_timer);
 	free(sc);
@@ -439,6 +449,13 @@ server_preauth_timeout(evutil_socket_t fd, short ev, void *arg)
 	log_info("connection %s: not authenticated within %d s",
 	    ws_peer(sc->sc_ws), LS_PREAUTH_TIMEOUT);
 	server_conn_end(sc, 1008, "authentication timeout");
+}
+
+/* The oldest unauthenticated connection makes room for a new one. */
+static void
+server_preauth_drop(struct preauth *pa, void *arg)
+{
+	server_conn_end(arg, 1013, "too many unauthenticated connections");
 }
 
 /* Spec 2.1 routes. */
@@ -576,8 +593,10 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 		kind = TUNK_CONNECTOR;
 		break;
 	}
-	/* Authenticated: the normal limits apply. */
+	/* Out of the pre-authentication budget: the normal limits apply. */
 	evtimer_del(sc->sc_timer);
+	preauth_remove(&sc->sc_preauth);
+	ws_set_budget(t->t_ws, NULL);
 	ws_set_read_limit(t->t_ws, LS_MSG_MAX);
 	t->t_kind = kind;
 	t->t_token = util_xstrdup(tk->tk_token);

@@ -89,6 +89,7 @@ struct ws_conn {
 	uint8_t			 wc_ctl[125];	/* control frame payload */
 	size_t			 wc_ctllen;
 	size_t			 wc_rx_max;	/* largest message (read limit) */
+	struct preauth		*wc_budget;	/* told what we buffer */
 };
 
 struct ws_linger {
@@ -936,7 +937,8 @@ ws_read_room(struct ws_conn *wc)
 
 /*
  * After a read: a limited connection may not pile up output either (a
- * peer that pings and never reads).
+ * peer that pings and never reads), and what it holds goes to its
+ * budget, which may drop it (or an older one).
  */
 static void
 ws_account(struct ws_conn *wc)
@@ -951,6 +953,10 @@ ws_account(struct ws_conn *wc)
 		ws_protocol_error(wc, 1008, "output backlog over the limit");
 		return;
 	}
+	if (wc->wc_budget != NULL)
+		(void)preauth_set_bytes(wc->wc_budget, out +
+		    evbuffer_get_length(bufferevent_get_input(wc->wc_bev)) +
+		    evbuffer_get_length(wc->wc_msg));
 }
 
 static void
@@ -1198,6 +1204,13 @@ ws_set_read_limit(struct ws_conn *wc, size_t n)
 	if (wc->wc_state == WS_OPEN && wc->wc_bev != NULL)
 		bufferevent_setwatermark(wc->wc_bev, EV_READ, 0,
 		    ws_read_high(wc));
+}
+
+void
+ws_set_budget(struct ws_conn *wc, struct preauth *pa)
+{
+	if (wc != NULL)
+		wc->wc_budget = pa;
 }
 
 const struct http_head *
