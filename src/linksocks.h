@@ -60,6 +60,21 @@
 #define LS_PREAUTH_BYTES	(4u * 1024 * 1024)	/* what they buffer */
 #define LS_SOCKS_PREAUTH_MAX	256	/* SOCKS5 sessions still negotiating */
 
+/*
+ * Failed authentications, counted per source address in each worker
+ * (throttle.c): the first LS_THROTTLE_FREE are answered at once, the
+ * n-th after min(2^(n - LS_THROTTLE_FREE) * LS_THROTTLE_BASE_MS,
+ * LS_THROTTLE_MAX_MS); one is forgotten every LS_THROTTLE_FORGET
+ * seconds, so the largest count (LS_THROTTLE_CAP) is gone in a minute,
+ * and a success forgets them all.
+ */
+#define LS_THROTTLE_SLOTS	1024	/* addresses remembered */
+#define LS_THROTTLE_FREE	3
+#define LS_THROTTLE_BASE_MS	100
+#define LS_THROTTLE_MAX_MS	5000
+#define LS_THROTTLE_FORGET	6	/* seconds */
+#define LS_THROTTLE_CAP		10
+
 /* Exit status a worker uses for "fatal, do not respawn, stop everything". */
 #define LS_EXIT_FATAL		3
 
@@ -352,6 +367,17 @@ void		 wsframe_genmask(uint8_t *);
 int		 wsframe_key_valid(const char *);
 /* Sec-WebSocket-Accept for a key: out gets 28 chars + NUL. */
 void		 wsframe_accept_key(const char *, char *);
+
+/* ------------------------------------------------------------------ */
+/* throttle.c: failed authentications per source address (pure)        */
+
+/* A failure from the address: seconds until it may be answered. */
+double		 throttle_fail(const struct sockaddr *, double, unsigned *);
+/* A success: the address's failures are forgotten. */
+void		 throttle_success(const struct sockaddr *);
+unsigned	 throttle_failures(const struct sockaddr *, double);
+double		 throttle_delay(unsigned);
+void		 throttle_reset(void);
 
 /* ------------------------------------------------------------------ */
 /* preauth.c: what unauthenticated connections may hold in a worker    */

@@ -30,6 +30,9 @@ struct server_conn {
 	uint32_t	 sc_window;	/* ... and its credit window */
 	struct event	*sc_timer;	/* LS_PREAUTH_TIMEOUT from the accept */
 	struct preauth	 sc_preauth;	/* counted until authenticated */
+	struct sockaddr_storage sc_ss;	/* the peer, for the throttle */
+	struct event	*sc_delay;	/* a failure's answer waits */
+	char		 sc_err[300];	/* ... with this text */
 };
 
 struct server_pending {
@@ -72,7 +75,9 @@ static void	server_preauth_timeout(evutil_socket_t, short, void *);
 static void	server_preauth_drop(struct preauth *, void *);
 static void	server_authenticate(struct server_conn *, struct token *, int,
 		    int, const uint8_t *);
-static void	server_auth_fail(struct server_conn *, const char *);
+static void	server_auth_fail(struct server_conn *, const char *, int);
+static void	server_auth_answer(struct server_conn *, const char *);
+static void	server_auth_delayed(evutil_socket_t, short, void *);
 static void	server_listeners(void);
 static void	server_socks_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -396,6 +401,7 @@ server_accept_fd(int fd)
 {
 	struct server_conn	*sc;
 	struct timeval		 tv = { LS_PREAUTH_TIMEOUT, 0 };
+	socklen_t		 slen;
 
 	util_set_nodelay(fd);
 	if ((sc = calloc(1, sizeof(*sc))) == NULL ||
@@ -406,6 +412,9 @@ server_accept_fd(int fd)
 		free(sc);
 		return;
 	}
+	slen = sizeof(sc->sc_ss);
+	if (getpeername(fd, (struct sockaddr *)&sc->sc_ss, &slen) == -1)
+		sc->sc_ss.ss_family = AF_UNSPEC;	/* counts as one */
 	preauth_add(&server_preauth, &sc->sc_preauth, server_preauth_drop, sc);
 	if ((sc->sc_ws = ws_accept(ls_worker->w_base, fd, &server_ws_cb,
 	    sc)) == NULL) {
@@ -424,6 +433,8 @@ server_conn_free(struct server_conn *sc)
 	preauth_remove(&sc->sc_preauth);
 	if (sc->sc_timer != NULL)
 		event_free(sc->sc_timer);
+	if (sc->sc_delay != NULL)
+		event_free(sc->sc_delay);
 	free(sc);
 }
 
@@ -526,7 +537,7 @@ server_ws_open(struct ws_conn *ws, void *arg)
 		return;
 	/* Spec 6.2: URL-query authentication, answered at once. */
 	if (strlen(sc->sc_token_hash) != 64) {
-		server_auth_fail(sc, "invalid token format");
+		server_auth_fail(sc, "invalid token format", 1);
 		return;
 	}
 	tk = registry_find_hash(sc->sc_token_hash);
@@ -538,15 +549,60 @@ server_ws_open(struct ws_conn *ws, void *arg)
 	server_authenticate(sc, tk, want_reverse, 1, sc->sc_instance);
 }
 
+/*
+ * A failed authentication.  A wrong token (guess) is counted against
+ * the peer's address and answered at once or, after a few from that
+ * address, from a timer (throttle.c): meanwhile nothing more is read,
+ * and the connection stays counted against the pre-authentication
+ * budget and its deadline.  A malformed or missing Auth message guesses
+ * nothing and is answered at once.
+ */
 static void
-server_auth_fail(struct server_conn *sc, const char *err)
+server_auth_fail(struct server_conn *sc, const char *err, int guess)
+{
+	struct tunnel	*t = sc->sc_tun;
+	struct timeval	 tv;
+	unsigned	 n;
+	double		 d;
+
+	if (sc->sc_delay != NULL && evtimer_pending(sc->sc_delay, NULL))
+		return;		/* answered already */
+	d = guess ? throttle_fail((struct sockaddr *)&sc->sc_ss, util_now(),
+	    &n) : 0;
+	if (d <= 0 || (sc->sc_delay == NULL &&
+	    (sc->sc_delay = evtimer_new(ls_worker->w_base,
+	    server_auth_delayed, sc)) == NULL)) {
+		log_info("tunnel %s: authentication failed: %s", t->t_name,
+		    err);
+		server_auth_answer(sc, err);
+		return;
+	}
+	log_info("tunnel %s: authentication failed: %s (%u failures from "
+	    "this address: answered in %.1f s)", t->t_name, err, n, d);
+	snprintf(sc->sc_err, sizeof(sc->sc_err), "%s", err);
+	tunnel_pause(t, 1);
+	tv.tv_sec = (time_t)d;
+	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	evtimer_add(sc->sc_delay, &tv);
+}
+
+static void
+server_auth_delayed(evutil_socket_t fd, short ev, void *arg)
+{
+	struct server_conn	*sc = arg;
+
+	server_auth_answer(sc, sc->sc_err);
+}
+
+/* AuthResponse(0, err), then close. */
+static void
+server_auth_answer(struct server_conn *sc, const char *err)
 {
 	struct tunnel	*t = sc->sc_tun;
 
 	evtimer_del(sc->sc_timer);
 	if (msg_put_auth_response(t->t_out, 0, err) == 0)
 		tunnel_flush_msg(t);
-	log_info("tunnel %s: authentication failed: %s", t->t_name, err);
 	tunnel_close_code(t, 1008, "authentication failed");
 }
 
@@ -594,6 +650,7 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 		break;
 	}
 	/* Out of the pre-authentication budget: the normal limits apply. */
+	throttle_success((struct sockaddr *)&sc->sc_ss);
 	evtimer_del(sc->sc_timer);
 	preauth_remove(&sc->sc_preauth);
 	ws_set_budget(t->t_ws, NULL);
@@ -652,7 +709,7 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 	(void)query;
 	return;
  invalid:
-	server_auth_fail(sc, "invalid token");
+	server_auth_fail(sc, "invalid token", 1);
 }
 
 /*
@@ -684,16 +741,16 @@ server_auth(struct tunnel *t, struct msg *m, const char *err)
 
 	if (m == NULL) {
 		snprintf(buf, sizeof(buf), "invalid auth message: %s", err);
-		server_auth_fail(sc, buf);
+		server_auth_fail(sc, buf, 0);
 		return;
 	}
 	if (m->m_type != MSG_AUTH) {
-		server_auth_fail(sc, "invalid auth message");
+		server_auth_fail(sc, "invalid auth message", 0);
 		return;
 	}
 	if (m->m_token.len > 255 ||
 	    memchr(m->m_token.p, '\0', m->m_token.len) != NULL) {
-		server_auth_fail(sc, "invalid token");
+		server_auth_fail(sc, "invalid token", 1);
 		return;
 	}
 	tk = registry_auth(m->m_token.p, m->m_token.len);

@@ -1,11 +1,13 @@
 /*
  * check_auth.c -- unit tests for what guards authentication: the
  * registry lookups of a token a peer presents (registry.c), raw or as a
- * URL-query SHA-256, and the pools of unauthenticated connections with
- * their caps (preauth.c).
+ * URL-query SHA-256, the pools of unauthenticated connections with
+ * their caps (preauth.c) and the failed-authentication throttle
+ * (throttle.c), with time as an argument.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,5 +220,208 @@ preauth_suite(void)
 	return (s);
 }
 
+/* ---- throttle.c ----------------------------------------------------- */
+
+static struct sockaddr_storage	 ss4, ss4b, ss6, ss6b, ss6c, ssm;
+
+static const struct sockaddr *
+sa4(struct sockaddr_storage *ss, const char *a)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(1234);
+	ck_assert_int_eq(inet_pton(AF_INET, a, &sin->sin_addr), 1);
+	return ((struct sockaddr *)ss);
+}
+
+static const struct sockaddr *
+sa6(struct sockaddr_storage *ss, const char *a)
+{
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(4321);
+	ck_assert_int_eq(inet_pton(AF_INET6, a, &sin6->sin6_addr), 1);
+	return ((struct sockaddr *)ss);
+}
+
+#define A4	((const struct sockaddr *)&ss4)
+#define B4	((const struct sockaddr *)&ss4b)
+
+static void
+throttle_setup(void)
+{
+	throttle_reset();
+	sa4(&ss4, "192.0.2.7");
+	sa4(&ss4b, "192.0.2.8");
+	sa6(&ss6, "2001:db8:1:2::1");
+	sa6(&ss6b, "2001:db8:1:2:ffff::9");	/* same /64 */
+	sa6(&ss6c, "2001:db8:1:3::1");		/* next /64 */
+	sa6(&ssm, "::ffff:192.0.2.7");		/* A4, mapped */
+}
+
+START_TEST(test_throttle_delays)
+{
+	static const double	 want[] = { 0, 0, 0, 0, 0.2, 0.4, 0.8, 1.6,
+				    3.2, 5, 5, 5, 5 };
+	size_t			 n;
+
+	for (n = 0; n < LS_NITEMS(want); n++)
+		ck_assert_double_eq_tol(throttle_delay((unsigned)n), want[n],
+		    1e-9);
+	ck_assert_double_eq_tol(throttle_delay(1000), 5, 1e-9);
+}
+END_TEST
+
+/*
+ * A client that waits for each answer: the delays double from the 4th
+ * failure, and stay near the 5 s cap (a failure is forgotten every 6 s,
+ * one comes every 5 s).
+ */
+START_TEST(test_throttle_sequential)
+{
+	double		 now = 1000, d, total = 0;
+	unsigned	 n, i;
+
+	for (i = 1; i <= 20; i++) {
+		d = throttle_fail(A4, now, &n);
+		if (i <= 8)	/* less than 6 s so far: nothing forgotten */
+			ck_assert_uint_eq(n, i);
+		ck_assert_double_eq_tol(d, throttle_delay(n), 1e-9);
+		if (i > 8)
+			ck_assert_double_ge(d, 3.2);
+		if (i > 12)
+			ck_assert_double_eq_tol(d, 5, 1e-9);
+		now += d + 0.001;
+		total += d;
+	}
+	/* 20 tries: 0.2 + 0.4 + 0.8 + 1.6 + 3.2 and then about 5 s each. */
+	ck_assert_double_ge(total, 60);
+	/* Another address is not delayed. */
+	ck_assert_double_eq_tol(throttle_fail(B4, now, NULL), 0, 1e-9);
+}
+END_TEST
+
+/* Parallel attempts gain nothing: the answers go one after another. */
+START_TEST(test_throttle_parallel)
+{
+	double		 now = 50, d;
+	unsigned	 i;
+
+	for (i = 0; i < LS_THROTTLE_FREE; i++)
+		ck_assert_double_eq_tol(throttle_fail(A4, now, NULL), 0, 1e-9);
+	d = throttle_fail(A4, now, NULL);
+	ck_assert_double_eq_tol(d, 0.2, 1e-9);
+	d = throttle_fail(A4, now, NULL);
+	ck_assert_double_eq_tol(d, 0.2 + 0.4, 1e-9);
+	d = throttle_fail(A4, now, NULL);
+	ck_assert_double_eq_tol(d, 0.2 + 0.4 + 0.8, 1e-9);
+	/* Many more: they queue, but never further than a minute. */
+	for (i = 0; i < 100; i++)
+		d = throttle_fail(A4, now, NULL);
+	ck_assert_double_le(d, 60.0);
+	ck_assert_double_ge(d, 59.0);
+}
+END_TEST
+
+START_TEST(test_throttle_success)
+{
+	unsigned	i;
+
+	for (i = 0; i < 8; i++)
+		(void)throttle_fail(A4, 10, NULL);
+	ck_assert_uint_eq(throttle_failures(A4, 10), 8);
+	throttle_success(A4);
+	ck_assert_uint_eq(throttle_failures(A4, 10), 0);
+	ck_assert_double_eq_tol(throttle_fail(A4, 10, NULL), 0, 1e-9);
+	/* A success from an address never seen: nothing happens. */
+	throttle_success(B4);
+	ck_assert_uint_eq(throttle_failures(B4, 10), 0);
+}
+END_TEST
+
+START_TEST(test_throttle_decay)
+{
+	unsigned	i;
+
+	for (i = 0; i < 20; i++)
+		(void)throttle_fail(A4, 100, NULL);
+	ck_assert_uint_eq(throttle_failures(A4, 100), LS_THROTTLE_CAP);
+	ck_assert_uint_eq(throttle_failures(A4, 100 + LS_THROTTLE_FORGET -
+	    0.01), LS_THROTTLE_CAP);
+	ck_assert_uint_eq(throttle_failures(A4, 100 + LS_THROTTLE_FORGET),
+	    LS_THROTTLE_CAP - 1);
+	ck_assert_uint_eq(throttle_failures(A4, 100 + 3 * LS_THROTTLE_FORGET),
+	    LS_THROTTLE_CAP - 3);
+	/* The largest count is gone within a minute. */
+	ck_assert_uint_eq(throttle_failures(A4, 160), 0);
+	ck_assert_double_eq_tol(throttle_fail(A4, 160, NULL), 0, 1e-9);
+}
+END_TEST
+
+START_TEST(test_throttle_addresses)
+{
+	unsigned	i;
+
+	for (i = 0; i < 5; i++)
+		(void)throttle_fail((struct sockaddr *)&ss6, 1, NULL);
+	/* One /64 is one address; the next /64 is another. */
+	ck_assert_uint_eq(throttle_failures((struct sockaddr *)&ss6b, 1), 5);
+	ck_assert_uint_eq(throttle_failures((struct sockaddr *)&ss6c, 1), 0);
+	/* An IPv4-mapped IPv6 address is the IPv4 address, all of it. */
+	(void)throttle_fail(A4, 1, NULL);
+	ck_assert_uint_eq(throttle_failures((struct sockaddr *)&ssm, 1), 1);
+	ck_assert_uint_eq(throttle_failures(B4, 1), 0);
+}
+END_TEST
+
+/* Fixed memory: many addresses evict the least recently seen. */
+START_TEST(test_throttle_table)
+{
+	struct sockaddr_storage	 ss;
+	char			 a[32];
+	unsigned		 i;
+
+	for (i = 0; i < 5; i++)
+		(void)throttle_fail(A4, 1, NULL);
+	/* A few others: A4's set (of 8) keeps it. */
+	for (i = 0; i < 64; i++) {
+		snprintf(a, sizeof(a), "10.0.%u.%u", i / 256, i % 256);
+		(void)throttle_fail(sa4(&ss, a), 2, NULL);
+	}
+	ck_assert_uint_eq(throttle_failures(A4, 2), 5);
+	/* Twenty times the table: A4, the oldest, is gone; the newest stay. */
+	for (i = 0; i < 20 * LS_THROTTLE_SLOTS; i++) {
+		snprintf(a, sizeof(a), "10.%u.%u.%u", i / 65536,
+		    i / 256 % 256, i % 256);
+		(void)throttle_fail(sa4(&ss, a), 3 + i * 1e-6, NULL);
+	}
+	ck_assert_uint_eq(throttle_failures(A4, 4), 0);
+	ck_assert_uint_eq(throttle_failures(sa4(&ss, a), 4), 1);
+}
+END_TEST
+
+static Suite *
+throttle_suite(void)
+{
+	Suite	*s = suite_create("throttle");
+	TCase	*tc;
+
+	tc = tcase_create("throttle");
+	tcase_add_checked_fixture(tc, throttle_setup, NULL);
+	tcase_add_test(tc, test_throttle_delays);
+	tcase_add_test(tc, test_throttle_sequential);
+	tcase_add_test(tc, test_throttle_parallel);
+	tcase_add_test(tc, test_throttle_success);
+	tcase_add_test(tc, test_throttle_decay);
+	tcase_add_test(tc, test_throttle_addresses);
+	tcase_add_test(tc, test_throttle_table);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
 const check_suite_fn check_suites[] = { registry_suite, preauth_suite,
-    NULL };
+    throttle_suite, NULL };
