@@ -356,6 +356,8 @@ client_ws_open(struct ws_conn *ws, void *arg)
 		return;
 	}
 	cs->cs_tun = t;
+	/* Until the AuthResponse: small messages, and only that one. */
+	ws_set_read_limit(ws, LS_PREAUTH_MSG_MAX);
 	client_slot_set_state(cs, CS_AUTH);
 	t->t_kind = ls_conf->c_role == ROLE_PROVIDER ? TUNK_REVERSE :
 	    TUNK_FORWARD;
@@ -387,7 +389,7 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 	if (m == NULL || m->m_type != MSG_AUTH_RESPONSE) {
 		log_warnx("unexpected message type for auth response%s%s",
 		    err ? ": " : "", err ? err : "");
-		tunnel_close(t, "bad auth response");
+		tunnel_close_code(t, 1008, "bad auth response");
 		return;
 	}
 	if (!m->m_success) {
@@ -403,6 +405,7 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 		worker_fatal("authentication failed: invalid token");
 	}
 	client_slot_set_state(cs, CS_OPEN);
+	ws_set_read_limit(t->t_ws, LS_MSG_MAX);
 	cs->cs_delay = 0;
 	tunnel_set_state(t, TUN_OPEN);
 	tunnel_start_keepalive(t);

@@ -26,6 +26,13 @@ static TAILQ_HEAD(, channel) front_waiters =
     TAILQ_HEAD_INITIALIZER(front_waiters);
 static unsigned			 front_nwaiting;
 static const struct front_ops	*front_role;
+/*
+ * Sessions from the accept until their request is parsed.  Each holds
+ * at most the 2 KiB read mark of front_new, so only their number is
+ * capped; the handshake timer bounds how long.
+ */
+static struct preauth_pool	 front_preauth = PREAUTH_POOL_INITIALIZER(
+    front_preauth, "SOCKS5 sessions negotiating", LS_SOCKS_PREAUTH_MAX, 0);
 
 static struct channel *front_new(evutil_socket_t, struct group *);
 static void	front_read(struct bufferevent *, void *);
@@ -45,6 +52,7 @@ static void	front_gone(struct channel *, const char *);
 static void	front_timeout(struct channel *);
 static void	front_close(struct channel *, const char *);
 static void	front_free(struct channel *);
+static void	front_preauth_drop(struct preauth *, void *);
 
 static const struct channel_ops front_ops = {
 	.co_kind = CHK_SOCKS,
@@ -168,9 +176,21 @@ front_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
 	if ((ch = front_new(fd, g)) == NULL)
 		return;
 	util_sockaddr_str(sa, ch->ch_peer, sizeof(ch->ch_peer));
+	preauth_add(&front_preauth, &ch->ch_preauth, front_preauth_drop, ch);
 	bufferevent_enable(ch->ch_bev, EV_READ | EV_WRITE);
 	channel_timer(ch, FRONT_HANDSHAKE_TIMEOUT);
 	log_trace("socks %s: accepted", ch->ch_peer);
+}
+
+/* The oldest session still negotiating makes room for a new one. */
+static void
+front_preauth_drop(struct preauth *pa, void *arg)
+{
+	struct channel	*ch = arg;
+
+	log_debug("socks %s: dropped, too many sessions negotiating",
+	    ch->ch_peer);
+	channel_close(ch, "too many SOCKS5 sessions negotiating", 0);
 }
 
 static void
@@ -299,6 +319,7 @@ front_request(struct channel *ch)
 		return;
 	}
 	ch->ch_port = ch->ch_s5->s5_port;
+	preauth_remove(&ch->ch_preauth);	/* negotiated */
 	/* Stop reading: early data stays queued until the channel runs. */
 	bufferevent_disable(ch->ch_bev, EV_READ);
 	channel_timer(ch, 0);
@@ -499,6 +520,7 @@ front_timeout(struct channel *ch)
 static void
 front_close(struct channel *ch, const char *why)
 {
+	preauth_remove(&ch->ch_preauth);
 	front_unwait(ch);
 	channel_close_notify(ch, why);
 }
@@ -506,6 +528,7 @@ front_close(struct channel *ch, const char *why)
 static void
 front_free(struct channel *ch)
 {
+	preauth_remove(&ch->ch_preauth);
 	free(ch->ch_s5);
 	ch->ch_s5 = NULL;
 }

@@ -48,6 +48,33 @@
 #define LS_WINDOW_MIN		(64 * 1024)
 #define LS_WINDOW_MAX		(256 * 1024 * 1024)
 
+/*
+ * What a peer may cost before it has authenticated (man page, SECURITY),
+ * in each worker process.  The deadline runs from the accept and covers
+ * the HTTP request head; the message limit is raised to LS_MSG_MAX once
+ * the tunnel is authenticated.  At a cap the oldest goes first.
+ */
+#define LS_PREAUTH_TIMEOUT	30	/* seconds, accept to authenticated */
+#define LS_PREAUTH_MSG_MAX	4096	/* a message, reassembled fragments */
+#define LS_PREAUTH_MAX		256	/* tunnel connections not authenticated */
+#define LS_PREAUTH_BYTES	(4u * 1024 * 1024)	/* what they buffer */
+#define LS_SOCKS_PREAUTH_MAX	256	/* SOCKS5 sessions still negotiating */
+
+/*
+ * Failed authentications, counted per source address in each worker
+ * (throttle.c): the first LS_THROTTLE_FREE are answered at once, the
+ * n-th after min(2^(n - LS_THROTTLE_FREE) * LS_THROTTLE_BASE_MS,
+ * LS_THROTTLE_MAX_MS); one is forgotten every LS_THROTTLE_FORGET
+ * seconds, so the largest count (LS_THROTTLE_CAP) is gone in a minute,
+ * and a success forgets them all.
+ */
+#define LS_THROTTLE_SLOTS	1024	/* addresses remembered */
+#define LS_THROTTLE_FREE	3
+#define LS_THROTTLE_BASE_MS	100
+#define LS_THROTTLE_MAX_MS	5000
+#define LS_THROTTLE_FORGET	6	/* seconds */
+#define LS_THROTTLE_CAP		10
+
 /* Exit status a worker uses for "fatal, do not respawn, stop everything". */
 #define LS_EXIT_FATAL		3
 
@@ -262,6 +289,8 @@ int		 url_parse(const char *, struct ls_url *, char *, size_t);
 int		 url_auth_target(const struct ls_url *, const char *, int,
 		    const uint8_t *, char *, size_t);
 void		 url_uuid_format(const uint8_t *, char *);	/* 37 bytes */
+#define LS_SHA256_LEN	32
+void		 url_sha256(const void *, size_t, uint8_t *);	/* 32 bytes */
 void		 url_sha256_hex(const char *, size_t, char *);	/* 65 bytes */
 
 /* ------------------------------------------------------------------ */
@@ -341,6 +370,61 @@ int		 wsframe_key_valid(const char *);
 void		 wsframe_accept_key(const char *, char *);
 
 /* ------------------------------------------------------------------ */
+/* throttle.c: failed authentications per source address (pure)        */
+
+/* A failure from the address: seconds until it may be answered. */
+double		 throttle_fail(const struct sockaddr *, double, unsigned *);
+/* A success: the address's failures are forgotten. */
+void		 throttle_success(const struct sockaddr *);
+unsigned	 throttle_failures(const struct sockaddr *, double);
+double		 throttle_delay(unsigned);
+void		 throttle_reset(void);
+
+/* ------------------------------------------------------------------ */
+/* preauth.c: what unauthenticated connections may hold in a worker    */
+
+struct preauth;
+/* Drop pa's connection: end it now (its teardown calls preauth_remove). */
+typedef void	(*preauth_drop_cb)(struct preauth *, void *);
+
+/* One connection not yet authenticated, on its pool's list. */
+struct preauth {
+	TAILQ_ENTRY(preauth)	 pa_entry;
+	struct preauth_pool	*pa_pool;	/* NULL: not counted */
+	size_t			 pa_bytes;	/* what it buffers */
+	preauth_drop_cb		 pa_drop;
+	void			*pa_arg;
+};
+
+/* The connections of one kind in a worker, oldest first. */
+struct preauth_pool {
+	const char		*pp_name;	/* for the log */
+	unsigned		 pp_max;	/* connections */
+	size_t			 pp_maxbytes;	/* 0: not counted */
+	unsigned		 pp_count;
+	size_t			 pp_bytes;
+	TAILQ_HEAD(, preauth)	 pp_list;
+	unsigned long		 pp_drops;	/* not logged yet */
+	unsigned long		 pp_total;	/* ever */
+	double			 pp_logged;	/* last log line, monotonic */
+	struct event		*pp_flush;	/* logs pp_drops a second later */
+};
+#define PREAUTH_POOL_INITIALIZER(pool, name, max, maxbytes)		\
+	{ (name), (max), (maxbytes), 0, 0,				\
+	  TAILQ_HEAD_INITIALIZER((pool).pp_list), 0, 0, 0, NULL }
+
+/* Count a new connection, dropping the oldest ones while at the cap. */
+void		 preauth_add(struct preauth_pool *, struct preauth *,
+		    preauth_drop_cb, void *);
+/* It authenticated or ended; no-op when not counted. */
+void		 preauth_remove(struct preauth *);
+/*
+ * It buffers n bytes now; over the pool's byte cap the oldest are
+ * dropped.  Returns -1 when pa itself was dropped.
+ */
+int		 preauth_set_bytes(struct preauth *, size_t);
+
+/* ------------------------------------------------------------------ */
 /* ws.c: RFC 6455 WebSocket connections on a bufferevent               */
 
 struct ws_conn;
@@ -368,8 +452,10 @@ struct ws_cb {
 	void	(*ws_closed)(struct ws_conn *, const char *, void *);
 	/*
 	 * Server only: a request head arrived.  Return 1 to upgrade (the
-	 * ws layer validated the WebSocket headers already and writes the
-	 * 101), or 0 after calling ws_http_reply() for a plain response.
+	 * ws layer then checks the WebSocket headers and writes the 101,
+	 * or answers 400/405 and calls ws_closed), or 0 after calling
+	 * ws_http_reply() for a plain response: the connection is then
+	 * gone and no ws_closed follows.
 	 */
 	int	(*ws_request)(struct ws_conn *, const struct http_head *,
 		    void *);
@@ -410,6 +496,15 @@ void		 ws_close(struct ws_conn *, uint16_t, const char *);
 /* Free at once, no callback. */
 void		 ws_free(struct ws_conn *);
 void		 ws_set_cb(struct ws_conn *, const struct ws_cb *, void *);
+/*
+ * The largest message (fragments reassembled) the peer may send, 1009
+ * above it; LS_MSG_MAX unless set.  Below LS_MSG_MAX the connection also
+ * reads no more than one such frame ahead and may not let more than that
+ * pile up in its output (1008), so what it holds stays near twice n.
+ */
+void		 ws_set_read_limit(struct ws_conn *, size_t);
+/* Report what the connection buffers to pa (NULL: stop), after reads. */
+void		 ws_set_budget(struct ws_conn *, struct preauth *);
 /* Server, inside ws_request before returning 1: extra 101 header line(s),
  * each ending "\r\n". */
 void		 ws_add_response_header(struct ws_conn *, const char *);
@@ -520,6 +615,7 @@ struct token {
 	enum token_kind		 tk_kind;
 	char			*tk_token;
 	char			 tk_hash[65];	/* hex SHA-256, URL auth */
+	uint8_t			 tk_digest[LS_SHA256_LEN]; /* the same, raw */
 	int			 tk_port;	/* reverse: SOCKS port, -1 none */
 	int			 tk_autonomy;	/* reverse: providers own groups */
 	char			*tk_target;	/* connector: group key */
@@ -552,7 +648,15 @@ extern TAILQ_HEAD(group_list, group) registry_groups;
 struct token	*registry_add(enum token_kind, const char *, const char *,
 		    char *, size_t);
 void		 registry_remove(struct token *);
+/* Exact lookup for our own bookkeeping (not for what a peer sent). */
 struct token	*registry_find(const char *);
+/*
+ * What a peer presents: a raw token (Auth message) or the hex SHA-256 of
+ * one (URL query).  Both compare SHA-256 digests with CRYPTO_memcmp
+ * against every token, without stopping at a match, so the time taken
+ * says nothing about which token, or how much of one, matched.
+ */
+struct token	*registry_auth(const uint8_t *, size_t);
 struct token	*registry_find_hash(const char *);
 struct group	*registry_group(const char *, int);
 unsigned	 registry_group_total(struct group *);
@@ -776,7 +880,12 @@ struct chan_table {
 };
 
 struct tunnel_ops {
-	/* TUN_AUTH: the first message (NULL with err on a parse error). */
+	/*
+	 * TUN_AUTH: the first message (NULL with err on a parse error).  A
+	 * message of another type than the one expected (Auth, or
+	 * AuthResponse on a client) is not decoded: only m_version and
+	 * m_rawtype are set, m_type is MSG_UNKNOWN.
+	 */
 	void	(*to_auth)(struct tunnel *, struct msg *, const char *);
 	/*
 	 * A decoded message that is not channel traffic the tunnel handles;
@@ -852,6 +961,8 @@ void		 tunnel_ref(struct tunnel *);
 void		 tunnel_unref(struct tunnel *);
 /* Close the tunnel and every channel on it; to_closed is called. */
 void		 tunnel_close(struct tunnel *, const char *);
+/* The same, with a WebSocket close code other than 1000 (why as text). */
+void		 tunnel_close_code(struct tunnel *, uint16_t, const char *);
 /* Send the message built in t_out; -1 if the tunnel is gone. */
 int		 tunnel_flush_msg(struct tunnel *);
 /* Send TCP Data for id: the first n bytes of src, moved, not copied. */
@@ -975,6 +1086,7 @@ struct channel {
 	struct bufferevent	*ch_bev;	/* application or target */
 	struct event		*ch_timer;
 	struct socks5		*ch_s5;		/* front: while negotiating */
+	struct preauth		 ch_preauth;	/* front: ... counted */
 	char			*ch_host;	/* target name or address */
 	uint16_t		 ch_port;
 	char			 ch_peer[64];

@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "linksocks.h"
+
+static struct token *registry_match(const uint8_t *);
 
 struct token_list registry_tokens = TAILQ_HEAD_INITIALIZER(registry_tokens);
 struct group_list registry_groups = TAILQ_HEAD_INITIALIZER(registry_groups);
@@ -26,15 +30,48 @@ registry_find(const char *tok)
 	return (NULL);
 }
 
+/*
+ * The token whose digest is d.  Every token is compared, in full, in
+ * constant time: no early exit on a match or on a first differing byte.
+ */
+static struct token *
+registry_match(const uint8_t *d)
+{
+	struct token	*tk, *found = NULL;
+
+	TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
+		if (CRYPTO_memcmp(tk->tk_digest, d, LS_SHA256_LEN) == 0)
+			found = tk;
+	return (found);
+}
+
+/* A raw token as a peer presented it (Auth message). */
+struct token *
+registry_auth(const uint8_t *tok, size_t len)
+{
+	uint8_t	d[LS_SHA256_LEN];
+
+	url_sha256(tok, len, d);
+	return (registry_match(d));
+}
+
+/*
+ * The 64 lower-case hex characters of a URL query token (spec 6.2 step
+ * 2: exact, so upper case matches nothing).
+ */
 struct token *
 registry_find_hash(const char *hash)
 {
-	struct token	*tk;
+	uint8_t	d[LS_SHA256_LEN];
+	size_t	i;
 
-	TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
-		if (util_ct_streq(tk->tk_hash, hash))
-			return (tk);
-	return (NULL);
+	if (strlen(hash) != 2 * LS_SHA256_LEN ||
+	    strspn(hash, "0123456789abcdef") != 2 * LS_SHA256_LEN)
+		return (NULL);
+	for (i = 0; i < LS_SHA256_LEN; i++)
+		d[i] = (uint8_t)(util_hexval((unsigned char)hash[2 * i]) << 4 |
+		    util_hexval((unsigned char)hash[2 * i + 1]));
+	return (registry_match(d));
 }
 
 /*
@@ -85,6 +122,7 @@ registry_add(enum token_kind kind, const char *tok, const char *target,
 	tk->tk_port = -1;
 	for (i = 0; i < LS_MAX_WORKERS; i++)
 		tk->tk_fds[i] = -1;
+	url_sha256(tok, strlen(tok), tk->tk_digest);
 	url_sha256_hex(tok, strlen(tok), tk->tk_hash);
 	TAILQ_INSERT_TAIL(&registry_tokens, tk, tk_entry);
 	if (kind == TOK_REVERSE)

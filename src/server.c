@@ -17,8 +17,6 @@
 
 #include "linksocks.h"
 
-#define SERVER_AUTH_TIMEOUT	30	/* seconds for the Auth message (P-27) */
-
 struct server_conn {
 	struct ws_conn	*sc_ws;
 	struct tunnel	*sc_tun;
@@ -30,7 +28,11 @@ struct server_conn {
 	int		 sc_has_instance;
 	int		 sc_halfclose;	/* the client offered it */
 	uint32_t	 sc_window;	/* ... and its credit window */
-	struct event	*sc_timer;
+	struct event	*sc_timer;	/* LS_PREAUTH_TIMEOUT from the accept */
+	struct preauth	 sc_preauth;	/* counted until authenticated */
+	struct sockaddr_storage sc_ss;	/* the peer, for the throttle */
+	struct event	*sc_delay;	/* a failure's answer waits */
+	char		 sc_err[300];	/* ... with this text */
 };
 
 struct server_pending {
@@ -46,6 +48,10 @@ static TAILQ_HEAD(, tunnel) server_tunnels =
 static TAILQ_HEAD(, server_pending) server_pendings =
     TAILQ_HEAD_INITIALIZER(server_pendings);
 static uint32_t	server_reqid;
+/* Connections from the accept until authenticated (P-27). */
+static struct preauth_pool server_preauth = PREAUTH_POOL_INITIALIZER(
+    server_preauth, "tunnel connections not authenticated", LS_PREAUTH_MAX,
+    LS_PREAUTH_BYTES);
 
 static void	server_init(void);
 static void	server_accept_fd(int);
@@ -63,10 +69,15 @@ static void	server_auth(struct tunnel *, struct msg *, const char *);
 static void	server_message(struct tunnel *, struct msg *,
 		    struct evbuffer *);
 static void	server_closed(struct tunnel *, const char *);
-static void	server_auth_timeout(evutil_socket_t, short, void *);
+static void	server_conn_free(struct server_conn *);
+static void	server_conn_end(struct server_conn *, uint16_t, const char *);
+static void	server_preauth_timeout(evutil_socket_t, short, void *);
+static void	server_preauth_drop(struct preauth *, void *);
 static void	server_authenticate(struct server_conn *, struct token *, int,
 		    int, const uint8_t *);
-static void	server_auth_fail(struct server_conn *, const char *);
+static void	server_auth_fail(struct server_conn *, const char *, int);
+static void	server_auth_answer(struct server_conn *, const char *);
+static void	server_auth_delayed(evutil_socket_t, short, void *);
 static void	server_listeners(void);
 static void	server_socks_accept(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -379,31 +390,82 @@ server_connector_msg(struct tunnel *t, struct msg *m)
 
 /* ---- connections ------------------------------------------------------ */
 
+/*
+ * A connection is counted against the pre-authentication budget from
+ * here (its request head included) until it authenticates: a small read
+ * limit, one deadline, and a place in server_preauth.
+ */
 static void
 server_accept_fd(int fd)
 {
 	struct server_conn	*sc;
+	struct timeval		 tv = { LS_PREAUTH_TIMEOUT, 0 };
+	socklen_t		 slen;
 
 	util_set_nodelay(fd);
-	if ((sc = calloc(1, sizeof(*sc))) == NULL) {
+	if ((sc = calloc(1, sizeof(*sc))) == NULL ||
+	    (sc->sc_timer = evtimer_new(ls_worker->w_base,
+	    server_preauth_timeout, sc)) == NULL) {
 		log_warnx("%s: out of memory", __func__);
 		close(fd);
-		return;
-	}
-	if ((sc->sc_ws = ws_accept(ls_worker->w_base, fd, &server_ws_cb,
-	    sc)) == NULL) {
-		log_warnx("%s: cannot serve connection", __func__);
 		free(sc);
 		return;
 	}
+	slen = sizeof(sc->sc_ss);
+	if (getpeername(fd, (struct sockaddr *)&sc->sc_ss, &slen) == -1)
+		sc->sc_ss.ss_family = AF_UNSPEC;	/* counts as one */
+	preauth_add(&server_preauth, &sc->sc_preauth, server_preauth_drop, sc);
+	if ((sc->sc_ws = ws_accept(ls_worker->w_base, fd, &server_ws_cb,
+	    sc)) == NULL) {
+		log_warnx("%s: cannot serve connection", __func__);
+		server_conn_free(sc);
+		return;
+	}
+	ws_set_read_limit(sc->sc_ws, LS_PREAUTH_MSG_MAX);
+	ws_set_budget(sc->sc_ws, &sc->sc_preauth);
+	evtimer_add(sc->sc_timer, &tv);
 }
 
 static void
 server_conn_free(struct server_conn *sc)
 {
+	preauth_remove(&sc->sc_preauth);
 	if (sc->sc_timer != NULL)
 		event_free(sc->sc_timer);
+	if (sc->sc_delay != NULL)
+		event_free(sc->sc_delay);
 	free(sc);
+}
+
+/* End a connection that has not authenticated, at any stage. */
+static void
+server_conn_end(struct server_conn *sc, uint16_t code, const char *why)
+{
+	if (sc->sc_tun != NULL) {
+		/* server_closed frees sc. */
+		tunnel_close_code(sc->sc_tun, code, why);
+		return;
+	}
+	log_debug("connection %s: %s", ws_peer(sc->sc_ws), why);
+	ws_free(sc->sc_ws);
+	server_conn_free(sc);
+}
+
+static void
+server_preauth_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct server_conn	*sc = arg;
+
+	log_info("connection %s: not authenticated within %d s",
+	    ws_peer(sc->sc_ws), LS_PREAUTH_TIMEOUT);
+	server_conn_end(sc, 1008, "authentication timeout");
+}
+
+/* The oldest unauthenticated connection makes room for a new one. */
+static void
+server_preauth_drop(struct preauth *pa, void *arg)
+{
+	server_conn_end(arg, 1013, "too many unauthenticated connections");
 }
 
 /* Spec 2.1 routes. */
@@ -435,12 +497,13 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 		}
 		return (1);
 	}
-	if (strcmp(path, "/") == 0) {
+	if (strcmp(path, "/") == 0)
 		ws_http_reply(ws, 200, NULL, "LinkSocks " LS_REF_VERSION
 		    " is running but API is not enabled.\n", NULL);
-		return (0);
-	}
-	ws_http_reply(ws, 404, NULL, "404 page not found\n", NULL);
+	else
+		ws_http_reply(ws, 404, NULL, "404 page not found\n", NULL);
+	/* Answered: the connection is gone and no ws_closed follows. */
+	server_conn_free(sc);
 	return (0);
 }
 
@@ -456,7 +519,6 @@ static void
 server_ws_open(struct ws_conn *ws, void *arg)
 {
 	struct server_conn	*sc = arg;
-	struct timeval		 tv = { SERVER_AUTH_TIMEOUT, 0 };
 	struct token		*tk;
 	int			 want_reverse = -1;
 
@@ -469,47 +531,78 @@ server_ws_open(struct ws_conn *ws, void *arg)
 	TAILQ_INSERT_TAIL(&server_tunnels, sc->sc_tun, t_all);
 	tunnel_set_features(sc->sc_tun, sc->sc_halfclose, sc->sc_window);
 	tunnel_set_state(sc->sc_tun, TUN_AUTH);
-	if (sc->sc_query_auth) {
-		/* Spec 6.2: URL-query authentication, answered at once. */
-		if (strlen(sc->sc_token_hash) != 64) {
-			server_auth_fail(sc, "invalid token format");
-			return;
-		}
-		tk = registry_find_hash(sc->sc_token_hash);
-		if (sc->sc_has_reverse)
-			want_reverse = strcmp(sc->sc_reverse, "true") == 0 ||
-			    strcmp(sc->sc_reverse, "1") == 0;
-		if (!sc->sc_has_instance)
-			util_random(sc->sc_instance, sizeof(sc->sc_instance));
-		server_authenticate(sc, tk, want_reverse, 1, sc->sc_instance);
+	/* Else spec 6.3: an Auth message, before the deadline (sc_timer). */
+	if (!sc->sc_query_auth)
+		return;
+	/* Spec 6.2: URL-query authentication, answered at once. */
+	if (strlen(sc->sc_token_hash) != 64) {
+		server_auth_fail(sc, "invalid token format", 1);
 		return;
 	}
-	sc->sc_timer = evtimer_new(ls_worker->w_base, server_auth_timeout, sc);
-	if (sc->sc_timer != NULL)
-		evtimer_add(sc->sc_timer, &tv);
+	tk = registry_find_hash(sc->sc_token_hash);
+	if (sc->sc_has_reverse)
+		want_reverse = strcmp(sc->sc_reverse, "true") == 0 ||
+		    strcmp(sc->sc_reverse, "1") == 0;
+	if (!sc->sc_has_instance)
+		util_random(sc->sc_instance, sizeof(sc->sc_instance));
+	server_authenticate(sc, tk, want_reverse, 1, sc->sc_instance);
+}
+
+/*
+ * A failed authentication.  A wrong token (guess) is counted against
+ * the peer's address and answered at once or, after a few from that
+ * address, from a timer (throttle.c): meanwhile nothing more is read,
+ * and the connection stays counted against the pre-authentication
+ * budget and its deadline.  A malformed or missing Auth message guesses
+ * nothing and is answered at once.
+ */
+static void
+server_auth_fail(struct server_conn *sc, const char *err, int guess)
+{
+	struct tunnel	*t = sc->sc_tun;
+	struct timeval	 tv;
+	unsigned	 n;
+	double		 d;
+
+	if (sc->sc_delay != NULL && evtimer_pending(sc->sc_delay, NULL))
+		return;		/* answered already */
+	d = guess ? throttle_fail((struct sockaddr *)&sc->sc_ss, util_now(),
+	    &n) : 0;
+	if (d <= 0 || (sc->sc_delay == NULL &&
+	    (sc->sc_delay = evtimer_new(ls_worker->w_base,
+	    server_auth_delayed, sc)) == NULL)) {
+		log_info("tunnel %s: authentication failed: %s", t->t_name,
+		    err);
+		server_auth_answer(sc, err);
+		return;
+	}
+	log_info("tunnel %s: authentication failed: %s (%u failures from "
+	    "this address: answered in %.1f s)", t->t_name, err, n, d);
+	snprintf(sc->sc_err, sizeof(sc->sc_err), "%s", err);
+	tunnel_pause(t, 1);
+	tv.tv_sec = (time_t)d;
+	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	evtimer_add(sc->sc_delay, &tv);
 }
 
 static void
-server_auth_timeout(evutil_socket_t fd, short ev, void *arg)
+server_auth_delayed(evutil_socket_t fd, short ev, void *arg)
 {
 	struct server_conn	*sc = arg;
 
-	log_info("tunnel %s: no Auth message within %d s", sc->sc_tun->t_name,
-	    SERVER_AUTH_TIMEOUT);
-	tunnel_close(sc->sc_tun, "authentication timeout");
+	server_auth_answer(sc, sc->sc_err);
 }
 
+/* AuthResponse(0, err), then close. */
 static void
-server_auth_fail(struct server_conn *sc, const char *err)
+server_auth_answer(struct server_conn *sc, const char *err)
 {
 	struct tunnel	*t = sc->sc_tun;
 
-	if (sc->sc_timer != NULL)
-		evtimer_del(sc->sc_timer);
+	evtimer_del(sc->sc_timer);
 	if (msg_put_auth_response(t->t_out, 0, err) == 0)
 		tunnel_flush_msg(t);
-	log_info("tunnel %s: authentication failed: %s", t->t_name, err);
-	tunnel_close(t, "authentication failed");
+	tunnel_close_code(t, 1008, "authentication failed");
 }
 
 /*
@@ -555,8 +648,12 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 		kind = TUNK_CONNECTOR;
 		break;
 	}
-	if (sc->sc_timer != NULL)
-		evtimer_del(sc->sc_timer);
+	/* Out of the pre-authentication budget: the normal limits apply. */
+	throttle_success((struct sockaddr *)&sc->sc_ss);
+	evtimer_del(sc->sc_timer);
+	preauth_remove(&sc->sc_preauth);
+	ws_set_budget(t->t_ws, NULL);
+	ws_set_read_limit(t->t_ws, LS_MSG_MAX);
 	t->t_kind = kind;
 	t->t_token = util_xstrdup(tk->tk_token);
 	/* AuthResponse goes out before anything else can (P-12). */
@@ -611,7 +708,7 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 	(void)query;
 	return;
  invalid:
-	server_auth_fail(sc, "invalid token");
+	server_auth_fail(sc, "invalid token", 1);
 }
 
 /*
@@ -643,21 +740,19 @@ server_auth(struct tunnel *t, struct msg *m, const char *err)
 
 	if (m == NULL) {
 		snprintf(buf, sizeof(buf), "invalid auth message: %s", err);
-		server_auth_fail(sc, buf);
+		server_auth_fail(sc, buf, 0);
 		return;
 	}
 	if (m->m_type != MSG_AUTH) {
-		server_auth_fail(sc, "invalid auth message");
+		server_auth_fail(sc, "invalid auth message", 0);
 		return;
 	}
 	if (m->m_token.len > 255 ||
 	    memchr(m->m_token.p, '\0', m->m_token.len) != NULL) {
-		server_auth_fail(sc, "invalid token");
+		server_auth_fail(sc, "invalid token", 1);
 		return;
 	}
-	snprintf(buf, sizeof(buf), "%.*s", (int)m->m_token.len,
-	    (const char *)m->m_token.p);
-	tk = registry_find(buf);
+	tk = registry_auth(m->m_token.p, m->m_token.len);
 	server_authenticate(sc, tk, m->m_reverse ? 1 : 0, 0, m->m_id);
 }
 

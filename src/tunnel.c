@@ -32,6 +32,8 @@ static void	tunnel_link_write(struct bufferevent *, void *);
 static void	tunnel_link_event(struct bufferevent *, short, void *);
 static void	tunnel_link_kick(evutil_socket_t, short, void *);
 static size_t	tunnel_hash(const uint8_t *, size_t);
+static void	tunnel_teardown(struct tunnel *, const char *, int, uint16_t);
+static void	tunnel_auth_message(struct tunnel *, struct evbuffer *, size_t);
 
 const struct ws_cb tunnel_ws_cb = {
 	.ws_open = tunnel_ws_open,
@@ -159,7 +161,7 @@ tunnel_unref(struct tunnel *t)
  * local socket), then the owner hears about it, then the memory goes.
  */
 static void
-tunnel_teardown(struct tunnel *t, const char *why, int from_ws)
+tunnel_teardown(struct tunnel *t, const char *why, int from_ws, uint16_t code)
 {
 	struct chan_table	*ct = &t->t_chans;
 	struct channel		*ch;
@@ -191,7 +193,7 @@ tunnel_teardown(struct tunnel *t, const char *why, int from_ws)
 			event_free(t->t_link_ev);
 		t->t_link_ev = NULL;
 	} else if (!from_ws)
-		ws_close(t->t_ws, 1000, "");
+		ws_close(t->t_ws, code, code == 1000 ? "" : why);
 	t->t_ws = NULL;
 	t->t_ops->to_closed(t, why);
 	tunnel_unref(t);	/* the reference of an open tunnel */
@@ -200,7 +202,14 @@ tunnel_teardown(struct tunnel *t, const char *why, int from_ws)
 void
 tunnel_close(struct tunnel *t, const char *why)
 {
-	tunnel_teardown(t, why, 0);
+	tunnel_teardown(t, why, 0, 1000);
+}
+
+/* The same with a WebSocket close code (1008 policy, 1013 try later). */
+void
+tunnel_close_code(struct tunnel *t, uint16_t code, const char *why)
+{
+	tunnel_teardown(t, why, 0, code);
 }
 
 int
@@ -531,6 +540,10 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 	size_t		 len = evbuffer_get_length(buf);
 	char		 err[256];
 
+	if (t->t_state == TUN_AUTH) {
+		tunnel_auth_message(t, buf, len);
+		return;
+	}
 	if (t->t_state == TUN_OPEN && tunnel_is_tcp_data(buf, len, h)) {
 		log_trace("tunnel %s: <- Data %zu bytes", t->t_name, len);
 		if ((ch = tunnel_find(t, h + 3)) == NULL) {
@@ -546,15 +559,7 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 		return;
 	}
 	if (msg_parse(&m, p, len, LS_INFLATE_MAX, err, sizeof(err)) == -1) {
-		if (t->t_state == TUN_AUTH)
-			t->t_ops->to_auth(t, NULL, err);
-		else
-			tunnel_bad_message(t, p, len, err);
-		return;
-	}
-	if (t->t_state == TUN_AUTH) {
-		t->t_ops->to_auth(t, &m, NULL);
-		msg_free(&m);
+		tunnel_bad_message(t, p, len, err);
 		return;
 	}
 	if (t->t_state != TUN_OPEN) {
@@ -588,6 +593,47 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 		t->t_ops->to_message(t, &m, buf);
 		break;
 	}
+	msg_free(&m);
+}
+
+/*
+ * Before authentication only the one message expected is decoded: Auth
+ * on a server's tunnel, AuthResponse on a client's.  The type byte is
+ * looked at first, so anything else (a gzip Data message, say) is
+ * neither parsed nor inflated: to_auth gets a message with only
+ * m_version and m_rawtype set (m_type MSG_UNKNOWN).  ws.c's read limit
+ * (LS_PREAUTH_MSG_MAX) keeps what arrives small.
+ */
+static void
+tunnel_auth_message(struct tunnel *t, struct evbuffer *buf, size_t len)
+{
+	struct msg	 m;
+	uint8_t		 h[2], *p;
+	int		 want = t->t_client ? MSG_AUTH_RESPONSE : MSG_AUTH;
+	char		 err[256];
+
+	if (len >= sizeof(h) && evbuffer_copyout(buf, h, sizeof(h)) ==
+	    (ev_ssize_t)sizeof(h) && h[1] != want) {
+		memset(&m, 0, sizeof(m));
+		m.m_version = h[0];
+		m.m_rawtype = h[1];
+		m.m_type = MSG_UNKNOWN;
+		log_debug("tunnel %s: %s (0x%02x, %zu bytes) before "
+		    "authentication", t->t_name, msg_typename(h[1]), h[1],
+		    len);
+		t->t_ops->to_auth(t, &m, NULL);
+		return;
+	}
+	if ((p = evbuffer_pullup(buf, -1)) == NULL && len > 0) {
+		tunnel_close(t, "out of memory");
+		return;
+	}
+	/* Neither Auth nor AuthResponse is ever compressed: inflate none. */
+	if (msg_parse(&m, p, len, 0, err, sizeof(err)) == -1) {
+		t->t_ops->to_auth(t, NULL, err);
+		return;
+	}
+	t->t_ops->to_auth(t, &m, NULL);
 	msg_free(&m);
 }
 
@@ -654,7 +700,7 @@ tunnel_ws_pong(struct ws_conn *ws, void *arg)
 static void
 tunnel_ws_closed(struct ws_conn *ws, const char *why, void *arg)
 {
-	tunnel_teardown(arg, why, 1);
+	tunnel_teardown(arg, why, 1, 1000);
 }
 
 /*

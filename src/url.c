@@ -365,18 +365,26 @@ url_uuid_format(const uint8_t *id, char *out)
 }
 
 void
+url_sha256(const void *s, size_t len, uint8_t *out)
+{
+	unsigned int	mdlen = 0;
+
+	if (EVP_Digest(s, len, out, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != LS_SHA256_LEN)
+		fatalx("%s: EVP_Digest failed", __func__);
+}
+
+void
 url_sha256_hex(const char *s, size_t len, char *out)
 {
 	static const char	 hex[] = "0123456789abcdef";
-	unsigned char		 md[EVP_MAX_MD_SIZE];
-	unsigned int		 mdlen = 0, i;
+	uint8_t			 md[LS_SHA256_LEN];
+	size_t			 i;
 
-	if (EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32)
-		fatalx("%s: EVP_Digest failed", __func__);
-	for (i = 0; i < mdlen; i++) {
+	url_sha256(s, len, md);
+	for (i = 0; i < sizeof(md); i++) {
 		out[i * 2] = hex[md[i] >> 4];
 		out[i * 2 + 1] = hex[md[i] & 0xf];
 	}
-	out[mdlen * 2] = '\0';
+	out[sizeof(md) * 2] = '\0';
 }

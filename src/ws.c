@@ -88,6 +88,8 @@ struct ws_conn {
 	struct evbuffer		*wc_msg;	/* data message being assembled */
 	uint8_t			 wc_ctl[125];	/* control frame payload */
 	size_t			 wc_ctllen;
+	size_t			 wc_rx_max;	/* largest message (read limit) */
+	struct preauth		*wc_budget;	/* told what we buffer */
 };
 
 struct ws_linger {
@@ -118,6 +120,8 @@ static void	 ws_timer(evutil_socket_t, short, void *);
 static void	 ws_resume(evutil_socket_t, short, void *);
 static void	 ws_server_head(struct ws_conn *);
 static void	 ws_server_upgrade(struct ws_conn *);
+static void	 ws_server_reject(struct ws_conn *, int, const char *,
+		    const char *);
 static void	 ws_client_head(struct ws_conn *);
 static void	 ws_error(struct ws_conn *, short);
 static int	 ws_start(struct ws_conn *);
@@ -129,6 +133,9 @@ static void	 ws_protocol_error(struct ws_conn *, uint16_t, const char *);
 static int	 ws_frame_out(struct ws_conn *, int, const uint8_t *, size_t,
 		    struct evbuffer *, size_t);
 static int	 ws_usable(struct ws_conn *);
+static size_t	 ws_read_high(struct ws_conn *);
+static size_t	 ws_read_room(struct ws_conn *);
+static void	 ws_account(struct ws_conn *);
 
 static const char *
 ws_strstate(enum ws_state s)
@@ -175,6 +182,7 @@ ws_new(struct event_base *base, const struct ws_cb *cb, void *arg,
 	wc->wc_arg = arg;
 	wc->wc_server = server;
 	wc->wc_last_rx = ws_now();
+	wc->wc_rx_max = LS_MSG_MAX;
 	snprintf(wc->wc_peer, sizeof(wc->wc_peer), "?");
 	wc->wc_timer = evtimer_new(base, ws_timer, wc);
 	wc->wc_resume = event_new(base, -1, 0, ws_resume, wc);
@@ -347,6 +355,8 @@ ws_accept(struct event_base *base, evutil_socket_t fd, const struct ws_cb *cb,
 	}
 	wc->wc_state = WS_HTTP;
 	bufferevent_setcb(wc->wc_bev, ws_read, ws_write, ws_event, wc);
+	/* No more than a request head is read before it is parsed. */
+	bufferevent_setwatermark(wc->wc_bev, EV_READ, 0, HTTP_MAX_HEAD);
 	bufferevent_enable(wc->wc_bev, EV_READ | EV_WRITE);
 	evtimer_add(wc->wc_timer, &tv);
 	return (wc);
@@ -378,11 +388,23 @@ ws_server_head(struct ws_conn *wc)
 	if (!up) {
 		log_warnx("%s: %s: request not answered", __func__,
 		    wc->wc_peer);
-		ws_http_reply(wc, 500, NULL, "500 Internal Server Error\n",
-		    NULL);
+		ws_server_reject(wc, 500, "500 Internal Server Error\n", NULL);
 		return;
 	}
 	ws_server_upgrade(wc);
+}
+
+/* A request we refuse to upgrade: answer, and the owner hears of it. */
+static void
+ws_server_reject(struct ws_conn *wc, int code, const char *body,
+    const char *extra)
+{
+	char	why[64];
+
+	http_respond(bufferevent_get_output(wc->wc_bev), code, NULL, body,
+	    extra);
+	snprintf(why, sizeof(why), "upgrade refused (HTTP %d)", code);
+	ws_fail(wc, why);
 }
 
 static void
@@ -396,21 +418,21 @@ ws_server_upgrade(struct ws_conn *wc)
 
 	if (!http_header_has_token(hh, "Connection", "upgrade") ||
 	    !http_header_has_token(hh, "Upgrade", "websocket")) {
-		ws_http_reply(wc, 400, NULL, "Bad Request\n", verhdr);
+		ws_server_reject(wc, 400, "Bad Request\n", verhdr);
 		return;
 	}
 	if (strcmp(hh->hh_method, "GET") != 0) {
-		ws_http_reply(wc, 405, NULL, "Method Not Allowed\n", verhdr);
+		ws_server_reject(wc, 405, "Method Not Allowed\n", verhdr);
 		return;
 	}
 	if ((v = http_header(hh, "Sec-WebSocket-Version")) == NULL ||
 	    strcmp(v, "13") != 0) {
-		ws_http_reply(wc, 400, NULL, "Bad Request\n", verhdr);
+		ws_server_reject(wc, 400, "Bad Request\n", verhdr);
 		return;
 	}
 	key = http_header(hh, "Sec-WebSocket-Key");
 	if (!wsframe_key_valid(key)) {
-		ws_http_reply(wc, 400, NULL, "Bad Request\n", verhdr);
+		ws_server_reject(wc, 400, "Bad Request\n", verhdr);
 		return;
 	}
 	wsframe_accept_key(key, accept);
@@ -674,9 +696,7 @@ ws_start(struct ws_conn *wc)
 	bufferevent_setwatermark(wc->wc_bev, EV_WRITE, WS_OUT_LOW, 0);
 	bufferevent_set_max_single_write(wc->wc_bev, WS_WRITE_MAX);
 	bufferevent_set_max_single_read(wc->wc_bev, WS_READ_MAX);
-	/* TLS reads one record per call unless a high mark asks for more. */
-	if (wc->wc_tls)
-		bufferevent_setwatermark(wc->wc_bev, EV_READ, 0, WS_READ_MAX);
+	bufferevent_setwatermark(wc->wc_bev, EV_READ, 0, ws_read_high(wc));
 	event_del(wc->wc_timer);
 	wc->wc_rx = WSRX_HEADER;
 	ws_set_state(wc, WS_OPEN);
@@ -793,7 +813,7 @@ ws_process(struct ws_conn *wc)
 				return;
 			}
 			if (!ctl && f->wf_len + evbuffer_get_length(wc->wc_msg)
-			    > LS_MSG_MAX) {
+			    > wc->wc_rx_max) {
 				ws_protocol_error(wc, 1009, "message too big");
 				return;
 			}
@@ -890,11 +910,61 @@ ws_flush(struct ws_conn *wc)
 	return (0);
 }
 
+/*
+ * The input's high mark: with a read limit below LS_MSG_MAX one largest
+ * frame, so that a peer cannot make us buffer ahead; otherwise none (TLS:
+ * WS_READ_MAX, or it reads one record per call).
+ */
+static size_t
+ws_read_high(struct ws_conn *wc)
+{
+	if (wc->wc_rx_max < LS_MSG_MAX)
+		return (wc->wc_rx_max + WS_HDR_MAX);
+	return (wc->wc_tls ? WS_READ_MAX : 0);
+}
+
+/* How much more one read may take into the input. */
+static size_t
+ws_read_room(struct ws_conn *wc)
+{
+	size_t	high = ws_read_high(wc), len;
+
+	len = evbuffer_get_length(bufferevent_get_input(wc->wc_bev));
+	if (high == 0 || high > len + WS_READ_MAX)
+		return (WS_READ_MAX);
+	return (high > len ? high - len : 0);
+}
+
+/*
+ * After a read: a limited connection may not pile up output either (a
+ * peer that pings and never reads), and what it holds goes to its
+ * budget, which may drop it (or an older one).
+ */
+static void
+ws_account(struct ws_conn *wc)
+{
+	size_t	out;
+
+	if (wc->wc_state == WS_DEAD || wc->wc_bev == NULL)
+		return;
+	out = ws_output_len(wc);
+	if (wc->wc_state == WS_OPEN && wc->wc_rx_max < LS_MSG_MAX &&
+	    out > wc->wc_rx_max + WS_HDR_MAX) {
+		ws_protocol_error(wc, 1008, "output backlog over the limit");
+		return;
+	}
+	if (wc->wc_budget != NULL)
+		(void)preauth_set_bytes(wc->wc_budget, out +
+		    evbuffer_get_length(bufferevent_get_input(wc->wc_bev)) +
+		    evbuffer_get_length(wc->wc_msg));
+}
+
 static void
 ws_read(struct bufferevent *bev LS_UNUSED, void *arg)
 {
 	struct ws_conn	*wc = arg;
 	ssize_t		 n = 1;
+	size_t		 room;
 
 	wc->wc_last_rx = ws_now();
 	ws_enter(wc);
@@ -908,7 +978,8 @@ ws_read(struct bufferevent *bev LS_UNUSED, void *arg)
 	case WS_OPEN:
 		/* libevent read 4 KiB at most: take what else is there. */
 		if (!wc->wc_tls && !wc->wc_paused && !wc->wc_eof &&
-		    (n = util_bev_read(wc->wc_bev, WS_READ_MAX)) == 0) {
+		    (room = ws_read_room(wc)) > 0 &&
+		    (n = util_bev_read(wc->wc_bev, room)) == 0) {
 			wc->wc_eof = 1;
 			bufferevent_disable(wc->wc_bev, EV_READ);
 		} else if (n == -1 && errno != EAGAIN) {
@@ -920,6 +991,7 @@ ws_read(struct bufferevent *bev LS_UNUSED, void *arg)
 	default:
 		break;
 	}
+	ws_account(wc);
 	ws_leave(wc);
 }
 
@@ -1120,6 +1192,25 @@ ws_set_cb(struct ws_conn *wc, const struct ws_cb *cb, void *arg)
 {
 	wc->wc_cb = cb;
 	wc->wc_arg = arg;
+}
+
+void
+ws_set_read_limit(struct ws_conn *wc, size_t n)
+{
+	if (wc == NULL || wc->wc_state == WS_DEAD)
+		return;
+	wc->wc_rx_max = n < LS_MSG_MAX ? n : LS_MSG_MAX;
+	/* Before the upgrade the request head's mark stays (ws_start). */
+	if (wc->wc_state == WS_OPEN && wc->wc_bev != NULL)
+		bufferevent_setwatermark(wc->wc_bev, EV_READ, 0,
+		    ws_read_high(wc));
+}
+
+void
+ws_set_budget(struct ws_conn *wc, struct preauth *pa)
+{
+	if (wc != NULL)
+		wc->wc_budget = pa;
 }
 
 const struct http_head *
