@@ -247,6 +247,92 @@ int		 socks5_udp_header(uint8_t *, const uint8_t *, size_t,
 		    uint16_t);
 
 /* ------------------------------------------------------------------ */
+/* rules.c: destination access rules (pure, no I/O)                    */
+
+/* One address spec, inclusive, in 16-byte form (IPv4 as ::ffff:a.b.c.d). */
+struct rules_range {
+	uint8_t		 rr_lo[16];
+	uint8_t		 rr_hi[16];
+};
+
+struct rules_ports {
+	uint16_t	 rp_lo;
+	uint16_t	 rp_hi;
+};
+
+/* One allow entry: no address spec = any address, no port spec = any. */
+struct rule {
+	char			*r_text;	/* as given, for logs */
+	struct rules_range	*r_addrs;
+	size_t			 r_naddrs;
+	struct rules_ports	*r_ports;
+	size_t			 r_nports;
+};
+
+/* A rule set: empty allows everything. */
+struct rules {
+	struct rule	*rs_rules;
+	size_t		 rs_n;
+};
+
+/* What the address is, for the defaults of a forward server. */
+enum rules_class {
+	RC_OTHER,		/* an ordinary unicast address */
+	RC_LOOPBACK,		/* 127.0.0.0/8, ::1 */
+	RC_LINKLOCAL,		/* 169.254.0.0/16, fe80::/10 */
+	RC_UNSPEC,		/* 0.0.0.0/8, :: */
+	RC_MULTICAST		/* 224.0.0.0/4, 255.255.255.255, ff00::/8 */
+};
+
+enum rules_verdict {
+	RV_ALLOW,
+	RV_NORULE,		/* rules are set and none matches */
+	RV_CLASS,		/* refused by default: see rules_classify */
+	RV_SELF			/* one of our own listening sockets */
+};
+
+#define RULES_MAXPORTS		16
+
+/* Where a destination is checked, and what applies there. */
+struct rules_policy {
+	const struct rules *pl_rules;	/* NULL or empty: no rules */
+	int		 pl_defaults;	/* refuse the classes above RC_OTHER */
+	int		 pl_allow_private; /* ... but not loopback, link-local */
+	const uint16_t	*pl_ports;	/* our listening ports */
+	size_t		 pl_nports;
+};
+
+/* Parse one rule and add it; -1 with the problem in err. */
+int		 rules_add(struct rules *, const char *, char *, size_t);
+void		 rules_clear(struct rules *);
+/* The 16-byte form of an AF_INET or AF_INET6 address; -1 otherwise. */
+int		 rules_addr16(const struct sockaddr *, uint8_t *);
+/* ... of a literal IPv4 or IPv6 text; -1 if it is not one. */
+int		 rules_parse_ip(const char *, uint8_t *);
+enum rules_class rules_classify(const uint8_t *);
+const char	*rules_strclass(enum rules_class);
+/* Does a rule match?  *named: the address spec that matched lies wholly
+ * inside the block of the address's class (it names it). */
+int		 rules_match(const struct rules *, const uint8_t *, uint16_t,
+		    int *);
+/* Could a rule match port on some address? */
+int		 rules_match_port(const struct rules *, uint16_t);
+/* Is port one of the policy's own listening ports? */
+int		 rules_own_port(const struct rules_policy *, uint16_t);
+/*
+ * The verdict for a destination; local: the address is one of this
+ * host's (loopback and unspecified addresses always are).
+ */
+enum rules_verdict rules_check(const struct rules_policy *, const uint8_t *,
+		    uint16_t, int);
+/* The verdict for a host text from a request: a literal is checked as
+ * above (not local); a name only on its port. */
+enum rules_verdict rules_check_host(const struct rules_policy *,
+		    const char *, uint16_t);
+/* Why: "no access rule matches", "loopback address", ... */
+const char	*rules_why(enum rules_verdict, const uint8_t *);
+
+/* ------------------------------------------------------------------ */
 /* url.c: client URL normalisation (spec 2.2)                          */
 
 struct ls_url {
