@@ -415,6 +415,13 @@ void
 channel_refuse(struct channel *ch, const char *text)
 {
 	log_info("channel %s: %s", log_id(ch->ch_id), text);
+	channel_deny(ch, text);
+}
+
+/* The same when the caller has logged why. */
+void
+channel_deny(struct channel *ch, const char *text)
+{
 	if (ch->ch_tun != NULL &&
 	    msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
 	    text) == 0)

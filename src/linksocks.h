@@ -557,6 +557,8 @@ struct config {
 	int		 c_udp_timeout;		/* seconds, idle UDP association */
 	uint32_t	 c_window;		/* our per-channel receive window */
 	int		 c_no_ext;		/* --no-extensions */
+	struct rules	 c_rules;		/* --access-rule */
+	int		 c_allow_private;	/* --allow-private */
 	/* server */
 	char		*c_ws_host;
 	int		 c_ws_port;
@@ -637,6 +639,25 @@ void		 registry_internal_key(const struct token *, const uint8_t *,
 		    char *, size_t);
 /* Build the CLI tokens (master, before fork). */
 void		 registry_init(struct config *);
+
+/* ------------------------------------------------------------------ */
+/* access.c: this process's destination policy (rules.c + its role)     */
+
+enum access_side {
+	ACCESS_DIAL,		/* we dial: server forward, provider */
+	ACCESS_ENTRY		/* an application asked: SOCKS side */
+};
+
+/* A port this process listens on (master, before the workers fork). */
+void		 access_own_port(int);
+/* The verdict for an address we are about to use; *why for the log. */
+enum rules_verdict access_check(enum access_side, const struct sockaddr *,
+		    const char **);
+/* The verdict for a requested host text (literal, or a name's port). */
+enum rules_verdict access_check_host(enum access_side, const char *,
+		    uint16_t, const char **);
+/* Log one refusal at info level, at most 20 a second (then counted). */
+void		 access_refused(const char *, ...) LS_PRINTF(1, 2);
 
 /* ------------------------------------------------------------------ */
 /* util.c                                                              */
@@ -1092,8 +1113,10 @@ int		 channel_attach(struct channel *, struct tunnel *);
  * under m's id, CH_CONNECTING; NULL (logged) if it cannot be. */
 struct channel	*channel_new_remote(struct tunnel *, const struct msg *,
 		    const struct channel_ops *);
-/* Dial side: answer ConnectResponse(0, text) and close. */
+/* Dial side: answer ConnectResponse(0, text) and close (logged). */
 void		 channel_refuse(struct channel *, const char *);
+/* The same, not logged: the caller said why. */
+void		 channel_deny(struct channel *, const char *);
 /* Disconnect(err) to the far side unless it knows already. */
 void		 channel_send_disconnect(struct channel *, const char *);
 /* ch_timer: (re)arm for secs, or drop it with 0. */

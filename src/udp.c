@@ -18,6 +18,9 @@
  * Datagrams are never queued without bound: malformed ones, fragments,
  * strangers' and those that find the tunnel full are dropped and
  * counted; the first of each kind is logged, the counts once at the end.
+ * So are datagrams to a target the access policy refuses (access.c):
+ * the SOCKS side checks literal targets, the dial side the address it
+ * is about to send to.
  */
 #include "config.h"
 
@@ -51,6 +54,7 @@ enum udp_drop {
 	UDROP_NOCLIENT,
 	UDROP_RESOLVE,
 	UDROP_SEND,
+	UDROP_DENIED,
 	UDROP_NKINDS
 };
 
@@ -62,6 +66,7 @@ static const char *const udp_drop_names[UDROP_NKINDS] = {
 	[UDROP_NOCLIENT] = "no client address yet",
 	[UDROP_RESOLVE] = "unresolvable target",
 	[UDROP_SEND] = "send error",
+	[UDROP_DENIED] = "destination not allowed",
 };
 
 /* A datagram waiting for its target name to resolve (dial side). */
@@ -340,7 +345,12 @@ udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
 {
 	struct sockaddr_in6	 m6;
 	const struct sockaddr_in *sin;
+	const char		*why;
 
+	if (access_check(ACCESS_DIAL, sa, &why) != RV_ALLOW) {
+		udp_drop(ua, UDROP_DENIED, why);
+		return;
+	}
 	/* An IPv4 target on a dual-stack socket: as a mapped address. */
 	if (ua->ua_family == AF_INET6 && sa->sa_family == AF_INET) {
 		sin = (const struct sockaddr_in *)sa;
@@ -569,6 +579,7 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 	struct sockaddr_storage	 from;
 	socklen_t		 flen;
 	struct socks5_udp	 su;
+	const char		*why;
 	ssize_t			 n;
 	int			 i, e;
 	uint16_t		 port;
@@ -591,6 +602,11 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 		if ((e = socks5_udp_parse(udp_buf, (size_t)n, &su)) != S5U_OK) {
 			udp_drop(ua, e == S5U_FRAG ? UDROP_FRAGMENT :
 			    UDROP_MALFORMED, socks5_udp_strerror(e));
+			continue;
+		}
+		if (access_check_host(ACCESS_ENTRY, su.su_host, su.su_port,
+		    &why) != RV_ALLOW) {
+			udp_drop(ua, UDROP_DENIED, why);
 			continue;
 		}
 		/* The first good datagram fixes the application's port. */
