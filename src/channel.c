@@ -391,6 +391,11 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 {
 	struct channel	*ch;
 
+	/* A duplicate is ignored below, as ever. */
+	if (tunnel_full(t) && tunnel_find(t, m->m_id) == NULL) {
+		tunnel_refuse(t, m->m_id, "too many channels");
+		return (NULL);
+	}
 	if ((ch = channel_alloc(ops, CH_CONNECTING)) == NULL)
 		return (NULL);
 	memcpy(ch->ch_id, m->m_id, sizeof(ch->ch_id));

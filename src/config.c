@@ -31,7 +31,9 @@ enum {
 	OPT_WINDOW,
 	OPT_NO_EXT,
 	OPT_ACCESS_RULE,
-	OPT_ALLOW_PRIVATE
+	OPT_ALLOW_PRIVATE,
+	OPT_MAX_CHANNELS,
+	OPT_MAX_UDP
 };
 
 static const struct option server_opts[] = {
@@ -59,6 +61,8 @@ static const struct option server_opts[] = {
 	{ "no-extensions",	no_argument,	   NULL, OPT_NO_EXT },
 	{ "access-rule",	required_argument, NULL, OPT_ACCESS_RULE },
 	{ "allow-private",	optional_argument, NULL, OPT_ALLOW_PRIVATE },
+	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
+	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -89,6 +93,8 @@ static const struct option client_opts[] = {
 	{ "window",		required_argument, NULL, OPT_WINDOW },
 	{ "no-extensions",	no_argument,	   NULL, OPT_NO_EXT },
 	{ "access-rule",	required_argument, NULL, OPT_ACCESS_RULE },
+	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
+	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -175,6 +181,7 @@ config_usage(const char *sub, int status)
 "                        [--drain-timeout sec] [--udp-timeout sec]\n"
 "                        [--window bytes] [--no-extensions] [--syslog]\n"
 "                        [--access-rule rule ...] [--allow-private[=BOOL]]\n"
+"                        [--max-channels n] [--max-udp n]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -203,6 +210,8 @@ config_usage(const char *sub, int status)
 "                             10.0.0.0/8:22,8000-9000 (repeatable; LINKSOCKS_ACCESS_RULE)\n"
 "      --allow-private        let forward clients reach loopback and link-local\n"
 "                             addresses (LINKSOCKS_ALLOW_PRIVATE)\n"
+"      --max-channels N       open channels per tunnel (65536; LINKSOCKS_MAX_CHANNELS)\n"
+"      --max-udp N            UDP associations per tunnel (1024; LINKSOCKS_MAX_UDP)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -216,7 +225,8 @@ config_usage(const char *sub, int status)
 "                        [--udp-timeout sec] [--window bytes]\n"
 "                        [--no-extensions]\n"
 "                        [--direct-mode relay-only|auto] [--syslog]\n"
-"                        [--access-rule rule ...]\n"
+"                        [--access-rule rule ...] [--max-channels n]\n"
+"                        [--max-udp n]\n"
 "\n"
 "Connect to a linksocks server and serve SOCKS5 locally (client,\n"
 "connector), or dial targets for the server (provider = client -r).\n"
@@ -244,6 +254,8 @@ config_usage(const char *sub, int status)
 "      --access-rule RULE     SOCKS side: refuse other literal addresses at once;\n"
 "                             provider: dial only what a rule matches\n"
 "                             (repeatable; LINKSOCKS_ACCESS_RULE)\n"
+"      --max-channels N       open channels per tunnel (65536; LINKSOCKS_MAX_CHANNELS)\n"
+"      --max-udp N            UDP associations per tunnel (1024; LINKSOCKS_MAX_UDP)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n", sub);
@@ -406,6 +418,8 @@ config_defaults(struct config *c, enum ls_role role)
 	c->c_drain_timeout = 30;
 	c->c_udp_timeout = LS_UDP_TIMEOUT;
 	c->c_window = LS_WINDOW;
+	c->c_max_channels = LS_MAX_CHANNELS;
+	c->c_max_udp = LS_MAX_UDP;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	c->c_workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
 
@@ -416,6 +430,10 @@ config_defaults(struct config *c, enum ls_role role)
 	config_env_int(&c->c_socks_port, "LINKSOCKS_SOCKS_PORT", 0, 65535);
 	config_env_string(&c->c_socks_user, "LINKSOCKS_SOCKS_USERNAME");
 	config_env_string(&c->c_socks_pass, "LINKSOCKS_SOCKS_PASSWORD");
+	config_env_int(&c->c_max_channels, "LINKSOCKS_MAX_CHANNELS", 1,
+	    LS_MAX_CHANNELS_LIMIT);
+	config_env_int(&c->c_max_udp, "LINKSOCKS_MAX_UDP", 0,
+	    LS_MAX_UDP_LIMIT);
 	config_env_rules(c);
 	for (i = 0; i < LS_NITEMS(unsupported); i++)
 		if (config_env(unsupported[i]) != NULL)
@@ -594,6 +612,18 @@ config_parse(struct config *c, int argc, char **argv)
 		case OPT_ALLOW_PRIVATE:
 			config_optbool(&c->c_allow_private, optarg,
 			    "allow-private");
+			break;
+		case OPT_MAX_CHANNELS:
+			if (config_parse_int(optarg, 1, LS_MAX_CHANNELS_LIMIT,
+			    &c->c_max_channels))
+				config_die("invalid --max-channels: \"%s\" "
+				    "(1..%d)", optarg, LS_MAX_CHANNELS_LIMIT);
+			break;
+		case OPT_MAX_UDP:
+			if (config_parse_int(optarg, 0, LS_MAX_UDP_LIMIT,
+			    &c->c_max_udp))
+				config_die("invalid --max-udp: \"%s\" (0..%d)",
+				    optarg, LS_MAX_UDP_LIMIT);
 			break;
 		case 'h':
 			config_usage(c->c_subcmd, 0);

@@ -395,6 +395,10 @@ front_fastopen_holds(const struct tunnel *t)
 static void
 front_connect(struct channel *ch, struct tunnel *t)
 {
+	if (tunnel_full(t)) {
+		front_fail(ch, S5_REP_FAIL, "too many channels on the tunnel");
+		return;
+	}
 	if (channel_attach(ch, t) == -1) {
 		front_fail(ch, S5_REP_FAIL, "cannot register channel");
 		return;
@@ -444,9 +448,10 @@ front_connect_response(struct channel *ch, const struct msg *m,
 			channel_close(ch, "fast open: remote connect failed", 0);
 			return;
 		}
-		/* The far side's access rules (dial.c) said no. */
+		/* The far side's access rules (dial.c) or its caps said no. */
 		front_reply(ch, strcmp(err, "destination not allowed") == 0 ?
-		    S5_REP_NOTALLOWED : S5_REP_HOSTUNREACH, NULL);
+		    S5_REP_NOTALLOWED : strcmp(err, "too many channels") == 0 ?
+		    S5_REP_FAIL : S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "remote connect failed", 1);
 		return;
 	}

@@ -47,6 +47,10 @@
 #define LS_WINDOW		(4 * 1024 * 1024)	/* per-channel credit */
 #define LS_WINDOW_MIN		(64 * 1024)
 #define LS_WINDOW_MAX		(256 * 1024 * 1024)
+#define LS_MAX_CHANNELS		65536	/* open channels per tunnel */
+#define LS_MAX_CHANNELS_LIMIT	1048576
+#define LS_MAX_UDP		1024	/* UDP associations per tunnel */
+#define LS_MAX_UDP_LIMIT	65536
 
 /* Exit status a worker uses for "fatal, do not respawn, stop everything". */
 #define LS_EXIT_FATAL		3
@@ -559,6 +563,8 @@ struct config {
 	int		 c_no_ext;		/* --no-extensions */
 	struct rules	 c_rules;		/* --access-rule */
 	int		 c_allow_private;	/* --allow-private */
+	int		 c_max_channels;	/* per tunnel */
+	int		 c_max_udp;		/* UDP associations per tunnel */
 	/* server */
 	char		*c_ws_host;
 	int		 c_ws_port;
@@ -901,6 +907,8 @@ struct tunnel {
 	int			 t_refs;
 	struct group		*t_group;	/* server: provider/connector group */
 	int			 t_autonomy;	/* provider on an autonomy token */
+	unsigned		 t_nudp;	/* UDP associations (udp.c) */
+	unsigned		 t_refused;	/* Connects refused by a cap */
 	TAILQ_ENTRY(tunnel)	 t_entry;	/* g_tunnels */
 	TAILQ_ENTRY(tunnel)	 t_all;		/* server: every tunnel */
 };
@@ -944,6 +952,11 @@ void		 tunnel_block(struct tunnel *, struct channel *);
 void		 tunnel_pause(struct tunnel *, int);
 struct channel	*tunnel_find(struct tunnel *, const uint8_t *);
 int		 tunnel_add(struct tunnel *, struct channel *);
+/* Does t hold --max-channels channels already? */
+int		 tunnel_full(const struct tunnel *);
+/* ConnectResponse(0, text) for a Connect refused before it had a
+ * channel (caps); logged at 1, 2, 4, 8... refusals on t. */
+void		 tunnel_refuse(struct tunnel *, const uint8_t *, const char *);
 /* One whole message (all of the evbuffer) from the peer. */
 void		 tunnel_dispatch(struct tunnel *, struct evbuffer *);
 void		 tunnel_remove(struct tunnel *, struct channel *);
@@ -1110,7 +1123,8 @@ void		 channel_gone(struct channel *, const char *);
 /* Give ch a fresh channel id on t; -1 if none could be registered. */
 int		 channel_attach(struct channel *, struct tunnel *);
 /* A channel for Connect m received on t (dial side), registered on t
- * under m's id, CH_CONNECTING; NULL (logged) if it cannot be. */
+ * under m's id, CH_CONNECTING; NULL (logged) if it cannot be, or
+ * (ConnectResponse "too many channels") if t is full. */
 struct channel	*channel_new_remote(struct tunnel *, const struct msg *,
 		    const struct channel_ops *);
 /* Dial side: answer ConnectResponse(0, text) and close (logged). */

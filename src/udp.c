@@ -20,7 +20,7 @@
  * counted; the first of each kind is logged, the counts once at the end.
  * So are datagrams to a target the access policy refuses (access.c):
  * the SOCKS side checks literal targets, the dial side the address it
- * is about to send to.
+ * is about to send to.  A tunnel holds at most --max-udp associations.
  */
 #include "config.h"
 
@@ -92,6 +92,7 @@ struct udp_lookup {
 
 struct udp_assoc {
 	struct channel		*ua_ch;
+	struct tunnel		*ua_tun;	/* counted in its t_nudp */
 	int			 ua_fd;
 	int			 ua_family;	/* of ua_fd */
 	struct event		*ua_ev;
@@ -115,6 +116,7 @@ struct udp_assoc {
 static uint8_t	udp_buf[UDP_DGRAM_MAX + S5U_HDR_MAX];
 
 static struct udp_assoc *udp_assoc_new(struct channel *);
+static void	udp_count(struct udp_assoc *, struct tunnel *);
 static int	udp_socket(int, const struct sockaddr *, socklen_t, char *,
 		    size_t);
 static void	udp_drop(struct udp_assoc *, enum udp_drop, const char *);
@@ -192,6 +194,15 @@ udp_assoc_new(struct channel *ch)
 	return (ua);
 }
 
+/* The association counts against t's --max-udp until it is freed. */
+static void
+udp_count(struct udp_assoc *ua, struct tunnel *t)
+{
+	ua->ua_tun = t;
+	tunnel_ref(t);
+	t->t_nudp++;
+}
+
 /* A non-blocking UDP socket bound to sa, with large buffers. */
 static int
 udp_socket(int family, const struct sockaddr *sa, socklen_t salen,
@@ -262,6 +273,10 @@ udp_free(struct channel *ch)
 		event_free(ua->ua_idle);
 	if (ua->ua_fd != -1)
 		close(ua->ua_fd);
+	if (ua->ua_tun != NULL) {
+		ua->ua_tun->t_nudp--;
+		tunnel_unref(ua->ua_tun);
+	}
 	free(ua);
 	ch->ch_udp = NULL;
 }
@@ -392,6 +407,13 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	struct in6_addr		 a6;
 
 	channel_set_ops(ch, &udp_socks_ops);
+	if (t->t_nudp >= (unsigned)ls_conf->c_max_udp || tunnel_full(t)) {
+		log_info("udp %s: too many associations or channels on %s",
+		    ch->ch_peer, t->t_name);
+		front_reply(ch, S5_REP_FAIL, NULL);
+		channel_close(ch, "too many UDP associations", 1);
+		return;
+	}
 	if (channel_attach(ch, t) == -1) {
 		front_reply(ch, S5_REP_FAIL, NULL);
 		channel_close(ch, "cannot register channel", 1);
@@ -399,6 +421,7 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	}
 	if ((ua = udp_assoc_new(ch)) == NULL)
 		goto fail;
+	udp_count(ua, t);
 	/* The application: its control connection's address. */
 	ua->ua_clientlen = sizeof(ua->ua_client);
 	if (getpeername(fd, (struct sockaddr *)&ua->ua_client,
@@ -478,17 +501,20 @@ static void
 udp_connect_response(struct channel *ch, const struct msg *m,
     struct evbuffer *frame)
 {
-	char	ebuf[256];
+	char		 ebuf[256];
+	const char	*err;
 
 	if (ch->ch_flags & CHF_CONFIRMED)
 		return;
 	if (!m->m_success) {
+		err = channel_msg_error(m, ebuf, sizeof(ebuf));
 		log_info("udp %s: remote association failed: %s",
-		    log_id(ch->ch_id), channel_msg_error(m, ebuf,
-		    sizeof(ebuf)));
+		    log_id(ch->ch_id), err);
 		ch->ch_flags |= CHF_DISC_SENT;
+		/* The far side's caps: a general failure. */
 		if (ch->ch_state == CH_REPLY_OWED)
-			front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+			front_reply(ch, strncmp(err, "too many ", 9) == 0 ?
+			    S5_REP_FAIL : S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "remote association failed", 1);
 		return;
 	}
@@ -644,12 +670,18 @@ udp_dial(struct tunnel *t, const struct msg *m)
 	char			 err[128], text[200];
 	struct timeval		 tv = { ls_conf->c_udp_timeout, 0 };
 
+	if (t->t_nudp >= (unsigned)ls_conf->c_max_udp &&
+	    tunnel_find(t, m->m_id) == NULL) {
+		tunnel_refuse(t, m->m_id, "too many UDP associations");
+		return;
+	}
 	if ((ch = channel_new_remote(t, m, &udp_dial_ops)) == NULL)
 		return;
 	if ((ua = udp_assoc_new(ch)) == NULL) {
 		channel_refuse(ch, "out of memory");
 		return;
 	}
+	udp_count(ua, t);
 	memset(&any6, 0, sizeof(any6));
 	any6.sin6_family = AF_INET6;
 	any6.sin6_addr = in6addr_any;

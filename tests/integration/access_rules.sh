@@ -1,5 +1,5 @@
 #!/bin/sh
-# Destination access rules.  Every target
+# Destination access rules and the per-tunnel channel cap.  Every target
 # is on loopback; non-loopback refusals run in a network namespace this
 # test creates (unshare -rn), where nothing is routed anywhere.
 #
@@ -19,6 +19,12 @@
 #  socks     A client with --access-rule refuses a literal address and a
 #            name whose port no rule allows with 05 02 by itself: the
 #            server never logs a dial for them.
+#  cap       --max-channels 3: the 4th Connect gets ConnectResponse
+#            "too many channels" while the 3 others keep echoing and the
+#            tunnel stays; a freed slot is used again.  Through a client
+#            the 4th SOCKS CONNECT gets 05 01 while 3 downloads finish.
+#            --max-udp 1: a second UDP ASSOCIATE gets 05 01 while the
+#            first holds; once it ends a new one works.
 #  netns     In the namespace: 169.254.1.1 on lo.  The default server
 #            refuses it and 224.0.0.1; with --allow-private it is reached,
 #            but the server's own port on that address is not.
@@ -29,8 +35,9 @@
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 
 OK=05000001000000000000
+FAILREP=05010001000000000000
 NOTALLOWED=05020001000000000000
-PARTS=${AR_PARTS:-defaults open syntax socks netns}
+PARTS=${AR_PARTS:-defaults open syntax socks cap netns}
 PROBE="$LS_LIB/accessprobe.py"
 
 want() {
@@ -294,6 +301,81 @@ part_socks() {
 	stop guarded fwd
 }
 
+part_cap() {
+	local out i pids p rc want got
+	ls_start_server capped --max-channels 3
+	out=$(timeout 90 python3 "$PROBE" cap --port "$WS_PORT" \
+	    --token "$LS_TOKEN" --open 3)
+	for i in 1 2 3; do
+		has_line "$out" "open $i ok" "cap: channel $i"
+	done
+	has_line "$out" "extra 0 too many channels" "cap: the 4th"
+	for i in 1 2 3; do
+		has_line "$out" "echo $i ok" "cap: channel $i after the 4th"
+	done
+	has_line "$out" "reopen 1 -" "cap: a freed slot"
+	has_line "$out" "reecho ok" "cap: the new channel"
+	log_has capped "Connect for channel [0-9a-f]+ refused: too many channels" \
+	    "cap: log"
+	ls_say "cap: 3 open, the 4th refused, the 3 echo, a freed slot used"
+
+	# Through a client: 3 slow downloads hold the slots.
+	ls_start_client cc
+	pids=
+	for i in 1 2 3; do
+		ls_socks5 --proxy "127.0.0.1:$SOCKS_PORT" \
+		    --target "127.0.0.1:$WEB" --timeout 60 \
+		    --http-get "/file?size=200000&seed=cap$i&rate=50000" \
+		    >"$TMPD/cap$i.out" 2>&1 &
+		pids="$pids $!"
+		ls_register "$!" "slow$i"
+	done
+	ls_wait_log "$TMPD/capped.log" "connected to 127\.0\.0\.1:$WEB" 3 20 \
+	    "$(ls_pid_of capped)" capped
+	out=$(ls_socks5 --proxy "127.0.0.1:$SOCKS_PORT" \
+	    --target "127.0.0.1:$WEB" --expect-close --timeout 20)
+	ls_expect "$out" reply "$FAILREP" "cap: 4th SOCKS CONNECT"
+	i=0
+	for p in $pids; do
+		i=$((i + 1))
+		rc=0
+		wait "$p" || rc=$?
+		out=$(cat "$TMPD/cap$i.out")
+		ls_expect "$out" http-status 200 "cap: download $i"
+		want=$(ls_field "$out" header-sha256)
+		got=$(ls_field "$out" body-sha256)
+		[ "$want" = "$got" ] && [ "$(ls_field "$out" body-len)" = 200000 ] ||
+		    fail "cap: download $i: $got != $want"
+	done
+	ls_say "cap: 4th SOCKS CONNECT 05 01, the 3 downloads complete"
+	stop cc capped
+
+	# --max-udp 1: a second association waits for the first to end.
+	ls_start_server ucap --max-udp 1
+	ls_start_client uc
+	ls_udp hold --proxy "127.0.0.1:$SOCKS_PORT" --hold 6 \
+	    >"$TMPD/hold.out" 2>&1 &
+	p=$!
+	ls_register "$p" hold
+	ls_wait_log "$TMPD/ucap.log" "udp association for" 1 20 \
+	    "$(ls_pid_of ucap)" ucap
+	out=$(ls_udp hold --proxy "127.0.0.1:$SOCKS_PORT" 2>/dev/null)
+	ls_expect "$out" reply "$FAILREP" "cap: a second UDP association"
+	log_has ucap "refused: too many UDP associations" "cap: UDP log"
+	wait "$p" || fail "cap: the first association: $(cat "$TMPD/hold.out")"
+	case $(ls_field "$(cat "$TMPD/hold.out")" reply) in
+	0500*) ;;
+	*)	fail "cap: the first association: $(cat "$TMPD/hold.out")" ;;
+	esac
+	ls_wait_log "$TMPD/ucap.log" "association ended" 1 20 \
+	    "$(ls_pid_of ucap)" ucap
+	ls_udp_check "cap: UDP once the first ended" echo \
+	    --proxy "127.0.0.1:$SOCKS_PORT" --target "127.0.0.1:$ECHO" \
+	    --count 20 --max 1000
+	ls_say "cap: --max-udp 1: the 2nd association 05 01, a freed one reused"
+	stop uc ucap
+}
+
 # ---- inside the namespace ---------------------------------------------
 
 netns_inside() {
@@ -369,7 +451,7 @@ fi
 WEB=$HTTP_PORT
 ls_udpecho echo 127.0.0.1
 ECHO=$UDP_PORT
-for p in defaults open syntax socks netns; do
+for p in defaults open syntax socks cap netns; do
 	want "$p" || continue
 	ls_say "---- $p"
 	"part_$p"
