@@ -414,6 +414,11 @@ agent_connect_in(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
 		    ct->t_name, log_id(m->m_id));
 		return;
 	}
+	/* A worker link carries many tunnels' channels: not capped. */
+	if (!from_link && tunnel_full(ct)) {
+		tunnel_refuse(ct, m->m_id, "too many channels");
+		return;
+	}
 	if ((ch = agent_half_new(m->m_id, from_link ? CHF_FROM_LINK : 0,
 	    CH_WAIT_TUNNEL)) == NULL) {
 		if (msg_put_connect_response(ct->t_out, 0, m->m_id,

@@ -395,6 +395,11 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 {
 	struct channel	*ch;
 
+	/* A duplicate is ignored below, as ever. */
+	if (tunnel_full(t) && tunnel_find(t, m->m_id) == NULL) {
+		tunnel_refuse(t, m->m_id, "too many channels");
+		return (NULL);
+	}
 	if ((ch = channel_alloc(ops, CH_CONNECTING)) == NULL)
 		return (NULL);
 	memcpy(ch->ch_id, m->m_id, sizeof(ch->ch_id));
@@ -419,6 +424,13 @@ void
 channel_refuse(struct channel *ch, const char *text)
 {
 	log_info("channel %s: %s", log_id(ch->ch_id), text);
+	channel_deny(ch, text);
+}
+
+/* The same when the caller has logged why. */
+void
+channel_deny(struct channel *ch, const char *text)
+{
 	if (ch->ch_tun != NULL &&
 	    msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
 	    text) == 0)

@@ -37,7 +37,11 @@ enum {
 	OPT_DIRECT_MODE,
 	OPT_UDP_TIMEOUT,
 	OPT_WINDOW,
-	OPT_NO_EXT
+	OPT_NO_EXT,
+	OPT_ACCESS_RULE,
+	OPT_ALLOW_PRIVATE,
+	OPT_MAX_CHANNELS,
+	OPT_MAX_UDP
 };
 
 static const struct option server_opts[] = {
@@ -63,6 +67,10 @@ static const struct option server_opts[] = {
 	{ "udp-timeout",	required_argument, NULL, OPT_UDP_TIMEOUT },
 	{ "window",		required_argument, NULL, OPT_WINDOW },
 	{ "no-extensions",	no_argument,	   NULL, OPT_NO_EXT },
+	{ "access-rule",	required_argument, NULL, OPT_ACCESS_RULE },
+	{ "allow-private",	optional_argument, NULL, OPT_ALLOW_PRIVATE },
+	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
+	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -92,6 +100,9 @@ static const struct option client_opts[] = {
 	{ "udp-timeout",	required_argument, NULL, OPT_UDP_TIMEOUT },
 	{ "window",		required_argument, NULL, OPT_WINDOW },
 	{ "no-extensions",	no_argument,	   NULL, OPT_NO_EXT },
+	{ "access-rule",	required_argument, NULL, OPT_ACCESS_RULE },
+	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
+	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -100,6 +111,11 @@ static const char client_short[] = "t:u:r::c:s:p:n:w:i::R::T:f::E::dh";
 static __dead void	config_quit(int);
 static __dead void	config_usage(const char *, int);
 static __dead void	config_die(const char *, ...) LS_PRINTF(1, 2);
+static __dead void	config_die_rule(const char *, const char *,
+			    const char *);
+static void		 config_add_rule(struct config *, const char *,
+			    const char *);
+static void		 config_env_rules(struct config *);
 static const char	*config_env(const char *);
 static int		 config_parse_bool(const char *, int *);
 static int		 config_parse_int(const char *, long, long, int *);
@@ -136,6 +152,41 @@ config_die(const char *fmt, ...)
 	config_quit(1);
 }
 
+/* A bad access rule: a usage error, status 2. */
+static __dead void
+config_die_rule(const char *rule, const char *where, const char *problem)
+{
+	fprintf(stderr, "linksocks: invalid access rule \"%s\"%s: %s\n", rule,
+	    where, problem);
+	exit(2);
+}
+
+static void
+config_add_rule(struct config *c, const char *rule, const char *where)
+{
+	char	err[256];
+
+	if (rules_add(&c->c_rules, rule, err, sizeof(err)) == -1)
+		config_die_rule(rule, where, err);
+}
+
+/* LINKSOCKS_ACCESS_RULE: rules separated by white space or ';'. */
+static void
+config_env_rules(struct config *c)
+{
+	const char	*v;
+	char		*buf, *p, *rule;
+
+	if ((v = config_env("LINKSOCKS_ACCESS_RULE")) == NULL)
+		return;
+	if ((buf = strdup(v)) == NULL)
+		config_die("out of memory");
+	for (p = buf; (rule = strsep(&p, " \t\r\n;")) != NULL;)
+		if (*rule != '\0')
+			config_add_rule(c, rule, " in LINKSOCKS_ACCESS_RULE");
+	free(buf);
+}
+
 static __dead void
 config_usage(const char *sub, int status)
 {
@@ -150,6 +201,8 @@ config_usage(const char *sub, int status)
 "                        [--workers n] [--port-file file]\n"
 "                        [--drain-timeout sec] [--udp-timeout sec]\n"
 "                        [--window bytes] [--no-extensions] [--syslog]\n"
+"                        [--access-rule rule ...] [--allow-private[=BOOL]]\n"
+"                        [--max-channels n] [--max-udp n]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -174,6 +227,12 @@ config_usage(const char *sub, int status)
 "      --udp-timeout SEC      end UDP associations idle this long (300)\n"
 "      --window BYTES         per-channel receive window with our peers (4194304)\n"
 "      --no-extensions        plain protocol 0x01: no half-close, no credit windows\n"
+"      --access-rule RULE     allow only destinations a rule matches, e.g.\n"
+"                             10.0.0.0/8:22,8000-9000 (repeatable; LINKSOCKS_ACCESS_RULE)\n"
+"      --allow-private        let forward clients reach loopback and link-local\n"
+"                             addresses (LINKSOCKS_ALLOW_PRIVATE)\n"
+"      --max-channels N       open channels per tunnel (65536; LINKSOCKS_MAX_CHANNELS)\n"
+"      --max-udp N            UDP associations per tunnel (1024; LINKSOCKS_MAX_UDP)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -187,6 +246,8 @@ config_usage(const char *sub, int status)
 "                        [--udp-timeout sec] [--window bytes]\n"
 "                        [--no-extensions]\n"
 "                        [--direct-mode relay-only|auto] [--syslog]\n"
+"                        [--access-rule rule ...] [--max-channels n]\n"
+"                        [--max-udp n]\n"
 "\n"
 "Connect to a linksocks server and serve SOCKS5 locally (client,\n"
 "connector), or dial targets for the server (provider = client -r).\n"
@@ -211,6 +272,11 @@ config_usage(const char *sub, int status)
 "      --window BYTES         per-channel receive window with our peers (4194304)\n"
 "      --no-extensions        plain protocol 0x01: no half-close, no credit windows\n"
 "      --direct-mode MODE     relay-only or auto (direct mode is not implemented)\n"
+"      --access-rule RULE     SOCKS side: refuse other literal addresses at once;\n"
+"                             provider: dial only what a rule matches\n"
+"                             (repeatable; LINKSOCKS_ACCESS_RULE)\n"
+"      --max-channels N       open channels per tunnel (65536; LINKSOCKS_MAX_CHANNELS)\n"
+"      --max-udp N            UDP associations per tunnel (1024; LINKSOCKS_MAX_UDP)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n", sub);
@@ -373,6 +439,8 @@ config_defaults(struct config *c, enum ls_role role)
 	c->c_drain_timeout = 30;
 	c->c_udp_timeout = LS_UDP_TIMEOUT;
 	c->c_window = LS_WINDOW;
+	c->c_max_channels = LS_MAX_CHANNELS;
+	c->c_max_udp = LS_MAX_UDP;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	c->c_workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
 
@@ -383,6 +451,11 @@ config_defaults(struct config *c, enum ls_role role)
 	config_env_int(&c->c_socks_port, "LINKSOCKS_SOCKS_PORT", 0, 65535);
 	config_env_string(&c->c_socks_user, "LINKSOCKS_SOCKS_USERNAME");
 	config_env_string(&c->c_socks_pass, "LINKSOCKS_SOCKS_PASSWORD");
+	config_env_int(&c->c_max_channels, "LINKSOCKS_MAX_CHANNELS", 1,
+	    LS_MAX_CHANNELS_LIMIT);
+	config_env_int(&c->c_max_udp, "LINKSOCKS_MAX_UDP", 0,
+	    LS_MAX_UDP_LIMIT);
+	config_env_rules(c);
 	for (i = 0; i < LS_NITEMS(unsupported); i++)
 		if (config_env(unsupported[i]) != NULL)
 			fprintf(stderr, "linksocks: warning: %s is set but not "
@@ -393,6 +466,7 @@ config_defaults(struct config *c, enum ls_role role)
 		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
 		    65535);
 		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
+		config_env_bool(&c->c_allow_private, "LINKSOCKS_ALLOW_PRIVATE");
 	} else {
 		config_env_string(&c->c_url, "LINKSOCKS_URL");
 		config_env_bool(&c->c_retry_auth, "LINKSOCKS_RETRY_AUTH");
@@ -413,7 +487,7 @@ config_parse(struct config *c, int argc, char **argv)
 {
 	const struct option	*opts;
 	const char		*shortopts;
-	int			 ch, v;
+	int			 ch, v, rules_given = 0;
 
 	if (c->c_role == ROLE_SERVER) {
 		opts = server_opts;
@@ -549,6 +623,28 @@ config_parse(struct config *c, int argc, char **argv)
 			break;
 		case OPT_NO_EXT:
 			c->c_no_ext = 1;
+			break;
+		case OPT_ACCESS_RULE:
+			/* Rules on the command line replace the environment's. */
+			if (!rules_given++)
+				rules_clear(&c->c_rules);
+			config_add_rule(c, optarg, "");
+			break;
+		case OPT_ALLOW_PRIVATE:
+			config_optbool(&c->c_allow_private, optarg,
+			    "allow-private");
+			break;
+		case OPT_MAX_CHANNELS:
+			if (config_parse_int(optarg, 1, LS_MAX_CHANNELS_LIMIT,
+			    &c->c_max_channels))
+				config_die("invalid --max-channels: \"%s\" "
+				    "(1..%d)", optarg, LS_MAX_CHANNELS_LIMIT);
+			break;
+		case OPT_MAX_UDP:
+			if (config_parse_int(optarg, 0, LS_MAX_UDP_LIMIT,
+			    &c->c_max_udp))
+				config_die("invalid --max-udp: \"%s\" (0..%d)",
+				    optarg, LS_MAX_UDP_LIMIT);
 			break;
 		case 'h':
 			config_usage(c->c_subcmd, 0);

@@ -2,7 +2,10 @@
  * dial.c -- the dial side of a TCP channel (a forward server, a
  * provider): a Connect arrived, the target is resolved with evdns and
  * each address tried in turn, and ConnectResponse tells the far side how
- * it went.  Early data (fast open) waits in the socket's output until
+ * it went.  Only the resolved addresses that pass the access policy
+ * (access.c) are kept, so the address checked is the address dialled;
+ * a target with none left is refused ("destination not allowed").
+ * Early data (fast open) waits in the socket's output until
  * the connect completes, and a half-close that arrives meanwhile is kept
  * for after it.  Once connected the channel relays through channel.c.
  */
@@ -19,6 +22,8 @@
 static void	dial_event(struct bufferevent *, short, void *);
 static void	dial_next(struct channel *);
 static void	dial_resolved(int, struct evutil_addrinfo *, void *);
+static struct evutil_addrinfo *dial_filter(struct channel *,
+		    struct evutil_addrinfo *);
 static void	dial_fail(struct channel *, const char *);
 static void	dial_disconnect(struct channel *, const struct msg *,
 		    struct evbuffer *);
@@ -152,6 +157,41 @@ dial_next(struct channel *ch)
 	}
 }
 
+/*
+ * Drop the addresses the policy refuses from the list (each freed on
+ * its own); one log line for the target if none is left.
+ */
+static struct evutil_addrinfo *
+dial_filter(struct channel *ch, struct evutil_addrinfo *ai)
+{
+	struct evutil_addrinfo	*head = NULL, **tail = &head, *next;
+	const char		*why = NULL, *w;
+	char			 addr[INET6_ADDRSTRLEN + 8] = "";
+
+	for (; ai != NULL; ai = next) {
+		next = ai->ai_next;
+		ai->ai_next = NULL;
+		if (access_check(ACCESS_DIAL, ai->ai_addr, &w) == RV_ALLOW) {
+			*tail = ai;
+			tail = &ai->ai_next;
+			continue;
+		}
+		util_sockaddr_str(ai->ai_addr, addr, sizeof(addr));
+		why = w;
+		log_debug("channel %s: %s:%u: address %s refused: %s",
+		    log_id(ch->ch_id), log_str((const uint8_t *)ch->ch_host,
+		    strlen(ch->ch_host)), ch->ch_port, addr, w);
+		evutil_freeaddrinfo(ai);
+	}
+	if (head == NULL && why != NULL)
+		access_refused("channel %s: destination %s:%u (%s) not "
+		    "allowed for %s: %s", log_id(ch->ch_id),
+		    log_str((const uint8_t *)ch->ch_host, strlen(ch->ch_host)),
+		    ch->ch_port, addr, ch->ch_tun != NULL ?
+		    ch->ch_tun->t_name : "?", why);
+	return (head);
+}
+
 static void
 dial_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 {
@@ -168,6 +208,10 @@ dial_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 		    result == EVUTIL_EAI_NONAME ? "no such host" :
 		    evutil_gai_strerror(result));
 		dial_fail(ch, err);
+		return;
+	}
+	if ((ai = dial_filter(ch, ai)) == NULL) {
+		channel_deny(ch, "destination not allowed");
 		return;
 	}
 	ch->ch_ai = ch->ch_ai_next = ai;

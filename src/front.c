@@ -9,6 +9,10 @@
  * application is owed its reply from the Connect until the far side
  * answers (CH_REPLY_OWED); with fast open it gets success at once and
  * its bytes follow the Connect, so a failure can only close it.
+ *
+ * A CONNECT to a literal address the access rules refuse (access.c) is
+ * answered 05 02 here, before any tunnel is involved; a name is refused
+ * here only when no rule allows its port, else the dial side decides.
  */
 #include "config.h"
 
@@ -38,6 +42,7 @@ static struct channel *front_new(evutil_socket_t, struct group *);
 static void	front_read(struct bufferevent *, void *);
 static void	front_event(struct bufferevent *, short, void *);
 static void	front_request(struct channel *);
+static int	front_allowed(struct channel *);
 static void	front_fail(struct channel *, uint8_t, const char *);
 static void	front_handoff(struct channel *, int);
 static void	front_start(struct channel *, struct tunnel *);
@@ -307,6 +312,24 @@ front_start(struct channel *ch, struct tunnel *t)
 		front_fail(ch, S5_REP_CMD, "UDP ASSOCIATE not supported here");
 }
 
+/* A CONNECT the rules refuse: 05 02 now (one log line, rate-limited). */
+static int
+front_allowed(struct channel *ch)
+{
+	const char	*why;
+
+	if (ch->ch_s5->s5_cmd == S5_CMD_UDP ||
+	    access_check_host(ACCESS_ENTRY, ch->ch_host, ch->ch_port,
+	    &why) == RV_ALLOW)
+		return (1);
+	access_refused("socks %s: destination %s:%u not allowed: %s",
+	    ch->ch_peer, log_str((const uint8_t *)ch->ch_host,
+	    strlen(ch->ch_host)), ch->ch_port, why);
+	front_reply(ch, S5_REP_NOTALLOWED, NULL);
+	channel_close(ch, "destination not allowed", 1);
+	return (0);
+}
+
 static void
 front_request(struct channel *ch)
 {
@@ -320,6 +343,8 @@ front_request(struct channel *ch)
 	}
 	ch->ch_port = ch->ch_s5->s5_port;
 	preauth_remove(&ch->ch_preauth);	/* negotiated */
+	if (!front_allowed(ch))
+		return;
 	/* Stop reading: early data stays queued until the channel runs. */
 	bufferevent_disable(ch->ch_bev, EV_READ);
 	channel_timer(ch, 0);
@@ -398,6 +423,10 @@ front_fastopen_holds(const struct tunnel *t)
 static void
 front_connect(struct channel *ch, struct tunnel *t)
 {
+	if (tunnel_full(t)) {
+		front_fail(ch, S5_REP_FAIL, "too many channels on the tunnel");
+		return;
+	}
 	if (channel_attach(ch, t) == -1) {
 		front_fail(ch, S5_REP_FAIL, "cannot register channel");
 		return;
@@ -432,21 +461,25 @@ static void
 front_connect_response(struct channel *ch, const struct msg *m,
     struct evbuffer *frame)
 {
-	char	ebuf[256];
+	char		 ebuf[256];
+	const char	*err;
 
 	if (ch->ch_flags & CHF_CONFIRMED)
 		return;
 	if (!m->m_success) {
+		err = channel_msg_error(m, ebuf, sizeof(ebuf));
 		log_info("channel %s %s:%u: remote connect failed: %s",
-		    log_id(ch->ch_id), ch->ch_host, ch->ch_port,
-		    channel_msg_error(m, ebuf, sizeof(ebuf)));
+		    log_id(ch->ch_id), ch->ch_host, ch->ch_port, err);
 		ch->ch_flags |= CHF_DISC_SENT;	/* dial side forgot it */
 		if (ch->ch_state != CH_REPLY_OWED) {
 			/* The app already has success: closing is all we can do. */
 			channel_close(ch, "fast open: remote connect failed", 0);
 			return;
 		}
-		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+		/* The far side's access rules (dial.c) or its caps said no. */
+		front_reply(ch, strcmp(err, "destination not allowed") == 0 ?
+		    S5_REP_NOTALLOWED : strcmp(err, "too many channels") == 0 ?
+		    S5_REP_FAIL : S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "remote connect failed", 1);
 		return;
 	}

@@ -47,6 +47,10 @@
 #define LS_WINDOW		(4 * 1024 * 1024)	/* per-channel credit */
 #define LS_WINDOW_MIN		(64 * 1024)
 #define LS_WINDOW_MAX		(256 * 1024 * 1024)
+#define LS_MAX_CHANNELS		65536	/* open channels per tunnel */
+#define LS_MAX_CHANNELS_LIMIT	1048576
+#define LS_MAX_UDP		1024	/* UDP associations per tunnel */
+#define LS_MAX_UDP_LIMIT	65536
 
 /*
  * What a peer may cost before it has authenticated (man page, SECURITY),
@@ -272,6 +276,92 @@ int		 socks5_udp_parse(const uint8_t *, size_t, struct socks5_udp *);
 const char	*socks5_udp_strerror(int);
 int		 socks5_udp_header(uint8_t *, const uint8_t *, size_t,
 		    uint16_t);
+
+/* ------------------------------------------------------------------ */
+/* rules.c: destination access rules (pure, no I/O)                    */
+
+/* One address spec, inclusive, in 16-byte form (IPv4 as ::ffff:a.b.c.d). */
+struct rules_range {
+	uint8_t		 rr_lo[16];
+	uint8_t		 rr_hi[16];
+};
+
+struct rules_ports {
+	uint16_t	 rp_lo;
+	uint16_t	 rp_hi;
+};
+
+/* One allow entry: no address spec = any address, no port spec = any. */
+struct rule {
+	char			*r_text;	/* as given, for logs */
+	struct rules_range	*r_addrs;
+	size_t			 r_naddrs;
+	struct rules_ports	*r_ports;
+	size_t			 r_nports;
+};
+
+/* A rule set: empty allows everything. */
+struct rules {
+	struct rule	*rs_rules;
+	size_t		 rs_n;
+};
+
+/* What the address is, for the defaults of a forward server. */
+enum rules_class {
+	RC_OTHER,		/* an ordinary unicast address */
+	RC_LOOPBACK,		/* 127.0.0.0/8, ::1 */
+	RC_LINKLOCAL,		/* 169.254.0.0/16, fe80::/10 */
+	RC_UNSPEC,		/* 0.0.0.0/8, :: */
+	RC_MULTICAST		/* 224.0.0.0/4, 255.255.255.255, ff00::/8 */
+};
+
+enum rules_verdict {
+	RV_ALLOW,
+	RV_NORULE,		/* rules are set and none matches */
+	RV_CLASS,		/* refused by default: see rules_classify */
+	RV_SELF			/* one of our own listening sockets */
+};
+
+#define RULES_MAXPORTS		16
+
+/* Where a destination is checked, and what applies there. */
+struct rules_policy {
+	const struct rules *pl_rules;	/* NULL or empty: no rules */
+	int		 pl_defaults;	/* refuse the classes above RC_OTHER */
+	int		 pl_allow_private; /* ... but not loopback, link-local */
+	const uint16_t	*pl_ports;	/* our listening ports */
+	size_t		 pl_nports;
+};
+
+/* Parse one rule and add it; -1 with the problem in err. */
+int		 rules_add(struct rules *, const char *, char *, size_t);
+void		 rules_clear(struct rules *);
+/* The 16-byte form of an AF_INET or AF_INET6 address; -1 otherwise. */
+int		 rules_addr16(const struct sockaddr *, uint8_t *);
+/* ... of a literal IPv4 or IPv6 text; -1 if it is not one. */
+int		 rules_parse_ip(const char *, uint8_t *);
+enum rules_class rules_classify(const uint8_t *);
+const char	*rules_strclass(enum rules_class);
+/* Does a rule match?  *named: the address spec that matched lies wholly
+ * inside the block of the address's class (it names it). */
+int		 rules_match(const struct rules *, const uint8_t *, uint16_t,
+		    int *);
+/* Could a rule match port on some address? */
+int		 rules_match_port(const struct rules *, uint16_t);
+/* Is port one of the policy's own listening ports? */
+int		 rules_own_port(const struct rules_policy *, uint16_t);
+/*
+ * The verdict for a destination; local: the address is one of this
+ * host's (loopback and unspecified addresses always are).
+ */
+enum rules_verdict rules_check(const struct rules_policy *, const uint8_t *,
+		    uint16_t, int);
+/* The verdict for a host text from a request: a literal is checked as
+ * above (not local); a name only on its port. */
+enum rules_verdict rules_check_host(const struct rules_policy *,
+		    const char *, uint16_t);
+/* Why: "no access rule matches", "loopback address", ... */
+const char	*rules_why(enum rules_verdict, const uint8_t *);
 
 /* ------------------------------------------------------------------ */
 /* url.c: client URL normalisation (spec 2.2)                          */
@@ -567,6 +657,10 @@ struct config {
 	int		 c_udp_timeout;		/* seconds, idle UDP association */
 	uint32_t	 c_window;		/* our per-channel receive window */
 	int		 c_no_ext;		/* --no-extensions */
+	struct rules	 c_rules;		/* --access-rule */
+	int		 c_allow_private;	/* --allow-private */
+	int		 c_max_channels;	/* per tunnel */
+	int		 c_max_udp;		/* UDP associations per tunnel */
 	/* server */
 	char		*c_ws_host;
 	int		 c_ws_port;
@@ -664,6 +758,25 @@ void		 registry_internal_key(const struct token *, const uint8_t *,
 		    char *, size_t);
 /* Build the CLI tokens (master, before fork). */
 void		 registry_init(struct config *);
+
+/* ------------------------------------------------------------------ */
+/* access.c: this process's destination policy (rules.c + its role)     */
+
+enum access_side {
+	ACCESS_DIAL,		/* we dial: server forward, provider */
+	ACCESS_ENTRY		/* an application asked: SOCKS side */
+};
+
+/* A port this process listens on (master, before the workers fork). */
+void		 access_own_port(int);
+/* The verdict for an address we are about to use; *why for the log. */
+enum rules_verdict access_check(enum access_side, const struct sockaddr *,
+		    const char **);
+/* The verdict for a requested host text (literal, or a name's port). */
+enum rules_verdict access_check_host(enum access_side, const char *,
+		    uint16_t, const char **);
+/* Log one refusal at info level, at most 20 a second (then counted). */
+void		 access_refused(const char *, ...) LS_PRINTF(1, 2);
 
 /* ------------------------------------------------------------------ */
 /* util.c                                                              */
@@ -928,6 +1041,8 @@ struct tunnel {
 	int			 t_refs;
 	struct group		*t_group;	/* server: provider/connector group */
 	int			 t_autonomy;	/* provider on an autonomy token */
+	unsigned		 t_nudp;	/* UDP associations (udp.c) */
+	unsigned		 t_refused;	/* Connects refused by a cap */
 	TAILQ_ENTRY(tunnel)	 t_entry;	/* g_tunnels */
 	TAILQ_ENTRY(tunnel)	 t_all;		/* server: every tunnel */
 };
@@ -973,6 +1088,11 @@ void		 tunnel_block(struct tunnel *, struct channel *);
 void		 tunnel_pause(struct tunnel *, int);
 struct channel	*tunnel_find(struct tunnel *, const uint8_t *);
 int		 tunnel_add(struct tunnel *, struct channel *);
+/* Does t hold --max-channels channels already? */
+int		 tunnel_full(const struct tunnel *);
+/* ConnectResponse(0, text) for a Connect refused before it had a
+ * channel (caps); logged at 1, 2, 4, 8... refusals on t. */
+void		 tunnel_refuse(struct tunnel *, const uint8_t *, const char *);
 /* One whole message (all of the evbuffer) from the peer. */
 void		 tunnel_dispatch(struct tunnel *, struct evbuffer *);
 void		 tunnel_remove(struct tunnel *, struct channel *);
@@ -1141,11 +1261,14 @@ void		 channel_gone(struct channel *, const char *);
 /* Give ch a fresh channel id on t; -1 if none could be registered. */
 int		 channel_attach(struct channel *, struct tunnel *);
 /* A channel for Connect m received on t (dial side), registered on t
- * under m's id, CH_CONNECTING; NULL (logged) if it cannot be. */
+ * under m's id, CH_CONNECTING; NULL (logged) if it cannot be, or
+ * (ConnectResponse "too many channels") if t is full. */
 struct channel	*channel_new_remote(struct tunnel *, const struct msg *,
 		    const struct channel_ops *);
-/* Dial side: answer ConnectResponse(0, text) and close. */
+/* Dial side: answer ConnectResponse(0, text) and close (logged). */
 void		 channel_refuse(struct channel *, const char *);
+/* The same, not logged: the caller said why. */
+void		 channel_deny(struct channel *, const char *);
 /* Disconnect(err) to the far side unless it knows already. */
 void		 channel_send_disconnect(struct channel *, const char *);
 /* ch_timer: (re)arm for secs, or drop it with 0. */

@@ -98,6 +98,8 @@ master_bind(struct master *m)
 			fatalx("%s", err);
 		log_info("listening for tunnels on %s:%d", c->c_ws_host,
 		    util_local_port(m->m_ws_fd));
+		/* Never dialled by our own workers (access.c). */
+		access_own_port(util_local_port(m->m_ws_fd));
 		master_bind_reverse(m);
 		return;
 	}
@@ -117,6 +119,7 @@ master_bind(struct master *m)
 			port = util_local_port(m->m_workers[i].mw_socks_fd);
 	}
 	c->c_socks_port = port;
+	access_own_port(port);
 	log_info("SOCKS5 address %s:%d (%d worker socket%s)", c->c_socks_host,
 	    port, m->m_nworkers, m->m_nworkers > 1 ? "s" : "");
 }
@@ -145,6 +148,7 @@ master_bind_reverse(struct master *m)
 				port = util_local_port(tk->tk_fds[i]);
 		}
 		tk->tk_port = port;
+		access_own_port(port);
 	}
 }
 

@@ -420,6 +420,26 @@ tunnel_grow(struct tunnel *t)
 }
 
 int
+tunnel_full(const struct tunnel *t)
+{
+	return (t->t_chans.ct_count >= (size_t)ls_conf->c_max_channels);
+}
+
+void
+tunnel_refuse(struct tunnel *t, const uint8_t *id, const char *text)
+{
+	t->t_refused++;
+	if ((t->t_refused & (t->t_refused - 1)) == 0)
+		log_info("tunnel %s: Connect for channel %s refused: %s (%u "
+		    "refused on this tunnel; limits %d channels, %d UDP)",
+		    t->t_name, log_id(id), text, t->t_refused,
+		    ls_conf->c_max_channels, ls_conf->c_max_udp);
+	if (t->t_state == TUN_OPEN &&
+	    msg_put_connect_response(t->t_out, 0, id, text) == 0)
+		tunnel_flush_msg(t);
+}
+
+int
 tunnel_add(struct tunnel *t, struct channel *ch)
 {
 	struct chan_table	*ct = &t->t_chans;

@@ -18,6 +18,9 @@
  * Datagrams are never queued without bound: malformed ones, fragments,
  * strangers' and those that find the tunnel full are dropped and
  * counted; the first of each kind is logged, the counts once at the end.
+ * So are datagrams to a target the access policy refuses (access.c):
+ * the SOCKS side checks literal targets, the dial side the address it
+ * is about to send to.  A tunnel holds at most --max-udp associations.
  */
 #include "config.h"
 
@@ -51,6 +54,7 @@ enum udp_drop {
 	UDROP_NOCLIENT,
 	UDROP_RESOLVE,
 	UDROP_SEND,
+	UDROP_DENIED,
 	UDROP_NKINDS
 };
 
@@ -62,6 +66,7 @@ static const char *const udp_drop_names[UDROP_NKINDS] = {
 	[UDROP_NOCLIENT] = "no client address yet",
 	[UDROP_RESOLVE] = "unresolvable target",
 	[UDROP_SEND] = "send error",
+	[UDROP_DENIED] = "destination not allowed",
 };
 
 /* A datagram waiting for its target name to resolve (dial side). */
@@ -87,6 +92,7 @@ struct udp_lookup {
 
 struct udp_assoc {
 	struct channel		*ua_ch;
+	struct tunnel		*ua_tun;	/* counted in its t_nudp */
 	int			 ua_fd;
 	int			 ua_family;	/* of ua_fd */
 	struct event		*ua_ev;
@@ -110,6 +116,7 @@ struct udp_assoc {
 static uint8_t	udp_buf[UDP_DGRAM_MAX + S5U_HDR_MAX];
 
 static struct udp_assoc *udp_assoc_new(struct channel *);
+static void	udp_count(struct udp_assoc *, struct tunnel *);
 static int	udp_socket(int, const struct sockaddr *, socklen_t, char *,
 		    size_t);
 static void	udp_drop(struct udp_assoc *, enum udp_drop, const char *);
@@ -187,6 +194,15 @@ udp_assoc_new(struct channel *ch)
 	return (ua);
 }
 
+/* The association counts against t's --max-udp until it is freed. */
+static void
+udp_count(struct udp_assoc *ua, struct tunnel *t)
+{
+	ua->ua_tun = t;
+	tunnel_ref(t);
+	t->t_nudp++;
+}
+
 /* A non-blocking UDP socket bound to sa, with large buffers. */
 static int
 udp_socket(int family, const struct sockaddr *sa, socklen_t salen,
@@ -257,6 +273,10 @@ udp_free(struct channel *ch)
 		event_free(ua->ua_idle);
 	if (ua->ua_fd != -1)
 		close(ua->ua_fd);
+	if (ua->ua_tun != NULL) {
+		ua->ua_tun->t_nudp--;
+		tunnel_unref(ua->ua_tun);
+	}
 	free(ua);
 	ch->ch_udp = NULL;
 }
@@ -340,7 +360,12 @@ udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
 {
 	struct sockaddr_in6	 m6;
 	const struct sockaddr_in *sin;
+	const char		*why;
 
+	if (access_check(ACCESS_DIAL, sa, &why) != RV_ALLOW) {
+		udp_drop(ua, UDROP_DENIED, why);
+		return;
+	}
 	/* An IPv4 target on a dual-stack socket: as a mapped address. */
 	if (ua->ua_family == AF_INET6 && sa->sa_family == AF_INET) {
 		sin = (const struct sockaddr_in *)sa;
@@ -382,6 +407,13 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	struct in6_addr		 a6;
 
 	channel_set_ops(ch, &udp_socks_ops);
+	if (t->t_nudp >= (unsigned)ls_conf->c_max_udp || tunnel_full(t)) {
+		log_info("udp %s: too many associations or channels on %s",
+		    ch->ch_peer, t->t_name);
+		front_reply(ch, S5_REP_FAIL, NULL);
+		channel_close(ch, "too many UDP associations", 1);
+		return;
+	}
 	if (channel_attach(ch, t) == -1) {
 		front_reply(ch, S5_REP_FAIL, NULL);
 		channel_close(ch, "cannot register channel", 1);
@@ -389,6 +421,7 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	}
 	if ((ua = udp_assoc_new(ch)) == NULL)
 		goto fail;
+	udp_count(ua, t);
 	/* The application: its control connection's address. */
 	ua->ua_clientlen = sizeof(ua->ua_client);
 	if (getpeername(fd, (struct sockaddr *)&ua->ua_client,
@@ -468,17 +501,20 @@ static void
 udp_connect_response(struct channel *ch, const struct msg *m,
     struct evbuffer *frame)
 {
-	char	ebuf[256];
+	char		 ebuf[256];
+	const char	*err;
 
 	if (ch->ch_flags & CHF_CONFIRMED)
 		return;
 	if (!m->m_success) {
+		err = channel_msg_error(m, ebuf, sizeof(ebuf));
 		log_info("udp %s: remote association failed: %s",
-		    log_id(ch->ch_id), channel_msg_error(m, ebuf,
-		    sizeof(ebuf)));
+		    log_id(ch->ch_id), err);
 		ch->ch_flags |= CHF_DISC_SENT;
+		/* The far side's caps: a general failure. */
 		if (ch->ch_state == CH_REPLY_OWED)
-			front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+			front_reply(ch, strncmp(err, "too many ", 9) == 0 ?
+			    S5_REP_FAIL : S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "remote association failed", 1);
 		return;
 	}
@@ -569,6 +605,7 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 	struct sockaddr_storage	 from;
 	socklen_t		 flen;
 	struct socks5_udp	 su;
+	const char		*why;
 	ssize_t			 n;
 	int			 i, e;
 	uint16_t		 port;
@@ -591,6 +628,11 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 		if ((e = socks5_udp_parse(udp_buf, (size_t)n, &su)) != S5U_OK) {
 			udp_drop(ua, e == S5U_FRAG ? UDROP_FRAGMENT :
 			    UDROP_MALFORMED, socks5_udp_strerror(e));
+			continue;
+		}
+		if (access_check_host(ACCESS_ENTRY, su.su_host, su.su_port,
+		    &why) != RV_ALLOW) {
+			udp_drop(ua, UDROP_DENIED, why);
 			continue;
 		}
 		/* The first good datagram fixes the application's port. */
@@ -628,12 +670,18 @@ udp_dial(struct tunnel *t, const struct msg *m)
 	char			 err[128], text[200];
 	struct timeval		 tv = { ls_conf->c_udp_timeout, 0 };
 
+	if (t->t_nudp >= (unsigned)ls_conf->c_max_udp &&
+	    tunnel_find(t, m->m_id) == NULL) {
+		tunnel_refuse(t, m->m_id, "too many UDP associations");
+		return;
+	}
 	if ((ch = channel_new_remote(t, m, &udp_dial_ops)) == NULL)
 		return;
 	if ((ua = udp_assoc_new(ch)) == NULL) {
 		channel_refuse(ch, "out of memory");
 		return;
 	}
+	udp_count(ua, t);
 	memset(&any6, 0, sizeof(any6));
 	any6.sin6_family = AF_INET6;
 	any6.sin6_addr = in6addr_any;

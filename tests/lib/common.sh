@@ -59,7 +59,8 @@ ls_init() {
 	    LINKSOCKS_FASTOPEN LINKSOCKS_SOCKS_USERNAME \
 	    LINKSOCKS_SOCKS_PASSWORD LINKSOCKS_SOCKS_PORT \
 	    LINKSOCKS_SOCKS_HOST LINKSOCKS_WEBSOCKET_PORT \
-	    LINKSOCKS_WEBSOCKET_HOST LINKSOCKS_MODE
+	    LINKSOCKS_WEBSOCKET_HOST LINKSOCKS_MODE LINKSOCKS_ACCESS_RULE \
+	    LINKSOCKS_ALLOW_PRIVATE LINKSOCKS_MAX_CHANNELS LINKSOCKS_MAX_UDP
 	export PYTHONDONTWRITEBYTECODE=1
 	TMPD=$(mktemp -d "${TMPDIR:-/tmp}/ls-$LS_TEST.XXXXXX") ||
 	    fail "mktemp"
@@ -165,14 +166,17 @@ ls_urlhost() {
 }
 
 # ls_start_server NAME [ARGS...]: forward-mode server on $LS_HOST port 0;
-# sets SERVER_PID, WS_PORT, WS_HOST.
+# sets SERVER_PID, WS_PORT, WS_HOST.  The tests' targets listen on
+# loopback, which a forward server refuses by default: it gets
+# --allow-private unless LS_SERVER_DEFAULTS=1 (tests of those defaults).
 ls_start_server() {
-	local name=$1
+	local name=$1 open=--allow-private
 	shift
+	[ "${LS_SERVER_DEFAULTS:-0}" = 1 ] && open=
 	rm -f "$TMPD/$name.port"
 	ls_bg "$name" "$LINKSOCKS_BIN" server -t "$LS_TOKEN" -H "$LS_HOST" \
 	    -P 0 --port-file "$TMPD/$name.port" --workers "$LS_WORKERS" \
-	    -d "$@"
+	    -d ${open:+"$open"} "$@"
 	SERVER_PID=$LAST_PID
 	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
 	ls_wait_file "$TMPD/$name.port" "$LS_STARTUP" "$SERVER_PID" "$name"

@@ -155,6 +155,9 @@ fx_setup(void)
 	c->c_connector_wait = 5000;
 	c->c_udp_timeout = LS_UDP_TIMEOUT;
 	c->c_drain_timeout = 30;
+	c->c_allow_private = 1;	/* the targets listen on 127.0.0.1 */
+	c->c_max_channels = LS_MAX_CHANNELS;
+	c->c_max_udp = LS_MAX_UDP;
 	c->c_threads = 1;
 	c->c_workers = 1;
 	ls_conf = c;
