@@ -434,9 +434,38 @@ void		 log_trace(const char *, ...) LS_PRINTF(1, 2);
 void		 vlog(int, const char *, va_list) LS_PRINTF(2, 0);
 __dead void	 fatal(const char *, ...) LS_PRINTF(1, 2);
 __dead void	 fatalx(const char *, ...) LS_PRINTF(1, 2);
-/* Escape bytes for logging (printable ASCII kept); static buffer. */
+/*
+ * Escape bytes for logging (printable ASCII kept, the rest and "\\" as
+ * \xNN); every string a peer sent goes through it.  Four static buffers
+ * in turn: up to four results in one log call.
+ */
 const char	*log_str(const uint8_t *, size_t);
+const char	*log_strz(const char *);		/* the same, C string */
+/* A token or API key in a line above debug level: only its length. */
+const char	*log_secret(const char *);
 const char	*log_id(const uint8_t *);	/* short hex channel id */
+
+enum log_level {
+	LL_WARN,		/* log_warn: errno appended */
+	LL_WARNX,
+	LL_INFO,
+	LL_DEBUG
+};
+
+/* One kind of repeated event: at most one line per rl_interval seconds. */
+struct log_rl {
+	double		 rl_interval;
+	double		 rl_last;	/* when a line went out (monotonic) */
+	int		 rl_logged;	/* one has */
+	unsigned long	 rl_more;	/* held back since */
+	enum log_level	 rl_level;	/* ... the last of them */
+	char		 rl_msg[256];
+};
+#define LOG_RL_INIT(secs)	{ (secs), 0, 0, 0, LL_WARNX, "" }
+
+int		 log_ratelimit(struct log_rl *, enum log_level, const char *,
+		    ...) LS_PRINTF(3, 4);
+int		 log_rl_flush(struct log_rl *);
 
 /* ------------------------------------------------------------------ */
 /* config.c: command line and environment                              */
