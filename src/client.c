@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/listener.h>
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 
@@ -62,7 +61,7 @@ struct client_slot {
 static struct client_slot	*client_slots;
 static int			 client_nslots;
 static unsigned			 client_rr;
-static struct evconnlistener	*client_listener;
+static struct listen_guard	*client_listener;
 static int			 client_ever_open;
 static int			 client_connector_ok;	/* -c: granted once */
 
@@ -81,9 +80,7 @@ static struct tunnel *client_pick(struct group *, int, int *);
 static void	client_closed(struct tunnel *, const char *);
 static void	client_listen(void);
 static void	client_connector_add(struct tunnel *);
-static void	client_accept(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	client_accept_error(struct evconnlistener *, void *);
+static void	client_accept(evutil_socket_t, struct sockaddr *, int, void *);
 static int	client_dispatch(int, const void *, size_t, int);
 
 static const struct ws_cb client_ws_cb = {
@@ -154,7 +151,7 @@ client_drain(void)
 	int			 i;
 
 	if (client_listener != NULL) {
-		evconnlistener_free(client_listener);
+		listen_free(client_listener);
 		client_listener = NULL;
 	}
 	/*
@@ -504,29 +501,23 @@ client_closed(struct tunnel *t, const char *why)
 static void
 client_listen(void)
 {
+	char	name[64];
+
 	if (client_listener != NULL || ls_worker->w_socks_fd == -1 ||
 	    ls_worker->w_draining)
 		return;
-	client_listener = evconnlistener_new(ls_worker->w_base, client_accept,
-	    NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-	    ls_worker->w_socks_fd);
+	snprintf(name, sizeof(name), "SOCKS5 port %d", ls_conf->c_socks_port);
+	client_listener = listen_new(ls_worker->w_base, ls_worker->w_socks_fd,
+	    1024, name, client_accept, NULL, NULL);
 	if (client_listener == NULL)
 		fatal("SOCKS5 listen");
 	ls_worker->w_socks_fd = -1;	/* owned by the listener now */
-	evconnlistener_set_error_cb(client_listener, client_accept_error);
 	log_info("SOCKS5 listening on %s:%d", ls_conf->c_socks_host,
 	    ls_conf->c_socks_port);
 }
 
 static void
-client_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+client_accept(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	front_accept(fd, sa, salen, NULL);
-}
-
-static void
-client_accept_error(struct evconnlistener *l, void *arg)
-{
-	log_warn("%s: accept", __func__);
 }

@@ -22,6 +22,8 @@
 static int	 log_debug_level;	/* 0 info, 1 debug, 2 trace */
 static int	 log_use_syslog;
 static char	 log_procname[32] = "linksocks";
+static struct log_rl *log_rl_held;	/* rate limits holding a count */
+static void	(*log_rl_hook)(void);
 
 static void	 log_sanitise(char *, size_t);
 static double	 log_now(void);
@@ -315,9 +317,10 @@ log_level(enum log_level lv, const char *fmt, ...)
 /*
  * At most one line per rl_interval seconds for one kind of event.  The
  * ones in between are counted, and the next line that goes out says how
- * many ("(N more)"); log_rl_flush prints that count on its own when no
- * further event comes.  LL_WARN appends errno as log_warn does.  Returns
- * 1 if the line was written, 0 if it was only counted.
+ * many ("(N more)"); when no further event comes, log_rl_flush_all (run
+ * by the process from a timer that the hook arms) prints the count on
+ * its own.  LL_WARN appends errno as log_warn does.  Returns 1 if the
+ * line was written, 0 if it was only counted.
  */
 int
 log_ratelimit(struct log_rl *rl, enum log_level lv, const char *fmt, ...)
@@ -340,6 +343,13 @@ log_ratelimit(struct log_rl *rl, enum log_level lv, const char *fmt, ...)
 		rl->rl_more++;
 		rl->rl_level = lv;
 		snprintf(rl->rl_msg, sizeof(rl->rl_msg), "%s", msg);
+		if (!rl->rl_held) {
+			rl->rl_held = 1;
+			rl->rl_next = log_rl_held;
+			log_rl_held = rl;
+			if (log_rl_hook != NULL)
+				log_rl_hook();
+		}
 		errno = saved_errno;
 		return (0);
 	}
@@ -370,6 +380,56 @@ log_rl_flush(struct log_rl *rl)
 	rl->rl_last = log_now();
 	rl->rl_more = 0;
 	return (0);
+}
+
+/*
+ * The process's hook, called when a rate limit starts holding a count:
+ * it arms a timer that calls log_rl_flush_all.  Setting it (a new
+ * process) forgets what the parent held.
+ */
+void
+log_rl_sethook(void (*hook)(void))
+{
+	log_rl_hook = hook;
+	log_rl_held = NULL;
+}
+
+/* Flush every held count that may go out; 1 if some must wait more. */
+int
+log_rl_flush_all(void)
+{
+	struct log_rl	**p = &log_rl_held, *rl;
+	int		  waiting = 0;
+
+	while ((rl = *p) != NULL) {
+		if (log_rl_flush(rl)) {
+			waiting = 1;
+			p = &rl->rl_next;
+			continue;
+		}
+		rl->rl_held = 0;
+		*p = rl->rl_next;
+	}
+	return (waiting);
+}
+
+/* A rate limit about to be freed: its count now, off the list. */
+void
+log_rl_done(struct log_rl *rl)
+{
+	struct log_rl	**p;
+
+	if (rl->rl_more > 0) {
+		log_level(rl->rl_level, "%s (%lu more)", rl->rl_msg,
+		    rl->rl_more);
+		rl->rl_more = 0;
+	}
+	for (p = &log_rl_held; *p != NULL; p = &(*p)->rl_next)
+		if (*p == rl) {
+			*p = rl->rl_next;
+			break;
+		}
+	rl->rl_held = 0;
 }
 
 const char *

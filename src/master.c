@@ -5,6 +5,14 @@
  * signals, and on the server accepts tunnel clients and passes each
  * socket to the worker that placement.c picks from the worker table
  * kept here.  It never touches payload bytes.
+ *
+ * A tunnel client is never lost between the master and a worker: the
+ * master keeps its copy of the socket until the worker says it took it.
+ * A worker at its open-file limit gets the message without the socket
+ * and hands it back; the master then tries another worker, and when
+ * none can take it answers "503 Service Unavailable" and closes.  At the
+ * master's own limit the tunnel port pauses (listen.c) and a pending
+ * client gets the same 503 on the reserve descriptor's slot.
  */
 #include "config.h"
 
@@ -21,13 +29,14 @@
 #include <sys/prctl.h>
 #endif
 
-#include <event2/listener.h>
-
 #include "linksocks.h"
 
 #define MASTER_RESPAWN_MIN	1.0	/* seconds */
 #define MASTER_RESPAWN_MAX	30.0
 #define MASTER_STABLE		10.0	/* a worker older than this is healthy */
+#define MASTER_FULL_WAIT	0.25	/* a worker that handed a client back */
+#define MASTER_503_BODY		"Service Unavailable: no worker can take " \
+				"the connection now\n"
 
 enum master_state {
 	MS_RUNNING,
@@ -45,6 +54,17 @@ struct master_worker {
 	struct event	*mw_respawn;
 	struct ipc_load	 mw_load;
 	unsigned	 mw_assigned;		/* tunnels passed since last load */
+	double		 mw_full_until;		/* handed a client back: skip */
+};
+
+/* A tunnel client passed to a worker, until it says it took it. */
+struct master_tunnel {
+	TAILQ_ENTRY(master_tunnel) mt_entry;
+	uint32_t	 mt_seq;
+	int		 mt_fd;
+	int		 mt_worker;		/* where it went, -1 nowhere yet */
+	uint64_t	 mt_tried;		/* workers that handed it back */
+	char		 mt_peer[64];
 };
 
 struct master {
@@ -56,9 +76,14 @@ struct master {
 	struct master_worker	*m_workers;
 	int			 m_nworkers;
 	int			 m_ws_fd;
-	struct evconnlistener	*m_ws_listener;
+	struct listen_guard	*m_ws_listener;
 	struct event		*m_sigev[5];
 	struct event		*m_killtimer;
+	struct event		*m_rl_ev;	/* held log counts */
+	TAILQ_HEAD(, master_tunnel) m_tunnels;	/* passed, not yet taken */
+	uint32_t		 m_seq;
+	struct log_rl		 m_rl_back;	/* clients handed back */
+	struct log_rl		 m_rl_503;	/* clients answered 503 */
 };
 
 static struct master	*master;
@@ -71,10 +96,16 @@ static void	master_signal(evutil_socket_t, short, void *);
 static void	master_reap(struct master *);
 static void	master_stop(struct master *, enum master_state, int);
 static void	master_killtimer(evutil_socket_t, short, void *);
-static void	master_accept(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	master_accept_error(struct evconnlistener *, void *);
+static void	master_accept(evutil_socket_t, struct sockaddr *, int,
+		    void *);
 static void	master_assign(int, const char *, void *);
+static void	master_place(struct master *, struct master_tunnel *);
+static void	master_tunnel_ack(struct master *, struct master_worker *,
+		    const struct ipc_tunnel_fd *);
+static void	master_tunnels_back(struct master *, struct master_worker *);
+static void	master_503(int, void *);
+static void	master_rl_arm(void);
+static void	master_rl_tick(evutil_socket_t, short, void *);
 static void	master_dispatch(struct ipc *, int, const void *, size_t, int,
 		    void *);
 static void	master_ipc_closed(struct ipc *, void *);
@@ -273,6 +304,7 @@ master_reap(struct master *m)
 			ipc_free(w->mw_ipc);
 			w->mw_ipc = NULL;
 		}
+		master_tunnels_back(m, w);
 		master_worker_gone(m, w);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == LS_EXIT_FATAL) {
 			log_debug("worker %d stopped with a fatal error",
@@ -541,7 +573,7 @@ master_stop(struct master *m, enum master_state st, int exitcode)
 	if (exitcode)
 		m->m_exit = exitcode;
 	if (m->m_ws_listener != NULL) {
-		evconnlistener_free(m->m_ws_listener);	/* closes the port */
+		listen_free(m->m_ws_listener);		/* closes the port */
 		m->m_ws_listener = NULL;
 		m->m_ws_fd = -1;
 	}
@@ -603,8 +635,7 @@ master_signal(evutil_socket_t sig, short ev, void *arg)
 }
 
 static void
-master_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+master_accept(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct master	*m = arg;
 	char		 peer[64];
@@ -613,39 +644,150 @@ master_accept(struct evconnlistener *l, evutil_socket_t fd,
 	placement_wait(m->m_base, fd, peer, master_assign, m);
 }
 
-/* Pass a tunnel client to the worker placement picks from our table. */
+/* A tunnel client is ready for placement. */
 static void
 master_assign(int fd, const char *peer, void *arg)
 {
 	struct master		*m = arg;
-	struct master_worker	*w;
-	struct placement_worker	 pw[LS_MAX_WORKERS];
-	int			 i;
+	struct master_tunnel	*mt;
 
-	for (i = 0; i < m->m_nworkers; i++) {
-		w = &m->m_workers[i];
-		pw[i].pw_live = w->mw_pid != 0 && w->mw_ipc != NULL;
-		pw[i].pw_load = w->mw_load.il_tunnels + w->mw_assigned;
-	}
-	if ((i = placement_place(fd, pw, m->m_nworkers)) == -1) {
-		log_warnx("tunnel client %s: no worker available, closing",
-		    peer);
-		close(fd);
+	if ((mt = calloc(1, sizeof(*mt))) == NULL) {
+		log_warnx("tunnel client %s: out of memory", peer);
+		master_503(fd, m);
 		return;
 	}
-	w = &m->m_workers[i];
-	log_debug("tunnel client %s -> worker %d", peer, w->mw_idx);
-	w->mw_assigned++;
-	if (ipc_send(w->mw_ipc, IPC_TUNNEL_FD, NULL, 0, fd) == -1)
-		log_warnx("tunnel client %s: hand-off to worker %d failed",
-		    peer, w->mw_idx);
+	mt->mt_fd = fd;
+	mt->mt_worker = -1;
+	snprintf(mt->mt_peer, sizeof(mt->mt_peer), "%s", peer);
+	master_place(m, mt);
 }
 
+/*
+ * Pass a tunnel client to the worker placement picks from our table,
+ * among those that have not handed it back; keep our copy until the
+ * worker answers.  With none left, answer 503 and take no new client
+ * for a moment.
+ */
 static void
-master_accept_error(struct evconnlistener *l, void *arg)
+master_place(struct master *m, struct master_tunnel *mt)
 {
-	/* EMFILE and friends: libevent retries on the next readiness. */
-	log_warn("%s: accept", __func__);
+	struct master_worker	*w;
+	struct placement_worker	 pw[LS_MAX_WORKERS];
+	struct ipc_tunnel_fd	 itf;
+	double			 now = util_now();
+	int			 i;
+
+	for (;;) {
+		for (i = 0; i < m->m_nworkers; i++) {
+			w = &m->m_workers[i];
+			pw[i].pw_live = w->mw_pid != 0 && w->mw_ipc != NULL &&
+			    !(mt->mt_tried & ((uint64_t)1 << i)) &&
+			    now >= w->mw_full_until;
+			pw[i].pw_load = w->mw_load.il_tunnels + w->mw_assigned;
+		}
+		if ((i = placement_place(mt->mt_fd, pw, m->m_nworkers)) == -1)
+			break;
+		w = &m->m_workers[i];
+		itf.itf_seq = mt->mt_seq = ++m->m_seq;
+		itf.itf_taken = 0;
+		if (ipc_send_keep(w->mw_ipc, IPC_TUNNEL_FD, &itf, sizeof(itf),
+		    mt->mt_fd) == -1) {
+			mt->mt_tried |= (uint64_t)1 << i;
+			continue;
+		}
+		log_debug("tunnel client %s -> worker %d", mt->mt_peer,
+		    w->mw_idx);
+		w->mw_assigned++;
+		mt->mt_worker = i;
+		TAILQ_INSERT_TAIL(&m->m_tunnels, mt, mt_entry);
+		return;
+	}
+	log_ratelimit(&m->m_rl_503, LL_WARNX, "tunnel client %s: no worker "
+	    "can take it now, answered 503", mt->mt_peer);
+	master_503(mt->mt_fd, m);
+	free(mt);
+	if (m->m_ws_listener != NULL && m->m_state == MS_RUNNING)
+		listen_pause(m->m_ws_listener);
+}
+
+/* A worker took a tunnel client, or handed it back. */
+static void
+master_tunnel_ack(struct master *m, struct master_worker *w,
+    const struct ipc_tunnel_fd *itf)
+{
+	struct master_tunnel	*mt;
+
+	TAILQ_FOREACH(mt, &m->m_tunnels, mt_entry)
+		if (mt->mt_seq == itf->itf_seq && mt->mt_worker == w->mw_idx)
+			break;
+	if (mt == NULL) {
+		log_warnx("worker %d: answer for unknown tunnel client %u",
+		    w->mw_idx, itf->itf_seq);
+		return;
+	}
+	TAILQ_REMOVE(&m->m_tunnels, mt, mt_entry);
+	if (itf->itf_taken) {
+		close(mt->mt_fd);	/* the worker has its own copy */
+		free(mt);
+		return;
+	}
+	log_ratelimit(&m->m_rl_back, LL_INFO, "tunnel client %s: worker %d "
+	    "could not take it, trying another", mt->mt_peer, w->mw_idx);
+	w->mw_full_until = util_now() + MASTER_FULL_WAIT;
+	mt->mt_tried |= (uint64_t)1 << w->mw_idx;
+	mt->mt_worker = -1;
+	master_place(m, mt);
+}
+
+/* A worker went away: what it had not taken goes elsewhere. */
+static void
+master_tunnels_back(struct master *m, struct master_worker *w)
+{
+	TAILQ_HEAD(, master_tunnel)	 back = TAILQ_HEAD_INITIALIZER(back);
+	struct master_tunnel		*mt, *next;
+
+	for (mt = TAILQ_FIRST(&m->m_tunnels); mt != NULL; mt = next) {
+		next = TAILQ_NEXT(mt, mt_entry);
+		if (mt->mt_worker != w->mw_idx)
+			continue;
+		TAILQ_REMOVE(&m->m_tunnels, mt, mt_entry);
+		TAILQ_INSERT_TAIL(&back, mt, mt_entry);
+	}
+	while ((mt = TAILQ_FIRST(&back)) != NULL) {
+		TAILQ_REMOVE(&back, mt, mt_entry);
+		mt->mt_tried |= (uint64_t)1 << w->mw_idx;
+		mt->mt_worker = -1;
+		if (m->m_state == MS_RUNNING)
+			master_place(m, mt);
+		else {
+			master_503(mt->mt_fd, m);
+			free(mt);
+		}
+	}
+}
+
+/*
+ * Answer a tunnel client we cannot serve: what it sent is read first
+ * (closing on unread input would reset the connection and lose the
+ * answer), then the 503, then the close.  Never blocks.
+ */
+static void
+master_503(int fd, void *arg)
+{
+	struct evbuffer	*out;
+	char		 buf[4096];
+	int		 i;
+
+	for (i = 0; i < 16; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	if ((out = evbuffer_new()) != NULL) {
+		http_respond(out, 503, NULL, MASTER_503_BODY, NULL);
+		(void)evbuffer_write(out, fd);
+		evbuffer_free(out);
+	}
+	shutdown(fd, SHUT_WR);
+	close(fd);
 }
 
 static void
@@ -659,6 +801,11 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 		fd = -1;
 	}
 	switch (type) {
+	case IPC_TUNNEL_ACK:
+		if (len != sizeof(struct ipc_tunnel_fd))
+			goto badsize;
+		master_tunnel_ack(master, w, data);
+		break;
 	case IPC_LOAD:
 		if (len != sizeof(struct ipc_load)) {
 			log_warnx("worker %d: bad %s size %zu", w->mw_idx,
@@ -707,6 +854,7 @@ master_ipc_closed(struct ipc *i, void *arg)
 	/* The worker died or is dying; SIGCHLD does the bookkeeping. */
 	ipc_free(w->mw_ipc);
 	w->mw_ipc = NULL;
+	master_tunnels_back(master, w);
 }
 
 static void
@@ -741,6 +889,23 @@ master_log_config(struct master *m)
 	log_info("  Workers: %d", m->m_nworkers);
 }
 
+/* A rate-limited log line held a count back: print it in a second. */
+static void
+master_rl_arm(void)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (master->m_rl_ev != NULL && !evtimer_pending(master->m_rl_ev, NULL))
+		evtimer_add(master->m_rl_ev, &tv);
+}
+
+static void
+master_rl_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	if (log_rl_flush_all())
+		master_rl_arm();
+}
+
 /* libevent's own warnings go through our log, not to stderr raw. */
 static void
 master_event_log(int severity, const char *msg)
@@ -768,6 +933,9 @@ master_run(struct config *c, const struct worker_role *role)
 		fatal("%s: calloc", __func__);
 	master = m;
 	m->m_conf = c;
+	TAILQ_INIT(&m->m_tunnels);
+	m->m_rl_back.rl_interval = 1.0;
+	m->m_rl_503.rl_interval = 1.0;
 	m->m_role = role;
 	m->m_nworkers = c->c_workers;
 	if ((m->m_workers = calloc((size_t)m->m_nworkers,
@@ -795,18 +963,20 @@ master_run(struct config *c, const struct worker_role *role)
 		evsignal_add(m->m_sigev[i], NULL);
 	}
 	m->m_killtimer = evtimer_new(m->m_base, master_killtimer, m);
+	m->m_rl_ev = evtimer_new(m->m_base, master_rl_tick, m);
+	log_rl_sethook(master_rl_arm);
 	for (i = 0; i < (size_t)m->m_nworkers; i++) {
 		m->m_workers[i].mw_respawn = evtimer_new(m->m_base,
 		    master_respawn, &m->m_workers[i]);
 		master_spawn(m, &m->m_workers[i]);
 	}
 	if (m->m_ws_fd != -1) {
-		m->m_ws_listener = evconnlistener_new(m->m_base, master_accept,
-		    m, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1, m->m_ws_fd);
+		/* The slot for a 503 at the master's own limit. */
+		listen_reserve();
+		m->m_ws_listener = listen_new(m->m_base, m->m_ws_fd, -1,
+		    "tunnel port", master_accept, master_503, m);
 		if (m->m_ws_listener == NULL)
-			fatalx("evconnlistener_new failed");
-		evconnlistener_set_error_cb(m->m_ws_listener,
-		    master_accept_error);
+			fatalx("cannot listen for tunnels");
 	}
 	master_portfile(m);
 

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/listener.h>
 #include <openssl/crypto.h>
 
 #include "linksocks.h"
@@ -46,6 +45,7 @@ static TAILQ_HEAD(, tunnel) server_tunnels =
 static TAILQ_HEAD(, server_pending) server_pendings =
     TAILQ_HEAD_INITIALIZER(server_pendings);
 static uint32_t	server_reqid;
+static struct log_rl	server_rl_nofd = LOG_RL_INIT(1.0);
 
 static int	server_ws_request(struct ws_conn *, const struct http_head *,
 		    void *);
@@ -60,9 +60,9 @@ static void	server_authenticate(struct server_conn *, struct token *, int,
 		    int, const uint8_t *);
 static void	server_auth_fail(struct server_conn *, const char *);
 static void	server_listeners(void);
-static void	server_socks_accept(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	server_socks_error(struct evconnlistener *, void *);
+static void	server_socks_accept(evutil_socket_t, struct sockaddr *, int,
+		    void *);
+static void	server_tunnel_fd(const void *, size_t, int);
 static void	server_report(struct group *);
 static void	server_partners(struct group *);
 static void	server_connector_msg(struct tunnel *, struct msg *);
@@ -105,18 +105,9 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 {
 	switch (type) {
 	case IPC_TUNNEL_FD:
-		if (fd == -1 || len != 0) {
-			log_warnx("%s: %s without a descriptor", __func__,
-			    ipc_typename(type));
-			if (fd != -1)
-				close(fd);
-			return (0);
-		}
-		if (ls_worker->w_draining) {
-			close(fd);
-			return (0);
-		}
-		server_accept_fd(fd);
+		if (len != sizeof(struct ipc_tunnel_fd))
+			goto badsize;
+		server_tunnel_fd(data, len, fd);
 		break;
 	case IPC_LINK:
 		if (len != sizeof(uint32_t) || fd == -1) {
@@ -157,6 +148,32 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 	    ipc_typename(type), len);
 }
 
+/*
+ * A tunnel client from the master.  Its descriptor does not arrive when
+ * we are at the open-file limit (the kernel drops it from the message):
+ * the master still has it, so hand it back, as when draining, and it
+ * tries another worker or answers 503.  Nothing is lost silently.
+ */
+static void
+server_tunnel_fd(const void *data, size_t len, int fd)
+{
+	struct ipc_tunnel_fd	itf;
+
+	memcpy(&itf, data, sizeof(itf));
+	itf.itf_taken = fd != -1 && !ls_worker->w_draining;
+	if (fd == -1)
+		log_ratelimit(&server_rl_nofd, LL_WARNX, "a tunnel client's "
+		    "descriptor did not arrive (open-file limit?): handed "
+		    "back to the master");
+	else if (!itf.itf_taken)
+		log_debug("draining: tunnel client handed back to the master");
+	ipc_send(ls_worker->w_ipc, IPC_TUNNEL_ACK, &itf, sizeof(itf), -1);
+	if (itf.itf_taken)
+		server_accept_fd(fd);
+	else if (fd != -1)
+		close(fd);
+}
+
 void
 server_drain(void)
 {
@@ -165,7 +182,7 @@ server_drain(void)
 	/* Stop taking SOCKS5 connections; channels finish on their own. */
 	TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
 		if (tk->tk_listener != NULL) {
-			evconnlistener_free(tk->tk_listener);
+			listen_free(tk->tk_listener);
 			tk->tk_listener = NULL;
 		}
 }
@@ -178,6 +195,7 @@ static void
 server_listeners(void)
 {
 	struct token	*tk;
+	char		 name[64];
 
 	if (ls_worker->w_draining)
 		return;
@@ -188,34 +206,26 @@ server_listeners(void)
 		if (!ls_conf->c_socks_nowait && (tk->tk_group == NULL ||
 		    registry_group_total(tk->tk_group) == 0))
 			continue;
-		tk->tk_listener = evconnlistener_new(ls_worker->w_base,
-		    server_socks_accept, tk, LEV_OPT_CLOSE_ON_FREE |
-		    LEV_OPT_CLOSE_ON_EXEC, 1024, tk->tk_fd);
+		snprintf(name, sizeof(name), "SOCKS5 port %d", tk->tk_port);
+		tk->tk_listener = listen_new(ls_worker->w_base, tk->tk_fd, 1024,
+		    name, server_socks_accept, NULL, tk);
 		if (tk->tk_listener == NULL) {
 			log_warn("SOCKS5 listen on port %d", tk->tk_port);
 			continue;
 		}
 		tk->tk_fd = -1;
-		evconnlistener_set_error_cb(tk->tk_listener,
-		    server_socks_error);
 		log_info("SOCKS5 listening on %s:%d", ls_conf->c_socks_host,
 		    tk->tk_port);
 	}
 }
 
 static void
-server_socks_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+server_socks_accept(evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
 {
 	struct token	*tk = arg;
 
 	front_accept(fd, sa, salen, tk->tk_group);
-}
-
-static void
-server_socks_error(struct evconnlistener *l, void *arg)
-{
-	log_warn("%s: accept", __func__);
 }
 
 /* Tell the master how many providers of g this worker has. */

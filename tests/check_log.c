@@ -133,13 +133,54 @@ START_TEST(test_ratelimit)
 	capture_start();
 	for (i = 0; i < 100; i++)
 		n += log_ratelimit(&rl, LL_WARNX, "accept: %d", i);
-	out = capture_end();
 	ck_assert_int_eq(n, 1);
 	ck_assert_uint_eq(rl.rl_more, 99);
-	ck_assert_int_eq(count_lines(out), 1);
-	ck_assert_ptr_nonnull(strstr(out, "accept: 0\n"));
 	/* Within the interval the count stays held back. */
 	ck_assert_int_eq(log_rl_flush(&rl), 1);
+	ck_assert_int_eq(log_rl_flush_all(), 1);
+	/* Done with it: the count goes out, the list forgets it. */
+	log_rl_done(&rl);
+	ck_assert_int_eq(log_rl_flush_all(), 0);
+	out = capture_end();
+	ck_assert_int_eq(count_lines(out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "accept: 0\n"));
+	ck_assert_ptr_nonnull(strstr(out, "accept: 99 (99 more)\n"));
+	free(out);
+}
+END_TEST
+
+static int	hook_calls;
+
+static void
+hook(void)
+{
+	hook_calls++;
+}
+
+START_TEST(test_ratelimit_hook)
+{
+	struct log_rl	 a = LOG_RL_INIT(1000), b = LOG_RL_INIT(1000);
+	char		*out;
+
+	capture_start();
+	log_rl_sethook(hook);
+	log_ratelimit(&a, LL_INFO, "a");
+	log_ratelimit(&b, LL_INFO, "b");
+	ck_assert_int_eq(hook_calls, 0);
+	log_ratelimit(&a, LL_INFO, "a");
+	log_ratelimit(&a, LL_INFO, "a");
+	/* Once per rate limit that starts holding a count. */
+	ck_assert_int_eq(hook_calls, 1);
+	log_ratelimit(&b, LL_INFO, "b");
+	ck_assert_int_eq(hook_calls, 2);
+	log_rl_done(&a);
+	log_rl_done(&b);
+	ck_assert_int_eq(log_rl_flush_all(), 0);
+	log_rl_sethook(NULL);
+	out = capture_end();
+	ck_assert_int_eq(count_lines(out), 4);
+	ck_assert_ptr_nonnull(strstr(out, "a (2 more)\n"));
+	ck_assert_ptr_nonnull(strstr(out, "b (1 more)\n"));
 	free(out);
 }
 END_TEST
@@ -161,8 +202,9 @@ START_TEST(test_ratelimit_summary)
 		ck_assert_int_eq(log_ratelimit(&rl, LL_INFO, "x %d", i), 0);
 	usleep(80000);
 	/* With no further event, a flush prints the last one and the count. */
+	ck_assert_int_eq(log_rl_flush_all(), 0);
 	ck_assert_int_eq(log_rl_flush(&rl), 0);
-	ck_assert_int_eq(log_rl_flush(&rl), 0);
+	log_rl_done(&rl);
 	out = capture_end();
 	ck_assert_int_eq(count_lines(out), 3);
 	ck_assert_ptr_nonnull(strstr(out, "x 0\n"));
@@ -202,6 +244,7 @@ log_suite(void)
 	tc = tcase_create("ratelimit");
 	tcase_add_test(tc, test_ratelimit);
 	tcase_add_test(tc, test_ratelimit_summary);
+	tcase_add_test(tc, test_ratelimit_hook);
 	tcase_add_test(tc, test_ratelimit_debug_hidden);
 	suite_add_tcase(s, tc);
 	return (s);
