@@ -735,9 +735,12 @@ channel_data(struct channel *ch, struct evbuffer *frame, size_t n,
 
 /*
  * co_disconnect for a relaying channel: between half-close peers a
- * graceful Disconnect ends one direction; otherwise flush and close,
- * answering with our own Disconnect (unless sent) so a peer that
- * half-closed is not left waiting.
+ * graceful Disconnect ends one direction; otherwise flush and close.
+ * A half-close peer gets our own Disconnect back (unless sent), so that
+ * it is not left waiting for the other direction.  A protocol-0x01 peer
+ * (the reference) closed the channel with its Disconnect and gets none:
+ * it would only queue ours for a cleanup that sleeps 5 s per entry
+ * (spec 7.4, P-3), and a burst of them delays every later close.
  */
 void
 channel_disconnect(struct channel *ch, const struct msg *m,
@@ -750,6 +753,8 @@ channel_disconnect(struct channel *ch, const struct msg *m,
 	log_debug("channel %s: Disconnect from peer%s%s", log_id(ch->ch_id),
 	    err[0] ? ": " : "", err);
 	ch->ch_flags |= CHF_REMOTE_EOF;
+	if (ch->ch_tun != NULL && !ch->ch_tun->t_halfclose)
+		ch->ch_flags |= CHF_DISC_SENT;	/* no echo: see above */
 	if (!graceful || ch->ch_tun == NULL || !ch->ch_tun->t_halfclose ||
 	    ch->ch_state != CH_RELAY) {
 		channel_close(ch, graceful ? "EOF" : err, 1);
