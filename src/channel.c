@@ -288,7 +288,8 @@ channel_close(struct channel *ch, const char *why, int flush)
 		return;
 	}
 	log_debug("channel %s (%s) %s:%u closed in %s: %s %s",
-	    log_id(ch->ch_id), ch->ch_ops->co_name, ch->ch_host, ch->ch_port,
+	    log_id(ch->ch_id), ch->ch_ops->co_name, log_strz(ch->ch_host),
+	    ch->ch_port,
 	    channel_strstate(ch->ch_state), why,
 	    channel_flagstr(ch->ch_flags));
 	if (ch->ch_ops->co_close != NULL)
@@ -410,17 +411,24 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 	return (ch);
 }
 
-/* Dial side: ConnectResponse(0, text), then the channel goes. */
+/*
+ * Dial side: ConnectResponse(0, text), then the channel goes.  The text
+ * goes to the peer as it is (the reference's wording, host name
+ * included) and to the log escaped.
+ */
 void
 channel_refuse(struct channel *ch, const char *text)
 {
-	log_info("channel %s: %s", log_id(ch->ch_id), text);
+	char	why[4 * 512 + 1];
+
+	snprintf(why, sizeof(why), "%s", log_strz(text));
+	log_info("channel %s: %s", log_id(ch->ch_id), why);
 	if (ch->ch_tun != NULL &&
 	    msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
 	    text) == 0)
 		tunnel_flush_msg(ch->ch_tun);
 	ch->ch_flags |= CHF_DISC_SENT;	/* the failure response says it all */
-	channel_close(ch, text, 0);
+	channel_close(ch, why, 0);
 }
 
 const char *

@@ -235,13 +235,15 @@ client_connect(struct client_slot *cs)
 	} else
 		snprintf(target, sizeof(target), "%s", cs->cs_url.u_path);
 	log_debug("connecting to %s://%s:%u%s", cs->cs_url.u_tls ? "wss" : "ws",
-	    cs->cs_url.u_host, cs->cs_url.u_port, cs->cs_url.u_path);
+	    log_strz(cs->cs_url.u_host), cs->cs_url.u_port,
+	    log_strz(cs->cs_url.u_path));
 	client_slot_set_state(cs, CS_CONNECTING);
 	cs->cs_ws = ws_connect(ls_worker->w_base, ls_worker->w_dns,
 	    ls_worker->w_ssl, &cs->cs_url, target,
 	    tunnel_feature_line(), &client_ws_cb, cs);
 	if (cs->cs_ws == NULL) {
-		log_warnx("cannot start a connection to %s", cs->cs_url.u_host);
+		log_warnx("cannot start a connection to %s",
+		    log_strz(cs->cs_url.u_host));
 		client_retry(cs, 0);
 	}
 }
@@ -314,11 +316,12 @@ client_ws_redirect(struct ws_conn *ws, const char *location, void *arg)
 	else
 		snprintf(abs, sizeof(abs), "%s", location);
 	if (url_parse(abs, &u, err, sizeof(err)) == -1) {
-		log_warnx("bad redirect location \"%s\": %s", location, err);
+		log_warnx("bad redirect location \"%s\": %s",
+		    log_strz(location), log_strz(err));
 		client_retry(cs, 0);
 		return;
 	}
-	log_info("redirected to %s", abs);
+	log_info("redirected to %s", log_strz(abs));
 	cs->cs_url = u;
 	client_connect(cs);
 }
@@ -329,7 +332,7 @@ client_ws_closed(struct ws_conn *ws, const char *why, void *arg)
 	struct client_slot	*cs = arg;
 
 	/* Before the upgrade: connect, TLS or handshake failure. */
-	log_warnx("cannot connect to %s:%u: %s", cs->cs_url.u_host,
+	log_warnx("cannot connect to %s:%u: %s", log_strz(cs->cs_url.u_host),
 	    cs->cs_url.u_port, why);
 	client_retry(cs, 0);
 }
@@ -401,8 +404,9 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 	cs->cs_delay = 0;
 	tunnel_set_state(t, TUN_OPEN);
 	tunnel_start_keepalive(t);
-	log_info("tunnel %d to %s:%u ready%s", cs->cs_idx, cs->cs_url.u_host,
-	    cs->cs_url.u_port, tunnel_feature_text(t));
+	log_info("tunnel %d to %s:%u ready%s", cs->cs_idx,
+	    log_strz(cs->cs_url.u_host), cs->cs_url.u_port,
+	    tunnel_feature_text(t));
 	client_ever_open = 1;
 	if (ls_conf->c_role == ROLE_PROVIDER) {
 		/*

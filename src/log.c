@@ -236,13 +236,13 @@ fatalx(const char *fmt, ...)
 
 /*
  * Bytes as printable ASCII, anything else (and the backslash) as \xNN,
- * cut at 256 input bytes.  LOG_STR_BUFS static buffers in turn, so one
+ * cut at 512 input bytes.  LOG_STR_BUFS static buffers in turn, so one
  * log call may print that many peer strings.
  */
 const char *
 log_str(const uint8_t *p, size_t len)
 {
-	static char	 bufs[LOG_STR_BUFS][4 * 256 + 1];
+	static char	 bufs[LOG_STR_BUFS][4 * 512 + 1];
 	static unsigned	 next;
 	char		*buf = bufs[next++ % LOG_STR_BUFS];
 	size_t		 i, o = 0, size = sizeof(bufs[0]);

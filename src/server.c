@@ -46,6 +46,9 @@ static TAILQ_HEAD(, server_pending) server_pendings =
     TAILQ_HEAD_INITIALIZER(server_pendings);
 static uint32_t	server_reqid;
 static struct log_rl	server_rl_nofd = LOG_RL_INIT(1.0);
+/* What an unauthenticated peer can repeat at will: one line a second. */
+static struct log_rl	server_rl_auth = LOG_RL_INIT(1.0);
+static struct log_rl	server_rl_refused = LOG_RL_INIT(1.0);
 
 static int	server_ws_request(struct ws_conn *, const struct http_head *,
 		    void *);
@@ -353,7 +356,8 @@ server_connector_msg(struct tunnel *t, struct msg *m)
 	struct ipc_connector	 req;
 
 	if (t->t_kind != TUNK_REVERSE || !t->t_autonomy || t->t_group == NULL) {
-		log_info("tunnel %s: connector management refused", t->t_name);
+		log_ratelimit(&server_rl_refused, LL_INFO, "tunnel %s: "
+		    "connector management refused", t->t_name);
 		if (msg_put_connector_response(t->t_out, m->m_id, 0,
 		    "Unauthorized connector management attempt") == 0)
 			tunnel_flush_msg(t);
@@ -497,8 +501,8 @@ server_auth_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct server_conn	*sc = arg;
 
-	log_info("tunnel %s: no Auth message within %d s", sc->sc_tun->t_name,
-	    SERVER_AUTH_TIMEOUT);
+	log_ratelimit(&server_rl_auth, LL_INFO, "tunnel %s: no Auth message "
+	    "within %d s", sc->sc_tun->t_name, SERVER_AUTH_TIMEOUT);
 	tunnel_close(sc->sc_tun, "authentication timeout");
 }
 
@@ -511,7 +515,8 @@ server_auth_fail(struct server_conn *sc, const char *err)
 		evtimer_del(sc->sc_timer);
 	if (msg_put_auth_response(t->t_out, 0, err) == 0)
 		tunnel_flush_msg(t);
-	log_info("tunnel %s: authentication failed: %s", t->t_name, err);
+	log_ratelimit(&server_rl_auth, LL_INFO, "tunnel %s: authentication "
+	    "failed: %s", t->t_name, err);
 	tunnel_close(t, "authentication failed");
 }
 
@@ -675,8 +680,8 @@ server_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
 		}
 		if (t->t_kind != TUNK_FORWARD) {
 			/* P-13: a provider is not a forward client. */
-			log_info("tunnel %s: Connect from a provider, refused",
-			    t->t_name);
+			log_ratelimit(&server_rl_refused, LL_INFO, "tunnel %s: "
+			    "Connect from a provider, refused", t->t_name);
 			if (msg_put_connect_response(t->t_out, 0, m->m_id,
 			    "forward proxying not allowed for this token") == 0)
 				tunnel_flush_msg(t);
