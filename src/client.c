@@ -464,21 +464,27 @@ client_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
 			log_debug("unexpected ConnectorResponse, ignored");
 			break;
 		}
-		if (!m->m_success && !client_connector_ok)
+		/* The token is ours and secret: only -d shows it. */
+		if (!m->m_success && !client_connector_ok) {
+			log_debug("connector token %s refused",
+			    log_strz(ls_conf->c_connector_token));
 			worker_fatal("connector token %s refused: %s",
-			    ls_conf->c_connector_token,
+			    log_secret(ls_conf->c_connector_token),
 			    log_str(m->m_error.p, m->m_error.len));
+		}
 		if (!m->m_success) {
 			log_warnx("connector token %s refused again: %s (the "
 			    "server keeps the first grant)",
-			    ls_conf->c_connector_token,
+			    log_secret(ls_conf->c_connector_token),
 			    log_str(m->m_error.p, m->m_error.len));
 			break;
 		}
 		client_connector_ok = 1;
 		log_info("connector token %s added",
+		    log_secret(ls_conf->c_connector_token));
+		log_debug("connector token %s added",
 		    m->m_token.len ? log_str(m->m_token.p, m->m_token.len) :
-		    ls_conf->c_connector_token);
+		    log_strz(ls_conf->c_connector_token));
 		break;
 	case MSG_PARTNERS:
 		log_debug("partners: %s", log_str(m->m_json.p, m->m_json.len));

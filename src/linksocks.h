@@ -489,6 +489,7 @@ struct config {
 	char		*c_token;	/* NULL: generated (server) / anonymous */
 	int		 c_token_generated;
 	char		*c_connector_token;
+	int		 c_connector_token_generated;
 	int		 c_reverse;
 	int		 c_autonomy;
 	int		 c_fastopen;

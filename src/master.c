@@ -106,6 +106,7 @@ static void	master_tunnels_back(struct master *, struct master_worker *);
 static void	master_503(int, void *);
 static void	master_rl_arm(void);
 static void	master_rl_tick(evutil_socket_t, short, void *);
+static const char *master_owner(const char *);
 static void	master_dispatch(struct ipc *, int, const void *, size_t, int,
 		    void *);
 static void	master_ipc_closed(struct ipc *, void *);
@@ -469,8 +470,21 @@ master_same_parent(const char *a, const char *b)
 }
 
 /*
+ * An autonomy group key is "<reverse token>#<instance>": above debug
+ * level only the instance is logged.
+ */
+static const char *
+master_owner(const char *key)
+{
+	const char	*hash = strrchr(key, '#');
+
+	return (hash != NULL ? log_strz(hash + 1) : log_secret(key));
+}
+
+/*
  * Autonomy connector tokens (0x07): the master decides, so two workers
- * can never hand out the same token, then tells every worker.
+ * can never hand out the same token, then tells every worker.  The
+ * tokens are the providers' secrets: only -d logs them.
  */
 static void
 master_connector(struct master *m, struct master_worker *w,
@@ -496,8 +510,12 @@ master_connector(struct master *m, struct master_worker *w,
 		    strcmp(tk->tk_owner, r.ic_owner) != 0 &&
 		    master_group_empty(tk->tk_owner) &&
 		    master_same_parent(tk->tk_owner, r.ic_owner)) {
-			log_info("connector token %s moves from %s to %s",
-			    tk->tk_token, tk->tk_owner, r.ic_owner);
+			log_info("connector token %s moves from instance %s "
+			    "to %s", log_secret(tk->tk_token),
+			    master_owner(tk->tk_owner), master_owner(r.ic_owner));
+			log_debug("connector token %s moves from %s to %s",
+			    log_strz(tk->tk_token), log_strz(tk->tk_owner),
+			    log_strz(r.ic_owner));
 			it.it_remove = 1;
 			snprintf(it.it_token, sizeof(it.it_token), "%s",
 			    tk->tk_token);
@@ -523,8 +541,10 @@ master_connector(struct master *m, struct master_worker *w,
 			snprintf(it.it_owner, sizeof(it.it_owner), "%s",
 			    r.ic_owner);
 			master_broadcast(m, IPC_TOKEN, &it, sizeof(it));
-			log_info("connector token %s added for %s", tk->tk_token,
-			    r.ic_owner);
+			log_info("connector token %s added for instance %s",
+			    log_secret(tk->tk_token), master_owner(r.ic_owner));
+			log_debug("connector token %s added for %s",
+			    log_strz(tk->tk_token), log_strz(r.ic_owner));
 		}
 	} else {
 		/* Only a connector token this provider created (P-26). */
@@ -542,7 +562,10 @@ master_connector(struct master *m, struct master_worker *w,
 			    tk->tk_token);
 			registry_remove(tk);
 			master_broadcast(m, IPC_TOKEN, &it, sizeof(it));
-			log_info("connector token %s removed", it.it_token);
+			log_info("connector token %s removed",
+			    log_secret(it.it_token));
+			log_debug("connector token %s removed",
+			    log_strz(it.it_token));
 		}
 	}
 	if (w->mw_ipc != NULL)
@@ -863,24 +886,39 @@ master_log_config(struct master *m)
 	struct config	*c = m->m_conf;
 	struct token	*tk;
 
+	/*
+	 * A token we generated is printed once, here: nobody else knows it.
+	 * One the user gave is theirs already and a secret: -d only.
+	 */
 	log_info("Configuration:");
-	if (!c->c_reverse) {
+	if (!c->c_reverse)
 		log_info("  Mode: forward proxy (SOCKS5 on client -> server -> "
 		    "network)");
-		log_info("  Token: %s%s", c->c_token,
-		    c->c_token_generated ? " (generated)" : "");
-	} else {
+	else
 		log_info("  Mode: reverse proxy (SOCKS5 on server -> client -> "
 		    "network)");
-		log_info("  Token: %s%s", c->c_token,
-		    c->c_token_generated ? " (generated)" : "");
+	log_info("  Token: %s%s", c->c_token_generated ? c->c_token :
+	    log_secret(c->c_token), c->c_token_generated ? " (generated)" : "");
+	if (!c->c_token_generated)
+		log_debug("  Token: %s", log_strz(c->c_token));
+	if (c->c_reverse) {
 		TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
 			if (tk->tk_kind == TOK_REVERSE)
 				log_info("  SOCKS5 port: %d", tk->tk_port);
-		if (c->c_connector_token != NULL)
-			log_info("  Connector Token: %s", c->c_connector_token);
+		if (c->c_connector_token != NULL) {
+			log_info("  Connector Token: %s%s",
+			    c->c_connector_token_generated ?
+			    c->c_connector_token :
+			    log_secret(c->c_connector_token),
+			    c->c_connector_token_generated ?
+			    " (generated)" : "");
+			if (!c->c_connector_token_generated)
+				log_debug("  Connector Token: %s",
+				    log_strz(c->c_connector_token));
+		}
 		if (c->c_socks_user != NULL && *c->c_socks_user != '\0')
-			log_info("  SOCKS5 username: %s", c->c_socks_user);
+			log_info("  SOCKS5 username: %s",
+			    log_strz(c->c_socks_user));
 		if (c->c_autonomy)
 			log_info("  Connector autonomy: enabled");
 		if (c->c_fastopen)

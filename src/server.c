@@ -313,7 +313,8 @@ server_token_update(const struct ipc_token *itp)
 	}
 	if ((tk = registry_add(it.it_kind, it.it_token, it.it_target, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("%s: %s: %s", __func__, it.it_token, err);
+		log_warnx("%s: token %s: %s", __func__,
+		    log_secret(it.it_token), err);
 		return;
 	}
 	if (it.it_owner[0] != '\0') {
@@ -337,9 +338,14 @@ server_connector_result(const struct ipc_connector *r)
 	memcpy(text, r->ic_text, sizeof(text));
 	text[sizeof(text) - 1] = '\0';
 	if (sp->sp_tun != NULL) {
+		/* An accepted add answers with the token: never above debug. */
 		log_info("tunnel %s: connector %s %s: %s", sp->sp_tun->t_name,
 		    sp->sp_op == CONNECTOR_ADD ? "add" : "remove",
-		    r->ic_ok ? "ok" : "refused", text);
+		    r->ic_ok ? "ok" : "refused", r->ic_ok ? log_secret(text) :
+		    log_strz(text));
+		if (r->ic_ok)
+			log_debug("tunnel %s: connector token %s",
+			    sp->sp_tun->t_name, log_strz(text));
 		if (msg_put_connector_response(sp->sp_tun->t_out, sp->sp_id,
 		    r->ic_ok, (r->ic_ok && sp->sp_op == CONNECTOR_REMOVE) ?
 		    NULL : text) == 0)

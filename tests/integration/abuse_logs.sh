@@ -9,6 +9,9 @@
 # \xNN (the backslash too, so "\x41" typed by the peer is not mistaken
 # for an escape), and no ESC byte anywhere in the logs.  Port 0 makes
 # the server refuse before any lookup, so nothing leaves loopback.
+# Tokens: one the user gave never appears in a log without -d (server
+# configuration, connector tokens of a provider, on both sides); one the
+# server generated is printed once, at start-up.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
@@ -71,4 +74,43 @@ ls_wait_log "$TMPD/rserver.log" 'no available reverse clients' 1 10 "$(ls_pid_of
 ls_wait_log "$TMPD/connector.log" 'remote connect failed' 1 10 "$(ls_pid_of connector)" connector
 check rserver "agent relay"
 check connector "agent, SOCKS side"
+
+# quiet NAME ARGS...: a daemon at the default log level (no -d).
+quiet() {
+	local name=$1
+	shift
+	ls_bg "$name" "$LINKSOCKS_BIN" "$@" --workers 1
+	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+}
+# secret NAME TOKEN...: no token appears in NAME's log.
+secret() {
+	local name=$1 t
+	shift
+	for t in "$@"; do
+		if grep -aqF -- "$t" "$TMPD/$name.log"; then
+			grep -aF -- "$t" "$TMPD/$name.log" >&2
+			fail "$name logged the token $t"
+		fi
+	done
+}
+T1=user-token-$$ C1=user-ctoken-$$ T2=user-atoken-$$ C2=user-actoken-$$
+quiet quiet1 server -r -t "$T1" -c "$C1" -H 127.0.0.1 -P 0 \
+    -s 127.0.0.1 -p 0 --port-file "$TMPD/quiet1.port"
+quiet quiet2 server -r -a -t "$T2" -H 127.0.0.1 -P 0 \
+    --port-file "$TMPD/quiet2.port"
+quiet gen server -H 127.0.0.1 -P 0 --port-file "$TMPD/gen.port"
+ls_wait_log "$TMPD/quiet1.log" 'Connector Token:' 1 20 "$(ls_pid_of quiet1)" quiet1
+p2=$(ls_wait_portline "$TMPD/quiet2.port" ws 20 "$(ls_pid_of quiet2)" quiet2) || exit 1
+quiet qprov provider -t "$T2" -c "$C2" -u "ws://127.0.0.1:$p2"
+ls_wait_log "$TMPD/qprov.log" 'connector token .* added' 1 20 "$(ls_pid_of qprov)" qprov
+ls_wait_log "$TMPD/quiet2.log" 'connector token .* added' 1 20 "$(ls_pid_of quiet2)" quiet2
+ls_wait_log "$TMPD/gen.log" 'Token: ' 1 20 "$(ls_pid_of gen)" gen
+secret quiet1 "$T1" "$C1"
+secret quiet2 "$T2" "$C2"
+secret qprov "$T2" "$C2"
+grep -aq 'Token: (hidden, ' "$TMPD/quiet1.log" ||
+    fail "quiet1: no hidden token in its configuration"
+n=$(grep -acE 'Token: [0-9a-f]{16} \(generated\)' "$TMPD/gen.log" || true)
+[ "$n" = 1 ] || fail "gen: the generated token is printed $n times, want 1"
+ls_say "user tokens hidden without -d, the generated token printed once"
 ls_finish
