@@ -84,6 +84,7 @@ struct master {
 	uint32_t		 m_seq;
 	struct log_rl		 m_rl_back;	/* clients handed back */
 	struct log_rl		 m_rl_503;	/* clients answered 503 */
+	struct log_rl		 m_rl_handoff;	/* hand-offs without fd */
 };
 
 static struct master	*master;
@@ -427,12 +428,17 @@ master_handoff(struct master *m, struct master_worker *from,
 	const struct ipc_handoff	*h = data;
 	struct master_worker		*to;
 
-	if (len < sizeof(*h) || len != sizeof(*h) + h->ih_datalen ||
-	    fd == -1) {
+	if (fd == -1) {
+		/* At our open-file limit the kernel dropped it. */
+		log_ratelimit(&m->m_rl_handoff, LL_WARNX, "worker %d: a SOCKS5 "
+		    "hand-off arrived without its descriptor (open-file "
+		    "limit?); that connection is lost", from->mw_idx);
+		return;
+	}
+	if (len < sizeof(*h) || len != sizeof(*h) + h->ih_datalen) {
 		log_warnx("worker %d: malformed hand-off (%zu bytes)",
 		    from->mw_idx, len);
-		if (fd != -1)
-			close(fd);
+		close(fd);
 		return;
 	}
 	if (h->ih_worker >= (uint32_t)m->m_nworkers ||
@@ -974,6 +980,7 @@ master_run(struct config *c, const struct worker_role *role)
 	TAILQ_INIT(&m->m_tunnels);
 	m->m_rl_back.rl_interval = 1.0;
 	m->m_rl_503.rl_interval = 1.0;
+	m->m_rl_handoff.rl_interval = 1.0;
 	m->m_role = role;
 	m->m_nworkers = c->c_workers;
 	if ((m->m_workers = calloc((size_t)m->m_nworkers,

@@ -49,6 +49,7 @@ static struct log_rl	server_rl_nofd = LOG_RL_INIT(1.0);
 /* What an unauthenticated peer can repeat at will: one line a second. */
 static struct log_rl	server_rl_auth = LOG_RL_INIT(1.0);
 static struct log_rl	server_rl_refused = LOG_RL_INIT(1.0);
+static struct log_rl	server_rl_handoff = LOG_RL_INIT(1.0);
 
 static int	server_ws_request(struct ws_conn *, const struct http_head *,
 		    void *);
@@ -272,11 +273,16 @@ server_handoff_in(const void *data, size_t len, int fd)
 	const struct ipc_handoff	*h = data;
 	struct ipc_handoff		 hc;
 
-	if (len < sizeof(*h) || len != sizeof(*h) + h->ih_datalen ||
-	    fd == -1) {
+	if (fd == -1) {
+		/* At our open-file limit the kernel dropped it. */
+		log_ratelimit(&server_rl_handoff, LL_WARNX, "a SOCKS5 hand-off "
+		    "arrived without its descriptor (open-file limit?); that "
+		    "connection is lost");
+		return;
+	}
+	if (len < sizeof(*h) || len != sizeof(*h) + h->ih_datalen) {
 		log_warnx("%s: malformed hand-off", __func__);
-		if (fd != -1)
-			close(fd);
+		close(fd);
 		return;
 	}
 	memcpy(&hc, h, sizeof(hc));
