@@ -27,7 +27,7 @@ static void	(*log_rl_hook)(void);
 
 static void	 log_sanitise(char *, size_t);
 static double	 log_now(void);
-static void	 log_level(enum log_level, const char *, ...) LS_PRINTF(2, 3);
+static void	 log_at(enum log_level, const char *, ...) LS_PRINTF(2, 3);
 
 void
 log_init(int level, int use_syslog)
@@ -293,7 +293,7 @@ log_now(void)
 }
 
 static void
-log_level(enum log_level lv, const char *fmt, ...)
+log_at(enum log_level lv, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -354,9 +354,9 @@ log_ratelimit(struct log_rl *rl, enum log_level lv, const char *fmt, ...)
 		return (0);
 	}
 	if (rl->rl_more > 0)
-		log_level(lv, "%s (%lu more)", msg, rl->rl_more);
+		log_at(lv, "%s (%lu more)", msg, rl->rl_more);
 	else
-		log_level(lv, "%s", msg);
+		log_at(lv, "%s", msg);
 	rl->rl_logged = 1;
 	rl->rl_last = now;
 	rl->rl_more = 0;
@@ -376,7 +376,7 @@ log_rl_flush(struct log_rl *rl)
 		return (0);
 	if (log_now() - rl->rl_last < rl->rl_interval)
 		return (1);
-	log_level(rl->rl_level, "%s (%lu more)", rl->rl_msg, rl->rl_more);
+	log_at(rl->rl_level, "%s (%lu more)", rl->rl_msg, rl->rl_more);
 	rl->rl_last = log_now();
 	rl->rl_more = 0;
 	return (0);
@@ -420,7 +420,7 @@ log_rl_done(struct log_rl *rl)
 	struct log_rl	**p;
 
 	if (rl->rl_more > 0) {
-		log_level(rl->rl_level, "%s (%lu more)", rl->rl_msg,
+		log_at(rl->rl_level, "%s (%lu more)", rl->rl_msg,
 		    rl->rl_more);
 		rl->rl_more = 0;
 	}
