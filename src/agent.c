@@ -74,6 +74,9 @@ static void	agent_end(struct channel *, struct channel *);
 static void	agent_closing(struct channel *);
 static void	agent_message(struct channel *, int, const char *);
 
+/* A connector may repeat a Connect at will: one line a second. */
+static struct log_rl	agent_rl = LOG_RL_INIT(1.0);
+
 static const struct channel_ops agent_ops = {
 	.co_kind = CHK_AGENT,
 	.co_name = "agent",
@@ -410,8 +413,8 @@ agent_connect_in(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
 	struct timeval	 tv;
 
 	if (tunnel_find(ct, m->m_id) != NULL) {
-		log_warnx("tunnel %s: Connect for open channel %s, ignored",
-		    ct->t_name, log_id(m->m_id));
+		log_ratelimit(&agent_rl, LL_WARNX, "tunnel %s: Connect for open "
+		    "channel %s, ignored", ct->t_name, log_id(m->m_id));
 		return;
 	}
 	/* A worker link carries many tunnels' channels: not capped. */
@@ -439,7 +442,7 @@ agent_connect_in(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
 		return;
 	}
 	log_debug("relay %s %s:%u: waiting %d ms for a provider",
-	    log_id(ch->ch_id), ch->ch_host, ch->ch_port,
+	    log_id(ch->ch_id), log_strz(ch->ch_host), ch->ch_port,
 	    ls_conf->c_connector_wait);
 	TAILQ_INSERT_TAIL(&agent_waiters, ch, ch_waiting);
 	ch->ch_flags |= CHF_WAITING;
@@ -461,7 +464,7 @@ agent_timeout(struct channel *ch)
 		return;
 	}
 	log_info("relay %s %s:%u: no available reverse clients",
-	    log_id(ch->ch_id), ch->ch_host, ch->ch_port);
+	    log_id(ch->ch_id), log_strz(ch->ch_host), ch->ch_port);
 	if (ct != NULL && ct->t_state == TUN_OPEN &&
 	    msg_put_connect_response(ct->t_out, 0, ch->ch_id,
 	    "no available reverse clients") == 0)
@@ -508,7 +511,8 @@ agent_attach(struct channel *ch, struct tunnel *pt)
 	tw->ch_twin = ch;
 	channel_set_state(ch, CH_RELAY);
 	log_debug("relay %s %s:%u: %s -> provider %s", log_id(ch->ch_id),
-	    ch->ch_host, ch->ch_port, ch->ch_tun->t_name, pt->t_name);
+	    log_strz(ch->ch_host), ch->ch_port, ch->ch_tun->t_name,
+	    pt->t_name);
 	/* What waited on ch was for the provider: it goes as if new. */
 	q = ch->ch_pending;
 	ch->ch_pending = nq;

@@ -288,7 +288,8 @@ channel_close(struct channel *ch, const char *why, int flush)
 		return;
 	}
 	log_debug("channel %s (%s) %s:%u closed in %s: %s %s",
-	    log_id(ch->ch_id), ch->ch_ops->co_name, ch->ch_host, ch->ch_port,
+	    log_id(ch->ch_id), ch->ch_ops->co_name, log_strz(ch->ch_host),
+	    ch->ch_port,
 	    channel_strstate(ch->ch_state), why,
 	    channel_flagstr(ch->ch_flags));
 	if (ch->ch_ops->co_close != NULL)
@@ -419,11 +420,15 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 	return (ch);
 }
 
-/* Dial side: ConnectResponse(0, text), then the channel goes. */
+/*
+ * Dial side: ConnectResponse(0, text), then the channel goes.  The text
+ * goes to the peer as it is (the reference's wording, host name
+ * included) and to the log escaped.
+ */
 void
 channel_refuse(struct channel *ch, const char *text)
 {
-	log_info("channel %s: %s", log_id(ch->ch_id), text);
+	log_info("channel %s: %s", log_id(ch->ch_id), log_strz(text));
 	channel_deny(ch, text);
 }
 
@@ -431,12 +436,15 @@ channel_refuse(struct channel *ch, const char *text)
 void
 channel_deny(struct channel *ch, const char *text)
 {
+	char	why[4 * 512 + 1];
+
+	snprintf(why, sizeof(why), "%s", log_strz(text));
 	if (ch->ch_tun != NULL &&
 	    msg_put_connect_response(ch->ch_tun->t_out, 0, ch->ch_id,
 	    text) == 0)
 		tunnel_flush_msg(ch->ch_tun);
 	ch->ch_flags |= CHF_DISC_SENT;	/* the failure response says it all */
-	channel_close(ch, text, 0);
+	channel_close(ch, why, 0);
 }
 
 const char *
@@ -760,9 +768,12 @@ channel_data(struct channel *ch, struct evbuffer *frame, size_t n,
 
 /*
  * co_disconnect for a relaying channel: between half-close peers a
- * graceful Disconnect ends one direction; otherwise flush and close,
- * answering with our own Disconnect (unless sent) so a peer that
- * half-closed is not left waiting.
+ * graceful Disconnect ends one direction; otherwise flush and close.
+ * A half-close peer gets our own Disconnect back (unless sent), so that
+ * it is not left waiting for the other direction.  A protocol-0x01 peer
+ * (the reference) closed the channel with its Disconnect and gets none:
+ * it would only queue ours for a cleanup that sleeps 5 s per entry
+ * (spec 7.4, P-3), and a burst of them delays every later close.
  */
 void
 channel_disconnect(struct channel *ch, const struct msg *m,
@@ -775,6 +786,8 @@ channel_disconnect(struct channel *ch, const struct msg *m,
 	log_debug("channel %s: Disconnect from peer%s%s", log_id(ch->ch_id),
 	    err[0] ? ": " : "", err);
 	ch->ch_flags |= CHF_REMOTE_EOF;
+	if (ch->ch_tun != NULL && !ch->ch_tun->t_halfclose)
+		ch->ch_flags |= CHF_DISC_SENT;	/* no echo: see above */
 	if (!graceful || ch->ch_tun == NULL || !ch->ch_tun->t_halfclose ||
 	    ch->ch_state != CH_RELAY) {
 		channel_close(ch, graceful ? "EOF" : err, 1);

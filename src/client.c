@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/listener.h>
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 
@@ -62,7 +61,7 @@ struct client_slot {
 static struct client_slot	*client_slots;
 static int			 client_nslots;
 static unsigned			 client_rr;
-static struct evconnlistener	*client_listener;
+static struct listen_guard	*client_listener;
 static int			 client_ever_open;
 static int			 client_connector_ok;	/* -c: granted once */
 
@@ -83,9 +82,7 @@ static struct tunnel *client_pick(struct group *, int, int *);
 static void	client_closed(struct tunnel *, const char *);
 static void	client_listen(void);
 static void	client_connector_add(struct tunnel *);
-static void	client_accept(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	client_accept_error(struct evconnlistener *, void *);
+static void	client_accept(evutil_socket_t, struct sockaddr *, int, void *);
 static int	client_dispatch(int, const void *, size_t, int);
 
 static const struct ws_cb client_ws_cb = {
@@ -156,7 +153,7 @@ client_drain(void)
 	int			 i;
 
 	if (client_listener != NULL) {
-		evconnlistener_free(client_listener);
+		listen_free(client_listener);
 		client_listener = NULL;
 	}
 	/*
@@ -240,13 +237,15 @@ client_connect(struct client_slot *cs)
 	} else
 		snprintf(target, sizeof(target), "%s", cs->cs_url.u_path);
 	log_debug("connecting to %s://%s:%u%s", cs->cs_url.u_tls ? "wss" : "ws",
-	    cs->cs_url.u_host, cs->cs_url.u_port, cs->cs_url.u_path);
+	    log_strz(cs->cs_url.u_host), cs->cs_url.u_port,
+	    log_strz(cs->cs_url.u_path));
 	client_slot_set_state(cs, CS_CONNECTING);
 	cs->cs_ws = ws_connect(ls_worker->w_base, ls_worker->w_dns,
 	    ls_worker->w_ssl, &cs->cs_url, target,
 	    tunnel_feature_line(), &client_ws_cb, cs);
 	if (cs->cs_ws == NULL) {
-		log_warnx("cannot start a connection to %s", cs->cs_url.u_host);
+		log_warnx("cannot start a connection to %s",
+		    log_strz(cs->cs_url.u_host));
 		client_retry(cs, 0);
 	}
 }
@@ -319,11 +318,12 @@ client_ws_redirect(struct ws_conn *ws, const char *location, void *arg)
 	else
 		snprintf(abs, sizeof(abs), "%s", location);
 	if (url_parse(abs, &u, err, sizeof(err)) == -1) {
-		log_warnx("bad redirect location \"%s\": %s", location, err);
+		log_warnx("bad redirect location \"%s\": %s",
+		    log_strz(location), log_strz(err));
 		client_retry(cs, 0);
 		return;
 	}
-	log_info("redirected to %s", abs);
+	log_info("redirected to %s", log_strz(abs));
 	cs->cs_url = u;
 	client_connect(cs);
 }
@@ -334,7 +334,7 @@ client_ws_closed(struct ws_conn *ws, const char *why, void *arg)
 	struct client_slot	*cs = arg;
 
 	/* Before the upgrade: connect, TLS or handshake failure. */
-	log_warnx("cannot connect to %s:%u: %s", cs->cs_url.u_host,
+	log_warnx("cannot connect to %s:%u: %s", log_strz(cs->cs_url.u_host),
 	    cs->cs_url.u_port, why);
 	client_retry(cs, 0);
 }
@@ -409,8 +409,9 @@ client_auth(struct tunnel *t, struct msg *m, const char *err)
 	cs->cs_delay = 0;
 	tunnel_set_state(t, TUN_OPEN);
 	tunnel_start_keepalive(t);
-	log_info("tunnel %d to %s:%u ready%s", cs->cs_idx, cs->cs_url.u_host,
-	    cs->cs_url.u_port, tunnel_feature_text(t));
+	log_info("tunnel %d to %s:%u ready%s", cs->cs_idx,
+	    log_strz(cs->cs_url.u_host), cs->cs_url.u_port,
+	    tunnel_feature_text(t));
 	client_ever_open = 1;
 	if (ls_conf->c_role == ROLE_PROVIDER) {
 		/*
@@ -468,21 +469,27 @@ client_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
 			log_debug("unexpected ConnectorResponse, ignored");
 			break;
 		}
-		if (!m->m_success && !client_connector_ok)
+		/* The token is ours and secret: only -d shows it. */
+		if (!m->m_success && !client_connector_ok) {
+			log_debug("connector token %s refused",
+			    log_strz(ls_conf->c_connector_token));
 			worker_fatal("connector token %s refused: %s",
-			    ls_conf->c_connector_token,
+			    log_secret(ls_conf->c_connector_token),
 			    log_str(m->m_error.p, m->m_error.len));
+		}
 		if (!m->m_success) {
 			log_warnx("connector token %s refused again: %s (the "
 			    "server keeps the first grant)",
-			    ls_conf->c_connector_token,
+			    log_secret(ls_conf->c_connector_token),
 			    log_str(m->m_error.p, m->m_error.len));
 			break;
 		}
 		client_connector_ok = 1;
 		log_info("connector token %s added",
+		    log_secret(ls_conf->c_connector_token));
+		log_debug("connector token %s added",
 		    m->m_token.len ? log_str(m->m_token.p, m->m_token.len) :
-		    ls_conf->c_connector_token);
+		    log_strz(ls_conf->c_connector_token));
 		break;
 	case MSG_PARTNERS:
 		log_debug("partners: %s", log_str(m->m_json.p, m->m_json.len));
@@ -509,29 +516,23 @@ client_closed(struct tunnel *t, const char *why)
 static void
 client_listen(void)
 {
+	char	name[64];
+
 	if (client_listener != NULL || ls_worker->w_socks_fd == -1 ||
 	    ls_worker->w_draining)
 		return;
-	client_listener = evconnlistener_new(ls_worker->w_base, client_accept,
-	    NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-	    ls_worker->w_socks_fd);
+	snprintf(name, sizeof(name), "SOCKS5 port %d", ls_conf->c_socks_port);
+	client_listener = listen_new(ls_worker->w_base, ls_worker->w_socks_fd,
+	    1024, name, client_accept, NULL, NULL);
 	if (client_listener == NULL)
 		fatal("SOCKS5 listen");
 	ls_worker->w_socks_fd = -1;	/* owned by the listener now */
-	evconnlistener_set_error_cb(client_listener, client_accept_error);
 	log_info("SOCKS5 listening on %s:%d", ls_conf->c_socks_host,
 	    ls_conf->c_socks_port);
 }
 
 static void
-client_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+client_accept(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	front_accept(fd, sa, salen, NULL);
-}
-
-static void
-client_accept_error(struct evconnlistener *l, void *arg)
-{
-	log_warn("%s: accept", __func__);
 }

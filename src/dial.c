@@ -95,7 +95,7 @@ dial_event(struct bufferevent *bev, short what, void *arg)
 		ch->ch_flags |= CHF_CONFIRMED;
 		channel_timer(ch, 0);
 		log_debug("channel %s connected to %s:%u", log_id(ch->ch_id),
-		    ch->ch_host, ch->ch_port);
+		    log_strz(ch->ch_host), ch->ch_port);
 		if (msg_put_connect_response(ch->ch_tun->t_out, 1, ch->ch_id,
 		    NULL) == 0)
 			tunnel_flush_msg(ch->ch_tun);
@@ -298,7 +298,7 @@ dial_connect(struct tunnel *t, const struct msg *m)
 		return;
 	}
 	log_debug("channel %s dial %s:%u for %s", log_id(ch->ch_id),
-	    ch->ch_host, ch->ch_port, t->t_name);
+	    log_strz(ch->ch_host), ch->ch_port, t->t_name);
 	channel_timer(ch, LS_CONNECT_TIMEOUT);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

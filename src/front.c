@@ -29,6 +29,8 @@
 static TAILQ_HEAD(, channel) front_waiters =
     TAILQ_HEAD_INITIALIZER(front_waiters);
 static unsigned			 front_nwaiting;
+/* What any local application can repeat at will: one line a second. */
+static struct log_rl		 front_rl = LOG_RL_INIT(1.0);
 static const struct front_ops	*front_role;
 /*
  * Sessions from the accept until their request is parsed.  Each holds
@@ -163,7 +165,7 @@ front_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
 	}
 	bufferevent_enable(ch->ch_bev, EV_WRITE);
 	log_debug("socks %s: adopted %s:%u from another worker", ch->ch_peer,
-	    h->ih_host, h->ih_port);
+	    log_strz(h->ih_host), h->ih_port);
 	front_request(ch);
 }
 
@@ -202,7 +204,7 @@ static void
 front_fail(struct channel *ch, uint8_t rep, const char *why)
 {
 	front_reply(ch, rep, NULL);
-	log_info("socks %s: %s", ch->ch_peer, why);
+	log_ratelimit(&front_rl, LL_INFO, "socks %s: %s", ch->ch_peer, why);
 	channel_close(ch, why, 1);
 }
 
@@ -214,8 +216,9 @@ front_read(struct bufferevent *bev, void *arg)
 	switch (socks5_input(ch->ch_s5, bufferevent_get_input(bev),
 	    bufferevent_get_output(bev))) {
 	case S5_FAILED:
-		log_info("socks %s: %s", ch->ch_peer, ch->ch_s5->s5_error ?
-		    ch->ch_s5->s5_error : "negotiation failed");
+		log_ratelimit(&front_rl, LL_INFO, "socks %s: %s", ch->ch_peer,
+		    ch->ch_s5->s5_error ? ch->ch_s5->s5_error :
+		    "negotiation failed");
 		channel_close(ch, "SOCKS5 negotiation failed", 1);
 		return;
 	case S5_DONE:
@@ -286,7 +289,7 @@ front_handoff(struct channel *ch, int worker)
 	snprintf(h->ih_peer, sizeof(h->ih_peer), "%s", ch->ch_peer);
 	evbuffer_copyout(in, buf + sizeof(*h), n);
 	log_debug("socks %s: %s:%u handed to worker %d", ch->ch_peer,
-	    ch->ch_host, ch->ch_port, worker);
+	    log_strz(ch->ch_host), ch->ch_port, worker);
 	if (ipc_send(ls_worker->w_ipc, IPC_HANDOFF, buf, sizeof(*h) + n,
 	    fd) == -1) {
 		front_fail(ch, S5_REP_FAIL, "cannot hand off the connection");
@@ -358,7 +361,7 @@ front_request(struct channel *ch)
 		return;
 	}
 	log_debug("socks %s: %s:%u waits for a tunnel", ch->ch_peer,
-	    ch->ch_host, ch->ch_port);
+	    log_strz(ch->ch_host), ch->ch_port);
 	channel_set_state(ch, CH_WAIT_TUNNEL);
 	TAILQ_INSERT_TAIL(&front_waiters, ch, ch_waiting);
 	ch->ch_flags |= CHF_WAITING;
@@ -432,7 +435,7 @@ front_connect(struct channel *ch, struct tunnel *t)
 		return;
 	}
 	log_debug("channel %s open %s:%u via %s%s", log_id(ch->ch_id),
-	    ch->ch_host, ch->ch_port, t->t_name,
+	    log_strz(ch->ch_host), ch->ch_port, t->t_name,
 	    ls_conf->c_fastopen ? " (fast open)" : "");
 	channel_set_state(ch, ls_conf->c_fastopen ? CH_CONNECTING :
 	    CH_REPLY_OWED);
@@ -469,7 +472,7 @@ front_connect_response(struct channel *ch, const struct msg *m,
 	if (!m->m_success) {
 		err = channel_msg_error(m, ebuf, sizeof(ebuf));
 		log_info("channel %s %s:%u: remote connect failed: %s",
-		    log_id(ch->ch_id), ch->ch_host, ch->ch_port, err);
+		    log_id(ch->ch_id), log_strz(ch->ch_host), ch->ch_port, err);
 		ch->ch_flags |= CHF_DISC_SENT;	/* dial side forgot it */
 		if (ch->ch_state != CH_REPLY_OWED) {
 			/* The app already has success: closing is all we can do. */
@@ -526,7 +529,8 @@ front_timeout(struct channel *ch)
 {
 	switch (ch->ch_state) {
 	case CH_SOCKS:
-		log_info("socks %s: handshake timeout", ch->ch_peer);
+		log_ratelimit(&front_rl, LL_INFO, "socks %s: handshake timeout",
+		    ch->ch_peer);
 		channel_close(ch, "SOCKS5 handshake timeout", 0);
 		break;
 	case CH_WAIT_TUNNEL:

@@ -25,6 +25,7 @@ struct ipc_hdr {
 struct ipc_pending {
 	TAILQ_ENTRY(ipc_pending) ip_entry;
 	int		 ip_fd;
+	int		 ip_keep;	/* the sender keeps ip_fd open */
 	size_t		 ip_len;
 	uint8_t		 ip_buf[];
 };
@@ -42,6 +43,8 @@ struct ipc {
 static void	ipc_read(evutil_socket_t, short, void *);
 static void	ipc_write(evutil_socket_t, short, void *);
 static int	ipc_sendraw(struct ipc *, const uint8_t *, size_t, int);
+static int	ipc_queue(struct ipc *, int, const void *, size_t, int, int);
+static void	ipc_pending_free(struct ipc_pending *);
 
 int
 ipc_fd(struct ipc *i)
@@ -62,6 +65,7 @@ ipc_typename(int type)
 	case IPC_PROVIDER:	return ("PROVIDER");
 	case IPC_HANDOFF:	return ("HANDOFF");
 	case IPC_CONNECTOR_REQ:	return ("CONNECTOR_REQ");
+	case IPC_TUNNEL_ACK:	return ("TUNNEL_ACK");
 	case IPC_LOAD:		return ("LOAD");
 	case IPC_FATAL:		return ("FATAL");
 	default:		return ("unknown");
@@ -99,9 +103,7 @@ ipc_free(struct ipc *i)
 		return;
 	while ((p = TAILQ_FIRST(&i->i_queue)) != NULL) {
 		TAILQ_REMOVE(&i->i_queue, p, ip_entry);
-		if (p->ip_fd != -1)
-			close(p->ip_fd);
-		free(p);
+		ipc_pending_free(p);
 	}
 	event_free(i->i_rev);
 	event_free(i->i_wev);
@@ -146,12 +148,38 @@ ipc_sendraw(struct ipc *i, const uint8_t *buf, size_t len, int fd)
 	}
 }
 
+static void
+ipc_pending_free(struct ipc_pending *p)
+{
+	if (p->ip_fd != -1 && !p->ip_keep)
+		close(p->ip_fd);
+	free(p);
+}
+
 /*
  * Send a message; the descriptor (if any) is closed here once it has been
  * passed, whatever the outcome.
  */
 int
 ipc_send(struct ipc *i, int type, const void *data, size_t len, int fd)
+{
+	return (ipc_queue(i, type, data, len, fd, 0));
+}
+
+/*
+ * The same, but the caller keeps the descriptor: it must stay open until
+ * the message is out (the peer answers it, or the ipc is freed).  -1 if
+ * it cannot be sent; the descriptor is still the caller's either way.
+ */
+int
+ipc_send_keep(struct ipc *i, int type, const void *data, size_t len, int fd)
+{
+	return (ipc_queue(i, type, data, len, fd, 1) == -1 ? -1 : 0);
+}
+
+static int
+ipc_queue(struct ipc *i, int type, const void *data, size_t len, int fd,
+    int keep)
 {
 	struct ipc_pending	*p;
 	struct ipc_hdr		 h;
@@ -160,7 +188,7 @@ ipc_send(struct ipc *i, int type, const void *data, size_t len, int fd)
 	if (len > IPC_MAX_PAYLOAD) {
 		log_warnx("%s: %s payload too large (%zu)", __func__,
 		    ipc_typename(type), len);
-		if (fd != -1)
+		if (fd != -1 && !keep)
 			close(fd);
 		return (-1);
 	}
@@ -174,11 +202,10 @@ ipc_send(struct ipc *i, int type, const void *data, size_t len, int fd)
 		memcpy(p->ip_buf + sizeof(h), data, len);
 	p->ip_len = sizeof(h) + len;
 	p->ip_fd = fd;
+	p->ip_keep = keep;
 	if (TAILQ_EMPTY(&i->i_queue) &&
 	    (rc = ipc_sendraw(i, p->ip_buf, p->ip_len, fd)) != 1) {
-		if (fd != -1)
-			close(fd);
-		free(p);
+		ipc_pending_free(p);
 		if (rc == -1)
 			log_warn("%s: sendmsg %s", __func__,
 			    ipc_typename(type));
@@ -202,9 +229,7 @@ ipc_write(evutil_socket_t fd, short ev, void *arg)
 		if (rc == -1)
 			log_warn("%s: sendmsg", __func__);
 		TAILQ_REMOVE(&i->i_queue, p, ip_entry);
-		if (p->ip_fd != -1)
-			close(p->ip_fd);
-		free(p);
+		ipc_pending_free(p);
 	}
 	if (!TAILQ_EMPTY(&i->i_queue))
 		event_add(i->i_wev, NULL);
@@ -247,7 +272,8 @@ ipc_payload_ok(int type, const void *data, size_t len)
 
 	switch (type) {
 	case IPC_TUNNEL_FD:
-		return (len == 0);
+	case IPC_TUNNEL_ACK:
+		return (len == sizeof(struct ipc_tunnel_fd));
 	case IPC_LINK:
 		return (len == sizeof(uint32_t));
 	case IPC_PROVIDERS:

@@ -620,9 +620,44 @@ void		 log_trace(const char *, ...) LS_PRINTF(1, 2);
 void		 vlog(int, const char *, va_list) LS_PRINTF(2, 0);
 __dead void	 fatal(const char *, ...) LS_PRINTF(1, 2);
 __dead void	 fatalx(const char *, ...) LS_PRINTF(1, 2);
-/* Escape bytes for logging (printable ASCII kept); static buffer. */
+/*
+ * Escape bytes for logging (printable ASCII kept, the rest and "\\" as
+ * \xNN); every string a peer sent goes through it.  Four static buffers
+ * in turn: up to four results in one log call.
+ */
 const char	*log_str(const uint8_t *, size_t);
+const char	*log_strz(const char *);		/* the same, C string */
+/* A token or API key in a line above debug level: only its length. */
+const char	*log_secret(const char *);
 const char	*log_id(const uint8_t *);	/* short hex channel id */
+
+enum log_level {
+	LL_WARN,		/* log_warn: errno appended */
+	LL_WARNX,
+	LL_INFO,
+	LL_DEBUG
+};
+
+/* One kind of repeated event: at most one line per rl_interval seconds. */
+struct log_rl {
+	double		 rl_interval;
+	double		 rl_last;	/* when a line went out (monotonic) */
+	int		 rl_logged;	/* one has */
+	unsigned long	 rl_more;	/* held back since */
+	enum log_level	 rl_level;	/* ... the last of them */
+	char		 rl_msg[256];
+	int		 rl_held;	/* on the list of held counts */
+	struct log_rl	*rl_next;
+};
+#define LOG_RL_INIT(secs)	{ (secs), 0, 0, 0, LL_WARNX, "", 0, NULL }
+
+int		 log_ratelimit(struct log_rl *, enum log_level, const char *,
+		    ...) LS_PRINTF(3, 4);
+int		 log_rl_flush(struct log_rl *);
+/* Called when a count is first held back: arm a timer for flush_all. */
+void		 log_rl_sethook(void (*)(void));
+int		 log_rl_flush_all(void);	/* 1: call again later */
+void		 log_rl_done(struct log_rl *);	/* before freeing it */
 
 /* ------------------------------------------------------------------ */
 /* config.c: command line and environment                              */
@@ -640,6 +675,7 @@ struct config {
 	char		*c_token;	/* NULL: generated (server) / anonymous */
 	int		 c_token_generated;
 	char		*c_connector_token;
+	int		 c_connector_token_generated;
 	int		 c_reverse;
 	int		 c_autonomy;
 	int		 c_fastopen;
@@ -702,7 +738,7 @@ enum token_kind {
 };
 
 struct group;
-struct evconnlistener;
+struct listen_guard;
 
 struct token {
 	TAILQ_ENTRY(token)	 tk_entry;
@@ -716,7 +752,7 @@ struct token {
 	char			*tk_owner;	/* connector made by a provider */
 	int			 tk_fds[LS_MAX_WORKERS]; /* master: per worker */
 	int			 tk_fd;		/* worker: its own socket */
-	struct evconnlistener	*tk_listener;
+	struct listen_guard	*tk_listener;
 	struct group		*tk_group;	/* reverse: its group */
 };
 
@@ -804,14 +840,40 @@ int		 util_parse_uuid(const char *, uint8_t *);
 int		 util_hexval(int);
 
 /* ------------------------------------------------------------------ */
+/* listen.c: listeners that pause at the open-file limit               */
+
+struct listen_guard;
+typedef void	(*listen_accept_cb)(evutil_socket_t, struct sockaddr *, int,
+		    void *);
+/* Answer and close a connection that cannot be served (fd is ours). */
+typedef void	(*listen_shed_cb)(int, void *);
+
+/* Open the reserve descriptor (/dev/null) of this process, once. */
+void		 listen_reserve(void);
+/*
+ * Listen on fd (owned from now on, non-blocking) with backlog; name is
+ * for the logs.  On EMFILE, ENFILE, ENOBUFS or ENOMEM from accept the
+ * listener pauses with a backoff (100 ms doubling to 1.6 s, reset by a
+ * successful accept) and logs one line a second at most; with shed, a
+ * pending connection is first accepted on the reserve descriptor's slot
+ * and handed to shed.  NULL if out of memory.
+ */
+struct listen_guard *listen_new(struct event_base *, int, int, const char *,
+		    listen_accept_cb, listen_shed_cb, void *);
+/* Back off as at the limit (the owner cannot take more for now). */
+void		 listen_pause(struct listen_guard *);
+void		 listen_free(struct listen_guard *);	/* closes the socket */
+
+/* ------------------------------------------------------------------ */
 /* ipc.c: typed, versioned messages over SOCK_SEQPACKET socketpairs    */
 
-#define IPC_VERSION	1
+#define IPC_VERSION	2
 #define IPC_MAX_PAYLOAD	4096
 
 enum ipc_type {
 	/* master -> worker: 1..99 */
-	IPC_TUNNEL_FD = 1,	/* fd: an accepted tunnel client socket */
+	IPC_TUNNEL_FD = 1,	/* struct ipc_tunnel_fd + fd: an accepted
+				 * tunnel client socket */
 	IPC_PROVIDERS = 2,	/* struct ipc_providers: counts per worker */
 	IPC_HANDOFF_IN = 3,	/* struct ipc_handoff + fd */
 	IPC_TOKEN = 4,		/* struct ipc_token: registry change */
@@ -822,7 +884,8 @@ enum ipc_type {
 	IPC_FATAL = 101,	/* text: worker stops everything */
 	IPC_PROVIDER = 102,	/* struct ipc_provider: my count for a key */
 	IPC_HANDOFF = 103,	/* struct ipc_handoff + fd */
-	IPC_CONNECTOR_REQ = 104	/* struct ipc_connector */
+	IPC_CONNECTOR_REQ = 104,	/* struct ipc_connector */
+	IPC_TUNNEL_ACK = 105	/* struct ipc_tunnel_fd: taken or handed back */
 };
 
 #define IPC_KEYLEN	300
@@ -873,6 +936,18 @@ struct ipc_load {
 	uint32_t	 il_channels;
 };
 
+/*
+ * A tunnel client's socket and the worker's answer to it.  The master
+ * keeps its own copy of the descriptor until the answer: a worker at its
+ * open-file limit receives the message without the descriptor (the
+ * kernel drops it) and hands it back (itf_taken 0), so the master can
+ * try another worker or answer 503 itself.
+ */
+struct ipc_tunnel_fd {
+	uint32_t	 itf_seq;
+	uint32_t	 itf_taken;
+};
+
 struct ipc;
 typedef void	(*ipc_dispatch_cb)(struct ipc *, int, const void *, size_t,
 		    int, void *);
@@ -881,6 +956,7 @@ typedef void	(*ipc_closed_cb)(struct ipc *, void *);
 struct ipc	*ipc_new(struct event_base *, int, ipc_dispatch_cb,
 		    ipc_closed_cb, void *);
 int		 ipc_send(struct ipc *, int, const void *, size_t, int);
+int		 ipc_send_keep(struct ipc *, int, const void *, size_t, int);
 void		 ipc_free(struct ipc *);
 int		 ipc_fd(struct ipc *);
 const char	*ipc_typename(int);

@@ -5,6 +5,14 @@
  * signals, and on the server accepts tunnel clients and passes each
  * socket to the worker that placement.c picks from the worker table
  * kept here.  It never touches payload bytes.
+ *
+ * A tunnel client is never lost between the master and a worker: the
+ * master keeps its copy of the socket until the worker says it took it.
+ * A worker at its open-file limit gets the message without the socket
+ * and hands it back; the master then tries another worker, and when
+ * none can take it answers "503 Service Unavailable" and closes.  At the
+ * master's own limit the tunnel port pauses (listen.c) and a pending
+ * client gets the same 503 on the reserve descriptor's slot.
  */
 #include "config.h"
 
@@ -21,13 +29,14 @@
 #include <sys/prctl.h>
 #endif
 
-#include <event2/listener.h>
-
 #include "linksocks.h"
 
 #define MASTER_RESPAWN_MIN	1.0	/* seconds */
 #define MASTER_RESPAWN_MAX	30.0
 #define MASTER_STABLE		10.0	/* a worker older than this is healthy */
+#define MASTER_FULL_WAIT	0.25	/* a worker that handed a client back */
+#define MASTER_503_BODY		"Service Unavailable: no worker can take " \
+				"the connection now\n"
 
 enum master_state {
 	MS_RUNNING,
@@ -45,6 +54,17 @@ struct master_worker {
 	struct event	*mw_respawn;
 	struct ipc_load	 mw_load;
 	unsigned	 mw_assigned;		/* tunnels passed since last load */
+	double		 mw_full_until;		/* handed a client back: skip */
+};
+
+/* A tunnel client passed to a worker, until it says it took it. */
+struct master_tunnel {
+	TAILQ_ENTRY(master_tunnel) mt_entry;
+	uint32_t	 mt_seq;
+	int		 mt_fd;
+	int		 mt_worker;		/* where it went, -1 nowhere yet */
+	uint64_t	 mt_tried;		/* workers that handed it back */
+	char		 mt_peer[64];
 };
 
 struct master {
@@ -56,9 +76,15 @@ struct master {
 	struct master_worker	*m_workers;
 	int			 m_nworkers;
 	int			 m_ws_fd;
-	struct evconnlistener	*m_ws_listener;
+	struct listen_guard	*m_ws_listener;
 	struct event		*m_sigev[5];
 	struct event		*m_killtimer;
+	struct event		*m_rl_ev;	/* held log counts */
+	TAILQ_HEAD(, master_tunnel) m_tunnels;	/* passed, not yet taken */
+	uint32_t		 m_seq;
+	struct log_rl		 m_rl_back;	/* clients handed back */
+	struct log_rl		 m_rl_503;	/* clients answered 503 */
+	struct log_rl		 m_rl_handoff;	/* hand-offs without fd */
 };
 
 static struct master	*master;
@@ -71,10 +97,17 @@ static void	master_signal(evutil_socket_t, short, void *);
 static void	master_reap(struct master *);
 static void	master_stop(struct master *, enum master_state, int);
 static void	master_killtimer(evutil_socket_t, short, void *);
-static void	master_accept(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	master_accept_error(struct evconnlistener *, void *);
+static void	master_accept(evutil_socket_t, struct sockaddr *, int,
+		    void *);
 static void	master_assign(int, const char *, void *);
+static void	master_place(struct master *, struct master_tunnel *);
+static void	master_tunnel_ack(struct master *, struct master_worker *,
+		    const struct ipc_tunnel_fd *);
+static void	master_tunnels_back(struct master *, struct master_worker *);
+static void	master_503(int, void *);
+static void	master_rl_arm(void);
+static void	master_rl_tick(evutil_socket_t, short, void *);
+static const char *master_owner(const char *);
 static void	master_dispatch(struct ipc *, int, const void *, size_t, int,
 		    void *);
 static void	master_ipc_closed(struct ipc *, void *);
@@ -277,6 +310,7 @@ master_reap(struct master *m)
 			ipc_free(w->mw_ipc);
 			w->mw_ipc = NULL;
 		}
+		master_tunnels_back(m, w);
 		master_worker_gone(m, w);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == LS_EXIT_FATAL) {
 			log_debug("worker %d stopped with a fatal error",
@@ -398,11 +432,17 @@ master_handoff(struct master *m, struct master_worker *from,
 	const struct ipc_handoff	*h = data;
 	struct master_worker		*to;
 
-	if (!ipc_payload_ok(IPC_HANDOFF, data, len) || fd == -1) {
+	if (fd == -1) {
+		/* At our open-file limit the kernel dropped it. */
+		log_ratelimit(&m->m_rl_handoff, LL_WARNX, "worker %d: a SOCKS5 "
+		    "hand-off arrived without its descriptor (open-file "
+		    "limit?); that connection is lost", from->mw_idx);
+		return;
+	}
+	if (!ipc_payload_ok(IPC_HANDOFF, data, len)) {
 		log_warnx("worker %d: malformed hand-off (%zu bytes)",
 		    from->mw_idx, len);
-		if (fd != -1)
-			close(fd);
+		close(fd);
 		return;
 	}
 	if (h->ih_worker >= (uint32_t)m->m_nworkers ||
@@ -440,8 +480,21 @@ master_same_parent(const char *a, const char *b)
 }
 
 /*
+ * An autonomy group key is "<reverse token>#<instance>": above debug
+ * level only the instance is logged.
+ */
+static const char *
+master_owner(const char *key)
+{
+	const char	*hash = strrchr(key, '#');
+
+	return (hash != NULL ? log_strz(hash + 1) : log_secret(key));
+}
+
+/*
  * Autonomy connector tokens (0x07): the master decides, so two workers
- * can never hand out the same token, then tells every worker.
+ * can never hand out the same token, then tells every worker.  The
+ * tokens are the providers' secrets: only -d logs them.
  */
 static void
 master_connector(struct master *m, struct master_worker *w,
@@ -467,8 +520,12 @@ master_connector(struct master *m, struct master_worker *w,
 		    strcmp(tk->tk_owner, r.ic_owner) != 0 &&
 		    master_group_empty(tk->tk_owner) &&
 		    master_same_parent(tk->tk_owner, r.ic_owner)) {
-			log_info("connector token %s moves from %s to %s",
-			    tk->tk_token, tk->tk_owner, r.ic_owner);
+			log_info("connector token %s moves from instance %s "
+			    "to %s", log_secret(tk->tk_token),
+			    master_owner(tk->tk_owner), master_owner(r.ic_owner));
+			log_debug("connector token %s moves from %s to %s",
+			    log_strz(tk->tk_token), log_strz(tk->tk_owner),
+			    log_strz(r.ic_owner));
 			it.it_remove = 1;
 			snprintf(it.it_token, sizeof(it.it_token), "%s",
 			    tk->tk_token);
@@ -494,8 +551,10 @@ master_connector(struct master *m, struct master_worker *w,
 			snprintf(it.it_owner, sizeof(it.it_owner), "%s",
 			    r.ic_owner);
 			master_broadcast(m, IPC_TOKEN, &it, sizeof(it));
-			log_info("connector token %s added for %s", tk->tk_token,
-			    r.ic_owner);
+			log_info("connector token %s added for instance %s",
+			    log_secret(tk->tk_token), master_owner(r.ic_owner));
+			log_debug("connector token %s added for %s",
+			    log_strz(tk->tk_token), log_strz(r.ic_owner));
 		}
 	} else {
 		/* Only a connector token this provider created (P-26). */
@@ -513,7 +572,10 @@ master_connector(struct master *m, struct master_worker *w,
 			    tk->tk_token);
 			registry_remove(tk);
 			master_broadcast(m, IPC_TOKEN, &it, sizeof(it));
-			log_info("connector token %s removed", it.it_token);
+			log_info("connector token %s removed",
+			    log_secret(it.it_token));
+			log_debug("connector token %s removed",
+			    log_strz(it.it_token));
 		}
 	}
 	if (w->mw_ipc != NULL)
@@ -544,7 +606,7 @@ master_stop(struct master *m, enum master_state st, int exitcode)
 	if (exitcode)
 		m->m_exit = exitcode;
 	if (m->m_ws_listener != NULL) {
-		evconnlistener_free(m->m_ws_listener);	/* closes the port */
+		listen_free(m->m_ws_listener);		/* closes the port */
 		m->m_ws_listener = NULL;
 		m->m_ws_fd = -1;
 	}
@@ -606,8 +668,7 @@ master_signal(evutil_socket_t sig, short ev, void *arg)
 }
 
 static void
-master_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+master_accept(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct master	*m = arg;
 	char		 peer[64];
@@ -616,39 +677,150 @@ master_accept(struct evconnlistener *l, evutil_socket_t fd,
 	placement_wait(m->m_base, fd, peer, master_assign, m);
 }
 
-/* Pass a tunnel client to the worker placement picks from our table. */
+/* A tunnel client is ready for placement. */
 static void
 master_assign(int fd, const char *peer, void *arg)
 {
 	struct master		*m = arg;
-	struct master_worker	*w;
-	struct placement_worker	 pw[LS_MAX_WORKERS];
-	int			 i;
+	struct master_tunnel	*mt;
 
-	for (i = 0; i < m->m_nworkers; i++) {
-		w = &m->m_workers[i];
-		pw[i].pw_live = w->mw_pid != 0 && w->mw_ipc != NULL;
-		pw[i].pw_load = w->mw_load.il_tunnels + w->mw_assigned;
-	}
-	if ((i = placement_place(fd, pw, m->m_nworkers)) == -1) {
-		log_warnx("tunnel client %s: no worker available, closing",
-		    peer);
-		close(fd);
+	if ((mt = calloc(1, sizeof(*mt))) == NULL) {
+		log_warnx("tunnel client %s: out of memory", peer);
+		master_503(fd, m);
 		return;
 	}
-	w = &m->m_workers[i];
-	log_debug("tunnel client %s -> worker %d", peer, w->mw_idx);
-	w->mw_assigned++;
-	if (ipc_send(w->mw_ipc, IPC_TUNNEL_FD, NULL, 0, fd) == -1)
-		log_warnx("tunnel client %s: hand-off to worker %d failed",
-		    peer, w->mw_idx);
+	mt->mt_fd = fd;
+	mt->mt_worker = -1;
+	snprintf(mt->mt_peer, sizeof(mt->mt_peer), "%s", peer);
+	master_place(m, mt);
 }
 
+/*
+ * Pass a tunnel client to the worker placement picks from our table,
+ * among those that have not handed it back; keep our copy until the
+ * worker answers.  With none left, answer 503 and take no new client
+ * for a moment.
+ */
 static void
-master_accept_error(struct evconnlistener *l, void *arg)
+master_place(struct master *m, struct master_tunnel *mt)
 {
-	/* EMFILE and friends: libevent retries on the next readiness. */
-	log_warn("%s: accept", __func__);
+	struct master_worker	*w;
+	struct placement_worker	 pw[LS_MAX_WORKERS];
+	struct ipc_tunnel_fd	 itf;
+	double			 now = util_now();
+	int			 i;
+
+	for (;;) {
+		for (i = 0; i < m->m_nworkers; i++) {
+			w = &m->m_workers[i];
+			pw[i].pw_live = w->mw_pid != 0 && w->mw_ipc != NULL &&
+			    !(mt->mt_tried & ((uint64_t)1 << i)) &&
+			    now >= w->mw_full_until;
+			pw[i].pw_load = w->mw_load.il_tunnels + w->mw_assigned;
+		}
+		if ((i = placement_place(mt->mt_fd, pw, m->m_nworkers)) == -1)
+			break;
+		w = &m->m_workers[i];
+		itf.itf_seq = mt->mt_seq = ++m->m_seq;
+		itf.itf_taken = 0;
+		if (ipc_send_keep(w->mw_ipc, IPC_TUNNEL_FD, &itf, sizeof(itf),
+		    mt->mt_fd) == -1) {
+			mt->mt_tried |= (uint64_t)1 << i;
+			continue;
+		}
+		log_debug("tunnel client %s -> worker %d", mt->mt_peer,
+		    w->mw_idx);
+		w->mw_assigned++;
+		mt->mt_worker = i;
+		TAILQ_INSERT_TAIL(&m->m_tunnels, mt, mt_entry);
+		return;
+	}
+	log_ratelimit(&m->m_rl_503, LL_WARNX, "tunnel client %s: no worker "
+	    "can take it now, answered 503", mt->mt_peer);
+	master_503(mt->mt_fd, m);
+	free(mt);
+	if (m->m_ws_listener != NULL && m->m_state == MS_RUNNING)
+		listen_pause(m->m_ws_listener);
+}
+
+/* A worker took a tunnel client, or handed it back. */
+static void
+master_tunnel_ack(struct master *m, struct master_worker *w,
+    const struct ipc_tunnel_fd *itf)
+{
+	struct master_tunnel	*mt;
+
+	TAILQ_FOREACH(mt, &m->m_tunnels, mt_entry)
+		if (mt->mt_seq == itf->itf_seq && mt->mt_worker == w->mw_idx)
+			break;
+	if (mt == NULL) {
+		log_warnx("worker %d: answer for unknown tunnel client %u",
+		    w->mw_idx, itf->itf_seq);
+		return;
+	}
+	TAILQ_REMOVE(&m->m_tunnels, mt, mt_entry);
+	if (itf->itf_taken) {
+		close(mt->mt_fd);	/* the worker has its own copy */
+		free(mt);
+		return;
+	}
+	log_ratelimit(&m->m_rl_back, LL_INFO, "tunnel client %s: worker %d "
+	    "could not take it, trying another", mt->mt_peer, w->mw_idx);
+	w->mw_full_until = util_now() + MASTER_FULL_WAIT;
+	mt->mt_tried |= (uint64_t)1 << w->mw_idx;
+	mt->mt_worker = -1;
+	master_place(m, mt);
+}
+
+/* A worker went away: what it had not taken goes elsewhere. */
+static void
+master_tunnels_back(struct master *m, struct master_worker *w)
+{
+	TAILQ_HEAD(, master_tunnel)	 back = TAILQ_HEAD_INITIALIZER(back);
+	struct master_tunnel		*mt, *next;
+
+	for (mt = TAILQ_FIRST(&m->m_tunnels); mt != NULL; mt = next) {
+		next = TAILQ_NEXT(mt, mt_entry);
+		if (mt->mt_worker != w->mw_idx)
+			continue;
+		TAILQ_REMOVE(&m->m_tunnels, mt, mt_entry);
+		TAILQ_INSERT_TAIL(&back, mt, mt_entry);
+	}
+	while ((mt = TAILQ_FIRST(&back)) != NULL) {
+		TAILQ_REMOVE(&back, mt, mt_entry);
+		mt->mt_tried |= (uint64_t)1 << w->mw_idx;
+		mt->mt_worker = -1;
+		if (m->m_state == MS_RUNNING)
+			master_place(m, mt);
+		else {
+			master_503(mt->mt_fd, m);
+			free(mt);
+		}
+	}
+}
+
+/*
+ * Answer a tunnel client we cannot serve: what it sent is read first
+ * (closing on unread input would reset the connection and lose the
+ * answer), then the 503, then the close.  Never blocks.
+ */
+static void
+master_503(int fd, void *arg)
+{
+	struct evbuffer	*out;
+	char		 buf[4096];
+	int		 i;
+
+	for (i = 0; i < 16; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	if ((out = evbuffer_new()) != NULL) {
+		http_respond(out, 503, NULL, MASTER_503_BODY, NULL);
+		(void)evbuffer_write(out, fd);
+		evbuffer_free(out);
+	}
+	shutdown(fd, SHUT_WR);
+	close(fd);
 }
 
 static void
@@ -662,6 +834,11 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 		fd = -1;
 	}
 	switch (type) {
+	case IPC_TUNNEL_ACK:
+		if (len != sizeof(struct ipc_tunnel_fd))
+			goto badsize;
+		master_tunnel_ack(master, w, data);
+		break;
 	case IPC_LOAD:
 		if (!ipc_payload_ok(type, data, len)) {
 			log_warnx("worker %d: bad %s size %zu", w->mw_idx,
@@ -710,6 +887,7 @@ master_ipc_closed(struct ipc *i, void *arg)
 	/* The worker died or is dying; SIGCHLD does the bookkeeping. */
 	ipc_free(w->mw_ipc);
 	w->mw_ipc = NULL;
+	master_tunnels_back(master, w);
 }
 
 static void
@@ -718,30 +896,62 @@ master_log_config(struct master *m)
 	struct config	*c = m->m_conf;
 	struct token	*tk;
 
+	/*
+	 * A token we generated is printed once, here: nobody else knows it.
+	 * One the user gave is theirs already and a secret: -d only.
+	 */
 	log_info("Configuration:");
-	if (!c->c_reverse) {
+	if (!c->c_reverse)
 		log_info("  Mode: forward proxy (SOCKS5 on client -> server -> "
 		    "network)");
-		log_info("  Token: %s%s", c->c_token,
-		    c->c_token_generated ? " (generated)" : "");
-	} else {
+	else
 		log_info("  Mode: reverse proxy (SOCKS5 on server -> client -> "
 		    "network)");
-		log_info("  Token: %s%s", c->c_token,
-		    c->c_token_generated ? " (generated)" : "");
+	log_info("  Token: %s%s", c->c_token_generated ? c->c_token :
+	    log_secret(c->c_token), c->c_token_generated ? " (generated)" : "");
+	if (!c->c_token_generated)
+		log_debug("  Token: %s", log_strz(c->c_token));
+	if (c->c_reverse) {
 		TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
 			if (tk->tk_kind == TOK_REVERSE)
 				log_info("  SOCKS5 port: %d", tk->tk_port);
-		if (c->c_connector_token != NULL)
-			log_info("  Connector Token: %s", c->c_connector_token);
+		if (c->c_connector_token != NULL) {
+			log_info("  Connector Token: %s%s",
+			    c->c_connector_token_generated ?
+			    c->c_connector_token :
+			    log_secret(c->c_connector_token),
+			    c->c_connector_token_generated ?
+			    " (generated)" : "");
+			if (!c->c_connector_token_generated)
+				log_debug("  Connector Token: %s",
+				    log_strz(c->c_connector_token));
+		}
 		if (c->c_socks_user != NULL && *c->c_socks_user != '\0')
-			log_info("  SOCKS5 username: %s", c->c_socks_user);
+			log_info("  SOCKS5 username: %s",
+			    log_strz(c->c_socks_user));
 		if (c->c_autonomy)
 			log_info("  Connector autonomy: enabled");
 		if (c->c_fastopen)
 			log_info("  Fast open: enabled");
 	}
 	log_info("  Workers: %d", m->m_nworkers);
+}
+
+/* A rate-limited log line held a count back: print it in a second. */
+static void
+master_rl_arm(void)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (master->m_rl_ev != NULL && !evtimer_pending(master->m_rl_ev, NULL))
+		evtimer_add(master->m_rl_ev, &tv);
+}
+
+static void
+master_rl_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	if (log_rl_flush_all())
+		master_rl_arm();
 }
 
 /* libevent's own warnings go through our log, not to stderr raw. */
@@ -771,6 +981,10 @@ master_run(struct config *c, const struct worker_role *role)
 		fatal("%s: calloc", __func__);
 	master = m;
 	m->m_conf = c;
+	TAILQ_INIT(&m->m_tunnels);
+	m->m_rl_back.rl_interval = 1.0;
+	m->m_rl_503.rl_interval = 1.0;
+	m->m_rl_handoff.rl_interval = 1.0;
 	m->m_role = role;
 	m->m_nworkers = c->c_workers;
 	if ((m->m_workers = calloc((size_t)m->m_nworkers,
@@ -798,18 +1012,20 @@ master_run(struct config *c, const struct worker_role *role)
 		evsignal_add(m->m_sigev[i], NULL);
 	}
 	m->m_killtimer = evtimer_new(m->m_base, master_killtimer, m);
+	m->m_rl_ev = evtimer_new(m->m_base, master_rl_tick, m);
+	log_rl_sethook(master_rl_arm);
 	for (i = 0; i < (size_t)m->m_nworkers; i++) {
 		m->m_workers[i].mw_respawn = evtimer_new(m->m_base,
 		    master_respawn, &m->m_workers[i]);
 		master_spawn(m, &m->m_workers[i]);
 	}
 	if (m->m_ws_fd != -1) {
-		m->m_ws_listener = evconnlistener_new(m->m_base, master_accept,
-		    m, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1, m->m_ws_fd);
+		/* The slot for a 503 at the master's own limit. */
+		listen_reserve();
+		m->m_ws_listener = listen_new(m->m_base, m->m_ws_fd, -1,
+		    "tunnel port", master_accept, master_503, m);
 		if (m->m_ws_listener == NULL)
-			fatalx("evconnlistener_new failed");
-		evconnlistener_set_error_cb(m->m_ws_listener,
-		    master_accept_error);
+			fatalx("cannot listen for tunnels");
 	}
 	master_portfile(m);
 

@@ -212,6 +212,8 @@ registry_init(struct config *c)
 		return;
 	}
 	tk->tk_port = c->c_socks_port;
+	if (c->c_connector_token == NULL)
+		c->c_connector_token_generated = 1;
 	if ((ctk = registry_add(TOK_CONNECTOR, c->c_connector_token,
 	    tk->tk_token, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

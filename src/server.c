@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/listener.h>
 #include <openssl/crypto.h>
 
 #include "linksocks.h"
@@ -52,6 +51,11 @@ static uint32_t	server_reqid;
 static struct preauth_pool server_preauth = PREAUTH_POOL_INITIALIZER(
     server_preauth, "tunnel connections not authenticated", LS_PREAUTH_MAX,
     LS_PREAUTH_BYTES);
+static struct log_rl	server_rl_nofd = LOG_RL_INIT(1.0);
+/* What an unauthenticated peer can repeat at will: one line a second. */
+static struct log_rl	server_rl_auth = LOG_RL_INIT(1.0);
+static struct log_rl	server_rl_refused = LOG_RL_INIT(1.0);
+static struct log_rl	server_rl_handoff = LOG_RL_INIT(1.0);
 
 static void	server_init(void);
 static void	server_accept_fd(int);
@@ -79,9 +83,9 @@ static void	server_auth_fail(struct server_conn *, const char *, int);
 static void	server_auth_answer(struct server_conn *, const char *);
 static void	server_auth_delayed(evutil_socket_t, short, void *);
 static void	server_listeners(void);
-static void	server_socks_accept(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	server_socks_error(struct evconnlistener *, void *);
+static void	server_socks_accept(evutil_socket_t, struct sockaddr *, int,
+		    void *);
+static void	server_tunnel_fd(const void *, size_t, int);
 static void	server_report(struct group *);
 static void	server_partners(struct group *);
 static void	server_connector_msg(struct tunnel *, struct msg *);
@@ -124,18 +128,9 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 {
 	switch (type) {
 	case IPC_TUNNEL_FD:
-		if (fd == -1 || !ipc_payload_ok(type, data, len)) {
-			log_warnx("%s: %s without a descriptor", __func__,
-			    ipc_typename(type));
-			if (fd != -1)
-				close(fd);
-			return (0);
-		}
-		if (ls_worker->w_draining) {
-			close(fd);
-			return (0);
-		}
-		server_accept_fd(fd);
+		if (!ipc_payload_ok(type, data, len))
+			goto badsize;
+		server_tunnel_fd(data, len, fd);
 		break;
 	case IPC_LINK:
 		if (!ipc_payload_ok(type, data, len) || fd == -1) {
@@ -176,7 +171,33 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 	    ipc_typename(type), len);
 }
 
+/*
+ * A tunnel client from the master.  Its descriptor does not arrive when
+ * we are at the open-file limit (the kernel drops it from the message):
+ * the master still has it, so hand it back, as when draining, and it
+ * tries another worker or answers 503.  Nothing is lost silently.
+ */
 static void
+server_tunnel_fd(const void *data, size_t len, int fd)
+{
+	struct ipc_tunnel_fd	itf;
+
+	memcpy(&itf, data, sizeof(itf));
+	itf.itf_taken = fd != -1 && !ls_worker->w_draining;
+	if (fd == -1)
+		log_ratelimit(&server_rl_nofd, LL_WARNX, "a tunnel client's "
+		    "descriptor did not arrive (open-file limit?): handed "
+		    "back to the master");
+	else if (!itf.itf_taken)
+		log_debug("draining: tunnel client handed back to the master");
+	ipc_send(ls_worker->w_ipc, IPC_TUNNEL_ACK, &itf, sizeof(itf), -1);
+	if (itf.itf_taken)
+		server_accept_fd(fd);
+	else if (fd != -1)
+		close(fd);
+}
+
+void
 server_drain(void)
 {
 	struct token	*tk;
@@ -184,7 +205,7 @@ server_drain(void)
 	/* Stop taking SOCKS5 connections; channels finish on their own. */
 	TAILQ_FOREACH(tk, &registry_tokens, tk_entry)
 		if (tk->tk_listener != NULL) {
-			evconnlistener_free(tk->tk_listener);
+			listen_free(tk->tk_listener);
 			tk->tk_listener = NULL;
 		}
 }
@@ -197,6 +218,7 @@ static void
 server_listeners(void)
 {
 	struct token	*tk;
+	char		 name[64];
 
 	if (ls_worker->w_draining)
 		return;
@@ -207,34 +229,26 @@ server_listeners(void)
 		if (!ls_conf->c_socks_nowait && (tk->tk_group == NULL ||
 		    registry_group_total(tk->tk_group) == 0))
 			continue;
-		tk->tk_listener = evconnlistener_new(ls_worker->w_base,
-		    server_socks_accept, tk, LEV_OPT_CLOSE_ON_FREE |
-		    LEV_OPT_CLOSE_ON_EXEC, 1024, tk->tk_fd);
+		snprintf(name, sizeof(name), "SOCKS5 port %d", tk->tk_port);
+		tk->tk_listener = listen_new(ls_worker->w_base, tk->tk_fd, 1024,
+		    name, server_socks_accept, NULL, tk);
 		if (tk->tk_listener == NULL) {
 			log_warn("SOCKS5 listen on port %d", tk->tk_port);
 			continue;
 		}
 		tk->tk_fd = -1;
-		evconnlistener_set_error_cb(tk->tk_listener,
-		    server_socks_error);
 		log_info("SOCKS5 listening on %s:%d", ls_conf->c_socks_host,
 		    tk->tk_port);
 	}
 }
 
 static void
-server_socks_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+server_socks_accept(evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
 {
 	struct token	*tk = arg;
 
 	front_accept(fd, sa, salen, tk->tk_group);
-}
-
-static void
-server_socks_error(struct evconnlistener *l, void *arg)
-{
-	log_warn("%s: accept", __func__);
 }
 
 /* Tell the master how many providers of g this worker has. */
@@ -278,10 +292,16 @@ server_handoff_in(const void *data, size_t len, int fd)
 	const struct ipc_handoff	*h = data;
 	struct ipc_handoff		 hc;
 
-	if (!ipc_payload_ok(IPC_HANDOFF_IN, data, len) || fd == -1) {
+	if (fd == -1) {
+		/* At our open-file limit the kernel dropped it. */
+		log_ratelimit(&server_rl_handoff, LL_WARNX, "a SOCKS5 hand-off "
+		    "arrived without its descriptor (open-file limit?); that "
+		    "connection is lost");
+		return;
+	}
+	if (!ipc_payload_ok(IPC_HANDOFF_IN, data, len)) {
 		log_warnx("%s: malformed hand-off", __func__);
-		if (fd != -1)
-			close(fd);
+		close(fd);
 		return;
 	}
 	memcpy(&hc, h, sizeof(hc));
@@ -318,7 +338,8 @@ server_token_update(const struct ipc_token *itp)
 	}
 	if ((tk = registry_add(it.it_kind, it.it_token, it.it_target, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("%s: %s: %s", __func__, it.it_token, err);
+		log_warnx("%s: token %s: %s", __func__,
+		    log_secret(it.it_token), err);
 		return;
 	}
 	if (it.it_owner[0] != '\0') {
@@ -342,9 +363,14 @@ server_connector_result(const struct ipc_connector *r)
 	memcpy(text, r->ic_text, sizeof(text));
 	text[sizeof(text) - 1] = '\0';
 	if (sp->sp_tun != NULL) {
+		/* An accepted add answers with the token: never above debug. */
 		log_info("tunnel %s: connector %s %s: %s", sp->sp_tun->t_name,
 		    sp->sp_op == CONNECTOR_ADD ? "add" : "remove",
-		    r->ic_ok ? "ok" : "refused", text);
+		    r->ic_ok ? "ok" : "refused", r->ic_ok ? log_secret(text) :
+		    log_strz(text));
+		if (r->ic_ok)
+			log_debug("tunnel %s: connector token %s",
+			    sp->sp_tun->t_name, log_strz(text));
 		if (msg_put_connector_response(sp->sp_tun->t_out, sp->sp_id,
 		    r->ic_ok, (r->ic_ok && sp->sp_op == CONNECTOR_REMOVE) ?
 		    NULL : text) == 0)
@@ -361,7 +387,8 @@ server_connector_msg(struct tunnel *t, struct msg *m)
 	struct ipc_connector	 req;
 
 	if (t->t_kind != TUNK_REVERSE || !t->t_autonomy || t->t_group == NULL) {
-		log_info("tunnel %s: connector management refused", t->t_name);
+		log_ratelimit(&server_rl_refused, LL_INFO, "tunnel %s: "
+		    "connector management refused", t->t_name);
 		if (msg_put_connector_response(t->t_out, m->m_id, 0,
 		    "Unauthorized connector management attempt") == 0)
 			tunnel_flush_msg(t);
@@ -456,8 +483,9 @@ server_preauth_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct server_conn	*sc = arg;
 
-	log_info("connection %s: not authenticated within %d s",
-	    ws_peer(sc->sc_ws), LS_PREAUTH_TIMEOUT);
+	log_ratelimit(&server_rl_auth, LL_INFO, "connection %s: not "
+	    "authenticated within %d s", ws_peer(sc->sc_ws),
+	    LS_PREAUTH_TIMEOUT);
 	server_conn_end(sc, 1008, "authentication timeout");
 }
 
@@ -571,13 +599,14 @@ server_auth_fail(struct server_conn *sc, const char *err, int guess)
 	if (d <= 0 || (sc->sc_delay == NULL &&
 	    (sc->sc_delay = evtimer_new(ls_worker->w_base,
 	    server_auth_delayed, sc)) == NULL)) {
-		log_info("tunnel %s: authentication failed: %s", t->t_name,
-		    err);
+		log_ratelimit(&server_rl_auth, LL_INFO, "tunnel %s: "
+		    "authentication failed: %s", t->t_name, log_strz(err));
 		server_auth_answer(sc, err);
 		return;
 	}
-	log_info("tunnel %s: authentication failed: %s (%u failures from "
-	    "this address: answered in %.1f s)", t->t_name, err, n, d);
+	log_ratelimit(&server_rl_auth, LL_INFO, "tunnel %s: authentication "
+	    "failed: %s (%u failures from this address: answered in %.1f s)",
+	    t->t_name, log_strz(err), n, d);
 	snprintf(sc->sc_err, sizeof(sc->sc_err), "%s", err);
 	tunnel_pause(t, 1);
 	tv.tv_sec = (time_t)d;
@@ -767,8 +796,8 @@ server_message(struct tunnel *t, struct msg *m, struct evbuffer *raw)
 		}
 		if (t->t_kind != TUNK_FORWARD) {
 			/* P-13: a provider is not a forward client. */
-			log_info("tunnel %s: Connect from a provider, refused",
-			    t->t_name);
+			log_ratelimit(&server_rl_refused, LL_INFO, "tunnel %s: "
+			    "Connect from a provider, refused", t->t_name);
 			if (msg_put_connect_response(t->t_out, 0, m->m_id,
 			    "forward proxying not allowed for this token") == 0)
 				tunnel_flush_msg(t);

@@ -29,6 +29,9 @@ static void	tunnel_channel_message(struct tunnel *, struct channel *,
 		    const struct msg *, struct evbuffer *);
 static void	tunnel_link_read(struct bufferevent *, void *);
 static void	tunnel_link_write(struct bufferevent *, void *);
+
+/* A peer may send garbage at will: one line a second about it. */
+static struct log_rl	tunnel_rl_malformed = LOG_RL_INIT(1.0);
 static void	tunnel_link_event(struct bufferevent *, short, void *);
 static void	tunnel_link_kick(evutil_socket_t, short, void *);
 static size_t	tunnel_hash(const uint8_t *, size_t);
@@ -509,8 +512,9 @@ tunnel_bad_message(struct tunnel *t, const uint8_t *buf, size_t len,
 		ch = tunnel_find(t, buf + 3);
 	else if (len >= 2 + LS_CHANNEL_ID_LEN && buf[1] == MSG_DISCONNECT)
 		ch = tunnel_find(t, buf + 2);
-	log_warnx("tunnel %s: dropping malformed %s message (%zu bytes): %s%s",
-	    t->t_name, msg_typename(len > 1 ? buf[1] : 0), len, err,
+	log_ratelimit(&tunnel_rl_malformed, LL_WARNX, "tunnel %s: dropping "
+	    "malformed %s message (%zu bytes): %s%s", t->t_name,
+	    msg_typename(len > 1 ? buf[1] : 0), len, err,
 	    ch != NULL ? "; closing its channel" : "");
 	if (ch != NULL)
 		ch->ch_ops->co_gone(ch, "malformed message from peer");

@@ -439,7 +439,7 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	    (inet_pton(AF_INET6, ch->ch_host, &a6) == 1 &&
 	    !IN6_IS_ADDR_UNSPECIFIED(&a6)))
 		log_debug("udp %s: request names %s:%u; taking datagrams "
-		    "from %s", ch->ch_peer, ch->ch_host, ch->ch_port,
+		    "from %s", ch->ch_peer, log_strz(ch->ch_host), ch->ch_port,
 		    ch->ch_peer);
 	udp_set_port(&ss, 0);
 	if ((ua->ua_fd = udp_socket(ss.ss_family, (struct sockaddr *)&ss,
@@ -827,7 +827,7 @@ udp_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 	} else {
 		ul->ul_expire = util_now() + UDP_NEG_TTL;
 		log_debug("udp %s: lookup %s: %s", log_id(ua->ua_ch->ch_id),
-		    ul->ul_name, result != 0 ? evutil_gai_strerror(result) :
+		    log_strz(ul->ul_name), result != 0 ? evutil_gai_strerror(result) :
 		    "no usable address");
 	}
 	if (ai != NULL)

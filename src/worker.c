@@ -22,6 +22,7 @@ struct worker	*ls_worker;
 
 static struct event	*worker_sigterm, *worker_sigint, *worker_sighup;
 static struct event	*worker_load_ev;
+static struct event	*worker_rl_ev;		/* held log counts */
 
 /* Work deferred to the loop (worker_defer): one event, one array. */
 struct worker_deferred {
@@ -40,6 +41,8 @@ static void	worker_ipc_closed(struct ipc *, void *);
 static void	worker_send_load(evutil_socket_t, short, void *);
 static void	worker_drain_check(evutil_socket_t, short, void *);
 static void	worker_run_deferred(evutil_socket_t, short, void *);
+static void	worker_rl_arm(void);
+static void	worker_rl_tick(evutil_socket_t, short, void *);
 
 static void
 worker_signal(evutil_socket_t sig, short ev, void *arg)
@@ -174,6 +177,23 @@ worker_run_deferred(evutil_socket_t fd, short ev, void *arg)
 	worker_ndeferred = 0;
 }
 
+/* A rate-limited log line held a count back: print it in a second. */
+static void
+worker_rl_arm(void)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (worker_rl_ev != NULL && !evtimer_pending(worker_rl_ev, NULL))
+		evtimer_add(worker_rl_ev, &tv);
+}
+
+static void
+worker_rl_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	if (log_rl_flush_all())
+		worker_rl_arm();
+}
+
 void
 worker_fatal(const char *fmt, ...)
 {
@@ -220,6 +240,8 @@ worker_main(const struct worker_role *role, int idx, int ctlfd,
 	evsignal_add(worker_sigint, NULL);
 	evsignal_add(worker_sighup, NULL);
 	worker_load_ev = event_new(w->w_base, -1, 0, worker_send_load, w);
+	worker_rl_ev = evtimer_new(w->w_base, worker_rl_tick, NULL);
+	log_rl_sethook(worker_rl_arm);
 	log_debug("started, libevent %s (%s)", event_get_version(),
 	    event_base_get_method(w->w_base));
 

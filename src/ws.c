@@ -380,7 +380,7 @@ ws_server_head(struct ws_conn *wc)
 		return;
 	}
 	log_debug("%s: %s: %s %s", __func__, wc->wc_peer,
-	    wc->wc_head.hh_method, wc->wc_head.hh_target);
+	    log_strz(wc->wc_head.hh_method), log_strz(wc->wc_head.hh_target));
 	up = cb != NULL && cb->ws_request != NULL ?
 	    cb->ws_request(wc, &wc->wc_head, wc->wc_arg) : 1;
 	if (wc->wc_state != WS_HTTP)
@@ -581,7 +581,7 @@ ws_error(struct ws_conn *wc, short what)
 	if (wc->wc_state == WS_CONNECTING &&
 	    (dnserr = bufferevent_socket_get_dns_error(wc->wc_bev)) != 0) {
 		snprintf(msg, sizeof(msg), "resolve %s failed: %s",
-		    wc->wc_host, evutil_gai_strerror(dnserr));
+		    log_strz(wc->wc_host), evutil_gai_strerror(dnserr));
 		ws_fail(wc, msg);
 		return;
 	}
@@ -653,7 +653,7 @@ ws_client_head(struct ws_conn *wc)
 		}
 		if (cb != NULL && cb->ws_redirect != NULL) {
 			log_debug("%s: %s: redirect to %s", __func__,
-			    wc->wc_peer, v);
+			    wc->wc_peer, log_strz(v));
 			ws_set_state(wc, WS_DEAD);
 			cb->ws_redirect(wc, v, wc->wc_arg);
 			ws_release(wc, 0);
@@ -662,7 +662,7 @@ ws_client_head(struct ws_conn *wc)
 	}
 	if (hh->hh_status != 101) {
 		snprintf(msg, sizeof(msg), "handshake failed: HTTP %d %s",
-		    hh->hh_status, hh->hh_reason);
+		    hh->hh_status, log_strz(hh->hh_reason));
 		ws_fail(wc, msg);
 		return;
 	}

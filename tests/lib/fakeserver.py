@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A fake linksocks server that checks when a connector's data comes.
 
-  fakeserver.py --port-file F [--delay S] [--reply-data TEXT]
+  fakeserver.py --port-file F [--delay S] [--reply-data TEXT] [--watch S]
 
 Listens on 127.0.0.1:0 (port written to F), accepts one WebSocket
 client, answers the URL-query authentication with AuthResponse(1)
@@ -14,6 +14,12 @@ Data message (--reply-data) and a Disconnect.  It prints
 (what came after) and exits.  The reference relays a connector's
 channel in a background task and drops Data that precedes it (spec
 P-6); a connector that talks to such a server must hold its data.
+
+With --watch S it then keeps reading for S seconds and prints
+"disconnect_back N": how many Disconnect messages came for the channel
+after its own.  The reference closes a channel on the Disconnect it
+sends or receives and queues every Disconnect it receives for a cleanup
+that sleeps 5 s (spec 7.4, P-3), so a peer must not echo one back.
 """
 import argparse
 import base64
@@ -91,6 +97,7 @@ def main():
 	ap.add_argument("--delay", type=float, default=0.5)
 	ap.add_argument("--reply-data", default="bye")
 	ap.add_argument("--timeout", type=float, default=30)
+	ap.add_argument("--watch", type=float, default=0)
 	a = ap.parse_args()
 	ls = socket.socket()
 	ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -142,6 +149,20 @@ def main():
 			else:
 				early += len(m) - 24
 	print("data %s" % after.decode("latin-1"), flush=True)
+	if a.watch > 0:
+		back = 0
+		end = time.monotonic() + a.watch
+		try:
+			while time.monotonic() < end:
+				m = c.frame()
+				if m is None:
+					c.fill(min(0.05, max(0, end - time.monotonic())))
+					continue
+				if len(m) >= 18 and m[1] == 0x06 and m[2:18] == ch:
+					back += 1
+		except EOFError:
+			pass
+		print("disconnect_back %d" % back, flush=True)
 	time.sleep(0.5)
 	s.close()
 	return 0
