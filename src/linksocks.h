@@ -458,6 +458,8 @@ void		 wsframe_genmask(uint8_t *);
 int		 wsframe_key_valid(const char *);
 /* Sec-WebSocket-Accept for a key: out gets 28 chars + NUL. */
 void		 wsframe_accept_key(const char *, char *);
+/* A close frame's payload: 0 if valid, else the status to fail with. */
+int		 wsframe_close_check(const uint8_t *, size_t);
 
 /* ------------------------------------------------------------------ */
 /* throttle.c: failed authentications per source address (pure)        */
@@ -838,6 +840,9 @@ ssize_t		 util_bev_read(struct bufferevent *, size_t);
 char		*util_xstrdup(const char *);
 int		 util_parse_uuid(const char *, uint8_t *);
 int		 util_hexval(int);
+/* Length of the UTF-8 sequence at p, 0 if ill-formed (RFC 3629). */
+size_t		 util_utf8_seq(const uint8_t *, size_t);
+int		 util_utf8_valid(const uint8_t *, size_t);
 
 /* ------------------------------------------------------------------ */
 /* listen.c: listeners that pause at the open-file limit               */

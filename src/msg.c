@@ -1026,43 +1026,21 @@ static char *
 msg_utf8_fix(const char *s)
 {
 	const uint8_t	*p = (const uint8_t *)(s != NULL ? s : "");
-	size_t		 len = strlen((const char *)p), i = 0, o = 0, n, k;
-	uint32_t	 cp;
+	size_t		 len = strlen((const char *)p), i = 0, o = 0, n;
 	char		*r;
 
 	if (len > (SIZE_MAX - 1) / 3 || (r = malloc(len * 3 + 1)) == NULL)
 		return (NULL);
 	while (i < len) {
-		if (p[i] < 0x80) {
-			r[o++] = (char)p[i++];
-			continue;
-		}
-		if (p[i] >= 0xc2 && p[i] <= 0xdf)
-			n = 1, cp = p[i] & 0x1f;
-		else if (p[i] >= 0xe0 && p[i] <= 0xef)
-			n = 2, cp = p[i] & 0x0f;
-		else if (p[i] >= 0xf0 && p[i] <= 0xf4)
-			n = 3, cp = p[i] & 0x07;
-		else
-			n = 0, cp = 0;
-		for (k = 1; n > 0 && k <= n; k++) {
-			if (i + k >= len || (p[i + k] & 0xc0) != 0x80) {
-				n = 0;
-				break;
-			}
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (n == 0 || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff)) {
+		if ((n = util_utf8_seq(p + i, len - i)) == 0) {
 			memcpy(r + o, "\xef\xbf\xbd", 3);
 			o += 3;
 			i++;
 			continue;
 		}
-		memcpy(r + o, p + i, n + 1);
-		o += n + 1;
-		i += n + 1;
+		memcpy(r + o, p + i, n);
+		o += n;
+		i += n;
 	}
 	r[o] = '\0';
 	return (r);

@@ -246,6 +246,55 @@ util_xstrdup(const char *s)
 	return (p);
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 if it is not one.
+ */
+size_t
+util_utf8_seq(const uint8_t *p, size_t len)
+{
+	size_t		 n, k;
+	uint32_t	 cp;
+
+	if (len == 0)
+		return (0);
+	if (p[0] < 0x80)
+		return (1);
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 1, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 2, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 3, cp = p[0] & 0x07;
+	else
+		return (0);
+	if (n >= len)
+		return (0);
+	for (k = 1; k <= n; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return (0);
+	return (n + 1);
+}
+
+/* Is all of p well-formed UTF-8? */
+int
+util_utf8_valid(const uint8_t *p, size_t len)
+{
+	size_t	 i = 0, n;
+
+	while (i < len) {
+		if ((n = util_utf8_seq(p + i, len - i)) == 0)
+			return (0);
+		i += n;
+	}
+	return (1);
+}
+
 int
 util_hexval(int c)
 {

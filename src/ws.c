@@ -754,8 +754,14 @@ ws_control(struct ws_conn *wc)
 			cb->ws_pong(wc, wc->wc_arg);
 		break;
 	case WS_OP_CLOSE:
-		if (wc->wc_ctllen == 1) {
-			ws_protocol_error(wc, 1002, "protocol error");
+		switch (wsframe_close_check(wc->wc_ctl, wc->wc_ctllen)) {
+		case 0:
+			break;
+		case 1007:
+			ws_protocol_error(wc, 1007, "close reason is not UTF-8");
+			return;
+		default:
+			ws_protocol_error(wc, 1002, "malformed close frame");
 			return;
 		}
 		if (wc->wc_ctllen >= 2)

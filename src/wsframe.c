@@ -207,3 +207,28 @@ wsframe_accept_key(const char *key, char *out)
 	EVP_MD_CTX_free(md);
 	EVP_EncodeBlock((unsigned char *)out, dig, (int)dlen);
 }
+
+/*
+ * Is a received close frame's payload valid (RFC 6455 5.5.1, 7.4)?
+ * Empty, or a status code a peer may send and a reason in UTF-8.
+ * Returns 0, or 1002 (a length of 1, a code no peer may send) or 1007
+ * (a reason that is not UTF-8).  1012-1014 are the IANA-registered
+ * codes after the RFC (we send 1013 ourselves).
+ */
+int
+wsframe_close_check(const uint8_t *p, size_t len)
+{
+	unsigned	 code;
+
+	if (len == 0)
+		return (0);
+	if (len == 1)
+		return (1002);
+	code = (unsigned)p[0] << 8 | p[1];
+	if (!((code >= 1000 && code <= 1003) ||
+	    (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)))
+		return (1002);
+	if (!util_utf8_valid(p + 2, len - 2))
+		return (1007);
+	return (0);
+}

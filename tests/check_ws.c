@@ -924,6 +924,109 @@ START_TEST(test_raw_fragments)
 }
 END_TEST
 
+/*
+ * A close frame is checked before it is answered: a code no peer may
+ * send gets 1002, a reason that is not UTF-8 gets 1007 (RFC 6455 7.4,
+ * 8.1); a valid one is echoed with its code.
+ */
+static void
+raw_close_case(const char *payload, size_t plen, const char *want,
+    const char *reason)
+{
+	uint8_t		 out[1024], in[4096];
+	size_t		 o, n, skip;
+	int		 fd, eof;
+	const char	*p;
+
+	memset(&srv, 0, sizeof(srv));
+	fd = raw_connect();
+	memcpy(out, raw_req, sizeof(raw_req) - 1);
+	o = sizeof(raw_req) - 1;
+	o += frame(out + o, 1, 0x8, payload, plen);
+	ck_assert_int_eq(write(fd, out, o), (ssize_t)o);
+	ck_assert_int_eq(run_until(&srv.closed, 1, 5), 1);
+	ck_assert_str_eq(srv.reason, reason);
+	n = raw_read(fd, in, sizeof(in) - 1, 1, 2, &eof);
+	in[n] = '\0';
+	p = strstr((const char *)in, "\r\n\r\n");
+	ck_assert_ptr_nonnull(p);
+	skip = (size_t)(p + 4 - (const char *)in);
+	if (n < skip + 4)
+		n += raw_read(fd, in + n, sizeof(in) - n, skip + 4 - n, 2,
+		    &eof);
+	ck_assert_uint_eq(n - skip, 4);
+	ck_assert(memcmp(in + skip, want, 4) == 0);
+	close(fd);
+}
+
+START_TEST(test_raw_close_frames)
+{
+	/* Valid: echoed with the same code. */
+	raw_close_case("\x03\xe8ok", 4, "\x88\x02\x03\xe8",
+	    "closed by peer (code 1000)");
+	raw_close_case("\x0f\xa0" "caf\xc3\xa9", 7, "\x88\x02\x0f\xa0",
+	    "closed by peer (code 4000)");
+	/* The reason is not UTF-8 (a lone continuation byte): 1007. */
+	raw_close_case("\x03\xe8" "a\x80z", 5, "\x88\x02\x03\xef",
+	    "close reason is not UTF-8");
+	/* An encoded surrogate (ED A0 80): 1007. */
+	raw_close_case("\x03\xe8\xed\xa0\x80", 5, "\x88\x02\x03\xef",
+	    "close reason is not UTF-8");
+	/* Codes no peer may send (1005, 999, 2000): 1002. */
+	raw_close_case("\x03\xed", 2, "\x88\x02\x03\xea",
+	    "malformed close frame");
+	raw_close_case("\x03\xe7", 2, "\x88\x02\x03\xea",
+	    "malformed close frame");
+	raw_close_case("\x07\xd0", 2, "\x88\x02\x03\xea",
+	    "malformed close frame");
+	/* One byte of payload: 1002. */
+	raw_close_case("\x03", 1, "\x88\x02\x03\xea",
+	    "malformed close frame");
+}
+END_TEST
+
+START_TEST(test_close_check)
+{
+	static const struct {
+		const char	*p;
+		size_t		 len;
+		int		 want;
+	} v[] = {
+		{ "", 0, 0 },
+		{ "\x03", 1, 1002 },
+		{ "\x03\xe8", 2, 0 },			/* 1000 */
+		{ "\x03\xeb", 2, 0 },			/* 1003 */
+		{ "\x03\xec", 2, 1002 },		/* 1004 */
+		{ "\x03\xed", 2, 1002 },		/* 1005 */
+		{ "\x03\xee", 2, 1002 },		/* 1006 */
+		{ "\x03\xef", 2, 0 },			/* 1007 */
+		{ "\x03\xf5", 2, 0 },			/* 1013, registered */
+		{ "\x03\xf6", 2, 0 },			/* 1014 */
+		{ "\x03\xf7", 2, 1002 },		/* 1015 */
+		{ "\x0b\xb7", 2, 1002 },		/* 2999 */
+		{ "\x0b\xb8", 2, 0 },			/* 3000 */
+		{ "\x13\x87", 2, 0 },			/* 4999 */
+		{ "\x13\x88", 2, 1002 },		/* 5000 */
+		{ "\x00\x00", 2, 1002 },
+		{ "\x03\xe8\xe2\x82\xac", 5, 0 },	/* U+20AC */
+		{ "\x03\xe8\xf0\x9f\x98\x80", 6, 0 },	/* U+1F600 */
+		{ "\x03\xe8\xf4\x8f\xbf\xbf", 6, 0 },	/* U+10FFFF */
+		{ "\x03\xe8\xf4\x90\x80\x80", 6, 1007 },	/* > U+10FFFF */
+		{ "\x03\xe8\xc0\xaf", 4, 1007 },	/* overlong '/' */
+		{ "\x03\xe8\xe0\x80\xaf", 5, 1007 },	/* overlong */
+		{ "\x03\xe8\xed\xbf\xbf", 5, 1007 },	/* surrogate */
+		{ "\x03\xe8\xe2\x82", 4, 1007 },	/* truncated */
+		{ "\x03\xe8\xff", 3, 1007 },
+		{ "\x03\xe8" "a\x00" "b", 5, 0 },		/* NUL is UTF-8 */
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		ck_assert_msg(wsframe_close_check((const uint8_t *)v[i].p,
+		    v[i].len) == v[i].want, "case %zu", i);
+}
+END_TEST
+
 /* Send req, return the whole answer until the server closes. */
 static char *
 raw_exchange(const char *req, size_t reqlen)
@@ -1253,6 +1356,7 @@ ws_suite(void)
 	tcase_add_loop_test(tc, test_frame_parse, 0, LS_NITEMS(frame_cases));
 	tcase_add_test(tc, test_frame_header);
 	tcase_add_test(tc, test_mask);
+	tcase_add_test(tc, test_close_check);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("e2e");
@@ -1264,6 +1368,7 @@ ws_suite(void)
 	tcase_add_test(tc, test_e2e_free_in_callback);
 	tcase_add_test(tc, test_e2e_http_errors);
 	tcase_add_test(tc, test_raw_fragments);
+	tcase_add_test(tc, test_raw_close_frames);
 	tcase_add_test(tc, test_raw_bad_upgrades);
 	tcase_add_test(tc, test_tls_client);
 	suite_add_tcase(s, tc);

@@ -3,7 +3,8 @@
  * (wsframe.c): a header that parses is written again from what was
  * parsed and must parse to the same fields; parsing never reads past the
  * input (exact-size copy for ASan); masking twice with any key and
- * offset gives the input back.
+ * offset gives the input back; a close payload is judged the same as
+ * its code and the UTF-8 check of its reason say one by one.
  */
 #include "config.h"
 
@@ -56,6 +57,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (memcmp(copy, data, size) != 0)
 			abort();
 	}
+	/* The input as a close frame's payload, checked independently. */
+	memcpy(copy, data, size);
+	r = wsframe_close_check(copy, size);
+	if (r != 0 && r != 1002 && r != 1007)
+		abort();
+	if (size >= 2 && r != 1002 &&
+	    (r == 1007) == util_utf8_valid(copy + 2, size - 2))
+		abort();
+	for (off = 0; off < size; off += n)
+		if ((n = util_utf8_seq(copy + off, size - off)) == 0)
+			break;
+		else if (n > 4 || n > size - off)
+			abort();
+	if ((off == size) != util_utf8_valid(copy, size))
+		abort();
 	free(copy);
 	return (0);
 }
