@@ -158,7 +158,7 @@ config_die_rule(const char *rule, const char *where, const char *problem)
 {
 	fprintf(stderr, "linksocks: invalid access rule \"%s\"%s: %s\n", rule,
 	    where, problem);
-	exit(2);
+	config_quit(2);
 }
 
 static void
