@@ -535,7 +535,7 @@ front_gone(struct channel *ch, const char *why)
 	if (ch->ch_state == CH_REPLY_OWED) {
 		tunnel_count_connect(ch->ch_tun, ST_CONNECT_NO_TUNNEL);
 		front_reply(ch, S5_REP_NETUNREACH, NULL);
-	} else if (ch->ch_state == CH_CONNECTING &&
+	} else if ((ch->ch_flags & CHF_FASTOPEN) &&
 	    !(ch->ch_flags & CHF_CONFIRMED)) {
 		tunnel_count_connect(ch->ch_tun, ST_CONNECT_NO_TUNNEL);
 		STAT_INC(ST_FASTOPEN_FAILED);
@@ -570,6 +570,11 @@ front_timeout(struct channel *ch)
 		channel_close(ch, "connect response timeout", 1);
 		break;
 	case CH_RELAY:
+		if ((ch->ch_flags & CHF_FASTOPEN) &&
+		    !(ch->ch_flags & CHF_CONFIRMED)) {
+			tunnel_count_connect(ch->ch_tun, ST_CONNECT_TIMEOUT);
+			STAT_INC(ST_FASTOPEN_FAILED);
+		}
 		channel_relay_timeout(ch);
 		break;
 	default:

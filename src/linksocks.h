@@ -1104,6 +1104,9 @@ void		 metrics_worker_started(int);
 void		 metrics_worker_gone(int);
 /* Everything known now, text exposition format 0.0.4 (GET /metrics). */
 void		 metrics_render(struct evbuffer *);
+/* A token's TS_MAX counters (by its hex SHA-256) for the API status;
+ * -1: it has no series of its own (unseen, or one of "other"). */
+int		 metrics_token_sum(const char *, uint64_t *);
 /*
  * Fresh counters: cb(arg) once every live worker has answered a new
  * request, or after half a second; -1 (no call) when too many wait.

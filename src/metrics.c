@@ -417,6 +417,39 @@ metrics_gauge(int k)
 	return (0);
 }
 
+/*
+ * One token's counters summed over the workers, for the API's status: 0,
+ * or -1 when it has no series of its own (never seen, or in "other").
+ */
+int
+metrics_token_sum(const char *hexhash, uint64_t *v)
+{
+	struct metrics_worker	*w;
+	unsigned		 b, j;
+	int			 i, k;
+
+	memset(v, 0, TS_MAX * sizeof(*v));
+	for (b = 0; b < metrics.m_nlabels; b++)
+		if (strncmp(metrics.m_labels[b], hexhash,
+		    LS_METRICS_HASHLEN) == 0)
+			break;
+	if (b == metrics.m_nlabels || strlen(hexhash) < LS_METRICS_HASHLEN)
+		return (-1);
+	for (k = 0; k < TS_MAX; k++)
+		v[k] = metrics.m_tbase[b][k];
+	for (i = 0; i < metrics.m_nworkers; i++) {
+		w = &metrics.m_w[i];
+		for (j = 0; j < w->mw_cur.is_ntokens; j++) {
+			if (strcmp(w->mw_cur.is_tokens[j].st_label,
+			    metrics.m_labels[b]) != 0)
+				continue;
+			for (k = 0; k < TS_MAX; k++)
+				v[k] += w->mw_cur.is_tokens[j].st_v[k];
+		}
+	}
+	return (0);
+}
+
 /* Everything we know now, in the text format. */
 void
 metrics_render(struct evbuffer *out)

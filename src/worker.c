@@ -250,6 +250,7 @@ worker_main(const struct worker_role *role, int idx, int ctlfd,
 
 	snprintf(name, sizeof(name), "worker %d", idx);
 	log_procinit(name);
+	stats_reset();		/* the master's counts are not ours */
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("%s: calloc", __func__);
 	ls_worker = w;

@@ -2,7 +2,8 @@
  * check_metrics.c -- unit tests for the metrics: the text format's
  * escapes, what metrics_render prints from workers' reports (sums per
  * token, a dead worker's counters kept, gauges not), the bound on token
- * labels, labels that are not ours, the IPC_STATS size check and the
+ * labels, labels that are not ours, one token's sums for the API, the
+ * IPC_STATS size check and the
  * per-process token table (stats.c).
  */
 #include "config.h"
@@ -96,6 +97,7 @@ START_TEST(test_render)
 {
 	static const char *const l[] = { "0123456789ab" };
 	const uint64_t	 a[] = { 50 }, b[] = { 5 };
+	uint64_t	 v[TS_MAX];
 	char		*s, *line, *save;
 
 	metrics_init(NULL, 2, NULL);
@@ -114,6 +116,11 @@ START_TEST(test_render)
 	    "\nlinksocks_token_bytes_out_total{token=\"0123456789ab\"} 55\n"));
 	ck_assert_ptr_nonnull(strstr(s,
 	    "\nlinksocks_workers_up 2\n"));
+	ck_assert_int_eq(metrics_token_sum("0123456789abcdef0123", v), 0);
+	ck_assert_uint_eq(v[TS_BYTES_OUT], 55);
+	ck_assert_uint_eq(v[TS_TUNNELS_OPEN], 2);
+	ck_assert_int_eq(metrics_token_sum("ffffffffffffffff", v), -1);
+	ck_assert_int_eq(metrics_token_sum("0123", v), -1);
 	ck_assert_uint_eq(count(s, "# TYPE linksocks_bytes_out_total counter\n"),
 	    1);
 	ck_assert_uint_eq(count(s, "# TYPE linksocks_tunnels_open gauge\n"), 1);

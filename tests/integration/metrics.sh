@@ -5,7 +5,9 @@
 # channel, one connect ok and at least 1 MiB each way it went, under the
 # token's hash label (never the token); a refused target is a failed
 # connect under "refused" on the server and "remote" on the client; a
-# wrong token is an authentication failure.  Anything but GET /metrics
+# fast-open client counts its early replies and how they ended, and a
+# destination its access rule refuses; a wrong token is an
+# authentication failure.  Anything but GET /metrics
 # is 404/405, and an oversized request head 400.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
@@ -136,18 +138,45 @@ d=$(delta c1 c2 linksocks_connects_total result=remote)
 [ "$d" = 1 ] || fail "client: connects remote moved by $d, expected 1"
 ls_say "refused target: counted under 'refused' and 'remote'"
 
+# Fast open and an access rule on a second client.
+ls_start_client fast -f --access-rule 127.0.0.1 --metrics-listen 0
+FAST=$SOCKS_PORT
+FM=$(ls_port_of "$TMPD/fast.port" metrics)
+[ -n "$FM" ] || fail "no fast client 'metrics <port>' line"
+scrape "$FM" f0
+ls_check_get "$FAST" "http://127.0.0.1:$WEB/file?size=10000" "fast open GET"
+out=$(ls_socks5 --proxy "127.0.0.1:$FAST" --target "127.0.0.1:$RP" \
+    --expect-close --timeout 25)
+ls_expect "$out" reply 05000001000000000000 "fast open, refused target"
+ls_expect_closed "$out" "fast open, refused target" 15.5
+out=$(ls_socks5 --proxy "127.0.0.1:$FAST" --target "127.0.0.2:80" \
+    --expect-close --timeout 25)
+ls_expect "$out" reply 05020001000000000000 "a destination the rule refuses"
+scrape "$FM" f1
+for want in answered=2 confirmed=1 failed=1; do
+	d=$(delta f0 f1 linksocks_fastopen_total outcome="${want%=*}")
+	[ "$d" = "${want#*=}" ] ||
+	    fail "fast client: fastopen ${want%=*} moved by $d, not ${want#*=}"
+done
+d=$(delta f0 f1 linksocks_connects_total result=denied)
+[ "$d" = 1 ] || fail "fast client: connects denied moved by $d, expected 1"
+d=$(delta f0 f1 linksocks_access_refusals_total side=entry)
+[ "$d" = 1 ] || fail "fast client: entry refusals moved by $d, expected 1"
+ls_say "fast open outcomes and an access refusal counted"
+
 # A wrong token.
+scrape "$SM" s2b
 rc=0
 timeout 15 "$LINKSOCKS_BIN" client -t "wrong-$LS_TOKEN" \
     -u "ws://127.0.0.1:$WS_PORT" -s 127.0.0.1 -p 0 --workers 1 \
     >"$TMPD/bad.out" 2>"$TMPD/bad.log" </dev/null || rc=$?
 [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "bad client: exit $rc"
 scrape "$SM" s3
-d=$(delta s2 s3 linksocks_auth_failures_total reason=token)
+d=$(delta s2b s3 linksocks_auth_failures_total reason=token)
 [ "$d" -ge 1 ] || fail "auth failures moved by $d, expected >= 1"
-d=$(delta s2 s3 linksocks_preauth_connections_total pool=tunnel)
+d=$(delta s2b s3 linksocks_preauth_connections_total pool=tunnel)
 [ "$d" -ge 1 ] || fail "pre-auth tunnel connections moved by $d"
-d=$(delta s2 s3 linksocks_tunnels_total)
+d=$(delta s2b s3 linksocks_tunnels_total)
 [ "$d" = 0 ] || fail "tunnels_total moved by $d for a failed client"
 grep -q -- "wrong-$LS_TOKEN" "$TMPD/s3.prom" &&
     fail "the wrong token is in the output"
