@@ -777,13 +777,13 @@ struct config {
 	int		 c_allow_private;	/* --allow-private */
 	int		 c_max_channels;	/* per tunnel */
 	int		 c_max_udp;		/* UDP associations per tunnel */
+	char		*c_metrics_host;	/* --metrics-listen */
+	int		 c_metrics_port;
 	/* server */
 	char		*c_ws_host;
 	int		 c_ws_port;
 	size_t		 c_bufsize;
 	char		*c_api_key;
-	char		*c_metrics_host;	/* --metrics-listen, NULL: none */
-	int		 c_metrics_port;
 	int		 c_connector_wait;	/* ms */
 	/* client */
 	char		*c_url;

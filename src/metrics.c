@@ -33,9 +33,9 @@
 #include "linksocks.h"
 
 #define METRICS_WAIT		0.5	/* seconds a scrape waits for workers */
-#define METRICS_TIMEOUT		10	/* seconds: request head, then answer */
+#define METRICS_TIMEOUT		10	/* seconds: request, then answer */
 #define METRICS_CONNS		16	/* connections at once */
-#define METRICS_WAITERS		64	/* scrapes waiting for the workers */
+#define METRICS_WAITERS		64	/* scrapes waiting for workers */
 #define METRICS_CTYPE		"text/plain; version=0.0.4; charset=utf-8"
 
 /* One line of a family: which counter, with which label, kept where. */
@@ -45,7 +45,7 @@ struct metrics_stat {
 	const char	*ms_family;
 	const char	*ms_label;	/* NULL: no label of its own */
 	const char	*ms_value;
-	int		 ms_where;	/* MS_*; 0: the workers */
+	int		 ms_where;	/* MS_*: who counts it */
 };
 
 struct metrics_family {
@@ -55,49 +55,57 @@ struct metrics_family {
 };
 
 static const struct metrics_stat metrics_stats[ST_MAX] = {
-	[ST_TUNNELS_OPEN] = { "linksocks_tunnels_open", NULL, NULL },
-	[ST_TUNNELS_TOTAL] = { "linksocks_tunnels_total", NULL, NULL },
-	[ST_CHANNELS_OPEN] = { "linksocks_channels_open", NULL, NULL },
-	[ST_CHANNELS_TOTAL] = { "linksocks_channels_total", NULL, NULL },
-	[ST_BYTES_IN] = { "linksocks_bytes_in_total", NULL, NULL },
-	[ST_BYTES_OUT] = { "linksocks_bytes_out_total", NULL, NULL },
-	[ST_CONNECT_OK] = { "linksocks_connects_total", "result", "ok" },
+	[ST_TUNNELS_OPEN] = { "linksocks_tunnels_open",
+	    NULL, NULL, MS_WORKERS },
+	[ST_TUNNELS_TOTAL] = { "linksocks_tunnels_total",
+	    NULL, NULL, MS_WORKERS },
+	[ST_CHANNELS_OPEN] = { "linksocks_channels_open",
+	    NULL, NULL, MS_WORKERS },
+	[ST_CHANNELS_TOTAL] = { "linksocks_channels_total",
+	    NULL, NULL, MS_WORKERS },
+	[ST_BYTES_IN] = { "linksocks_bytes_in_total", NULL, NULL, MS_WORKERS },
+	[ST_BYTES_OUT] = { "linksocks_bytes_out_total",
+	    NULL, NULL, MS_WORKERS },
+	[ST_CONNECT_OK] = { "linksocks_connects_total",
+	    "result", "ok", MS_WORKERS },
 	[ST_CONNECT_REFUSED] = { "linksocks_connects_total", "result",
-	    "refused" },
+	    "refused", MS_WORKERS },
 	[ST_CONNECT_TIMEOUT] = { "linksocks_connects_total", "result",
-	    "timeout" },
+	    "timeout", MS_WORKERS },
 	[ST_CONNECT_UNREACHABLE] = { "linksocks_connects_total", "result",
-	    "unreachable" },
+	    "unreachable", MS_WORKERS },
 	[ST_CONNECT_RESOLVE] = { "linksocks_connects_total", "result",
-	    "resolve" },
+	    "resolve", MS_WORKERS },
 	[ST_CONNECT_DENIED] = { "linksocks_connects_total", "result",
-	    "denied" },
-	[ST_CONNECT_LIMIT] = { "linksocks_connects_total", "result", "limit" },
+	    "denied", MS_WORKERS },
+	[ST_CONNECT_LIMIT] = { "linksocks_connects_total", "result", "limit",
+	    MS_WORKERS },
 	[ST_CONNECT_NO_TUNNEL] = { "linksocks_connects_total", "result",
-	    "no_tunnel" },
+	    "no_tunnel", MS_WORKERS },
 	[ST_CONNECT_REMOTE] = { "linksocks_connects_total", "result",
-	    "remote" },
+	    "remote", MS_WORKERS },
 	[ST_CONNECT_INVALID] = { "linksocks_connects_total", "result",
-	    "invalid" },
-	[ST_CONNECT_OTHER] = { "linksocks_connects_total", "result", "other" },
+	    "invalid", MS_WORKERS },
+	[ST_CONNECT_OTHER] = { "linksocks_connects_total", "result", "other",
+	    MS_WORKERS },
 	[ST_FASTOPEN_ANSWERED] = { "linksocks_fastopen_total", "outcome",
-	    "answered" },
+	    "answered", MS_WORKERS },
 	[ST_FASTOPEN_CONFIRMED] = { "linksocks_fastopen_total", "outcome",
-	    "confirmed" },
+	    "confirmed", MS_WORKERS },
 	[ST_FASTOPEN_FAILED] = { "linksocks_fastopen_total", "outcome",
-	    "failed" },
+	    "failed", MS_WORKERS },
 	[ST_AUTH_FAIL_TOKEN] = { "linksocks_auth_failures_total", "reason",
-	    "token" },
+	    "token", MS_WORKERS },
 	[ST_AUTH_FAIL_MALFORMED] = { "linksocks_auth_failures_total",
-	    "reason", "malformed" },
+	    "reason", "malformed", MS_WORKERS },
 	[ST_PREAUTH_TUNNEL] = { "linksocks_preauth_connections_total", "pool",
-	    "tunnel" },
+	    "tunnel", MS_WORKERS },
 	[ST_PREAUTH_TUNNEL_DROP] = { "linksocks_preauth_drops_total", "pool",
-	    "tunnel" },
+	    "tunnel", MS_WORKERS },
 	[ST_PREAUTH_SOCKS] = { "linksocks_preauth_connections_total", "pool",
-	    "socks" },
+	    "socks", MS_WORKERS },
 	[ST_PREAUTH_SOCKS_DROP] = { "linksocks_preauth_drops_total", "pool",
-	    "socks" },
+	    "socks", MS_WORKERS },
 	[ST_PREAUTH_METRICS] = { "linksocks_preauth_connections_total", "pool",
 	    "metrics", MS_MASTER },
 	[ST_PREAUTH_METRICS_DROP] = { "linksocks_preauth_drops_total", "pool",
@@ -105,9 +113,9 @@ static const struct metrics_stat metrics_stats[ST_MAX] = {
 	[ST_FDLIMIT] = { "linksocks_fd_limit_events_total", NULL, NULL,
 	    MS_WORKERS | MS_MASTER },
 	[ST_ACCESS_DIAL] = { "linksocks_access_refusals_total", "side",
-	    "dial" },
+	    "dial", MS_WORKERS },
 	[ST_ACCESS_ENTRY] = { "linksocks_access_refusals_total", "side",
-	    "entry" },
+	    "entry", MS_WORKERS },
 };
 
 static const struct metrics_family metrics_families[] = {
@@ -170,7 +178,7 @@ struct metrics_conn {
 	struct bufferevent	*mc_bev;
 	struct event		*mc_deadline;	/* accept + METRICS_TIMEOUT */
 	struct preauth		 mc_preauth;
-	int			 mc_done;	/* answered: close once written */
+	int			 mc_done;	/* answered: close once out */
 	char			 mc_peer[64];
 };
 
@@ -397,7 +405,8 @@ metrics_worker_gone(int idx)
 		b = metrics_bucket(s->is_tokens[i].st_label);
 		for (k = 0; k < TS_MAX; k++)
 			if (!metrics_tfamilies[k].mf_gauge)
-				metrics.m_tbase[b][k] += s->is_tokens[i].st_v[k];
+				metrics.m_tbase[b][k] +=
+				    s->is_tokens[i].st_v[k];
 	}
 	memset(s, 0, sizeof(*s));
 	w->mw_up = 0;
@@ -455,6 +464,7 @@ void
 metrics_render(struct evbuffer *out)
 {
 	const struct metrics_family	*mf;
+	const struct metrics_stat	*ms;
 	struct metrics_worker		*w;
 	uint64_t			 tv[LS_METRICS_TOKENS + 1][TS_MAX];
 	int				 used[LS_METRICS_TOKENS + 1];
@@ -486,23 +496,22 @@ metrics_render(struct evbuffer *out)
 		mf = &metrics_families[f];
 		metrics_family(out, mf->mf_name, mf->mf_help, mf->mf_gauge);
 		for (k = 0; k < ST_MAX; k++) {
-			if (strcmp(metrics_stats[k].ms_family, mf->mf_name) != 0)
+			ms = &metrics_stats[k];
+			if (strcmp(ms->ms_family, mf->mf_name) != 0)
 				continue;
 			for (i = 0; i < metrics.m_nworkers &&
-			    (metrics_stats[k].ms_where == 0 ||
-			    (metrics_stats[k].ms_where & MS_WORKERS)); i++) {
+			    (ms->ms_where & MS_WORKERS); i++) {
 				w = &metrics.m_w[i];
 				snprintf(wname, sizeof(wname), "%d", i);
-				metrics_sample(out, mf->mf_name, "worker", wname,
-				    metrics_stats[k].ms_label,
-				    metrics_stats[k].ms_value,
+				metrics_sample(out, mf->mf_name, "worker",
+				    wname, ms->ms_label, ms->ms_value,
 				    (mf->mf_gauge ? 0 : w->mw_base[k]) +
 				    (w->mw_up ? w->mw_cur.is_v[k] : 0));
 			}
-			if (metrics_stats[k].ms_where & MS_MASTER)
+			if (ms->ms_where & MS_MASTER)
 				metrics_sample(out, mf->mf_name, "worker",
-				    "master", metrics_stats[k].ms_label,
-				    metrics_stats[k].ms_value, stats_v[k]);
+				    "master", ms->ms_label, ms->ms_value,
+				    stats_v[k]);
 		}
 	}
 

@@ -121,8 +121,8 @@ START_TEST(test_render)
 	ck_assert_uint_eq(v[TS_TUNNELS_OPEN], 2);
 	ck_assert_int_eq(metrics_token_sum("ffffffffffffffff", v), -1);
 	ck_assert_int_eq(metrics_token_sum("0123", v), -1);
-	ck_assert_uint_eq(count(s, "# TYPE linksocks_bytes_out_total counter\n"),
-	    1);
+	ck_assert_uint_eq(count(s,
+	    "# TYPE linksocks_bytes_out_total counter\n"), 1);
 	ck_assert_uint_eq(count(s, "# TYPE linksocks_tunnels_open gauge\n"), 1);
 	/* Every line: a comment or name, labels, one space, a number. */
 	for (line = strtok_r(s, "\n", &save); line != NULL;

@@ -43,12 +43,13 @@ def main():
 		seen = set()
 		for fam in fams:
 			if fam.name in seen:
-				print("family %s twice" % fam.name, file=sys.stderr)
+				print("family %s twice" % fam.name,
+				    file=sys.stderr)
 				return 1
 			seen.add(fam.name)
 			if fam.type not in ("counter", "gauge"):
-				print("family %s: type %s" % (fam.name, fam.type),
-				    file=sys.stderr)
+				print("family %s: type %s" %
+				    (fam.name, fam.type), file=sys.stderr)
 				return 1
 			if not fam.documentation:
 				print("family %s: no HELP" % fam.name,
