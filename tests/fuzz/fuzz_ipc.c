@@ -72,13 +72,17 @@ fuzz_receive(int type, const uint8_t *p, size_t len)
 	struct ipc_connector	 ic;
 	struct ipc_load		 il;
 	struct ipc_stats	 is;
+	struct ipc_tunnel_fd	 itf;
 	struct evbuffer		*out;
 	uint32_t		 peer, i;
 	uint8_t			 x = 0;
 
 	switch (type) {
 	case IPC_TUNNEL_FD:
-		fuzz_check(len == 0);
+	case IPC_TUNNEL_ACK:
+		fuzz_check(len == sizeof(itf));
+		memcpy(&itf, p, sizeof(itf));
+		x = (uint8_t)(itf.itf_seq ^ itf.itf_taken);
 		break;
 	case IPC_LINK:
 		memcpy(&peer, p, sizeof(peer));
