@@ -162,7 +162,7 @@ config_die_rule(const char *rule, const char *where, const char *problem)
 {
 	fprintf(stderr, "linksocks: invalid access rule \"%s\"%s: %s\n", rule,
 	    where, problem);
-	exit(2);
+	config_quit(2);
 }
 
 static void
@@ -795,6 +795,7 @@ config_free(struct config *c)
 	free(c->c_api_key);
 	free(c->c_metrics_host);
 	free(c->c_url);
+	rules_clear(&c->c_rules);
 	free(c);
 }
 
