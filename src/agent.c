@@ -183,6 +183,10 @@ agent_transmit(struct channel *h, struct evbuffer *src, size_t len,
 
 	if (t->t_credit)
 		h->ch_tx_credit -= cost;
+	if (t->t_link == NULL) {
+		STAT_ADD(ST_BYTES_OUT, cost);
+		TSTAT_ADD(t->t_stats, TS_BYTES_OUT, cost);
+	}
 	if (evbuffer_remove_buffer(src, t->t_out, len) == (int)len)
 		tunnel_flush_msg(t);
 	if (h->ch_twin != NULL && cost > 0)

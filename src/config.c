@@ -41,7 +41,8 @@ enum {
 	OPT_ACCESS_RULE,
 	OPT_ALLOW_PRIVATE,
 	OPT_MAX_CHANNELS,
-	OPT_MAX_UDP
+	OPT_MAX_UDP,
+	OPT_METRICS_LISTEN
 };
 
 static const struct option server_opts[] = {
@@ -71,6 +72,7 @@ static const struct option server_opts[] = {
 	{ "allow-private",	optional_argument, NULL, OPT_ALLOW_PRIVATE },
 	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
 	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
+	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -103,6 +105,7 @@ static const struct option client_opts[] = {
 	{ "access-rule",	required_argument, NULL, OPT_ACCESS_RULE },
 	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
 	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
+	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -120,6 +123,7 @@ static const char	*config_env(const char *);
 static int		 config_parse_bool(const char *, int *);
 static int		 config_parse_int(const char *, long, long, int *);
 static int		 config_parse_duration(const char *, int *);
+static int		 config_parse_listen(const char *, char **, int *);
 static void		 config_env_string(char **, const char *);
 static void		 config_env_bool(int *, const char *);
 static void		 config_env_int(int *, const char *, long, long);
@@ -203,6 +207,7 @@ config_usage(const char *sub, int status)
 "                        [--window bytes] [--no-extensions] [--syslog]\n"
 "                        [--access-rule rule ...] [--allow-private[=BOOL]]\n"
 "                        [--max-channels n] [--max-udp n]\n"
+"                        [--metrics-listen [addr:]port]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -233,6 +238,9 @@ config_usage(const char *sub, int status)
 "                             addresses (LINKSOCKS_ALLOW_PRIVATE)\n"
 "      --max-channels N       open channels per tunnel (65536; LINKSOCKS_MAX_CHANNELS)\n"
 "      --max-udp N            UDP associations per tunnel (1024; LINKSOCKS_MAX_UDP)\n"
+"      --metrics-listen [ADDR:]PORT\n"
+"                             Prometheus GET /metrics here, no key (ADDR\n"
+"                             127.0.0.1 unless given; LINKSOCKS_METRICS_LISTEN)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -247,7 +255,7 @@ config_usage(const char *sub, int status)
 "                        [--no-extensions]\n"
 "                        [--direct-mode relay-only|auto] [--syslog]\n"
 "                        [--access-rule rule ...] [--max-channels n]\n"
-"                        [--max-udp n]\n"
+"                        [--max-udp n] [--metrics-listen [addr:]port]\n"
 "\n"
 "Connect to a linksocks server and serve SOCKS5 locally (client,\n"
 "connector), or dial targets for the server (provider = client -r).\n"
@@ -277,6 +285,9 @@ config_usage(const char *sub, int status)
 "                             (repeatable; LINKSOCKS_ACCESS_RULE)\n"
 "      --max-channels N       open channels per tunnel (65536; LINKSOCKS_MAX_CHANNELS)\n"
 "      --max-udp N            UDP associations per tunnel (1024; LINKSOCKS_MAX_UDP)\n"
+"      --metrics-listen [ADDR:]PORT\n"
+"                             Prometheus GET /metrics here, no key (ADDR\n"
+"                             127.0.0.1 unless given; LINKSOCKS_METRICS_LISTEN)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n", sub);
@@ -418,14 +429,52 @@ config_env_int(int *dst, const char *name, long min, long max)
 		config_die("invalid %s: \"%s\"", name, v);
 }
 
+/*
+ * "[address:]port" (an IPv6 address in brackets) for --metrics-listen:
+ * the address is 127.0.0.1 unless given.  0, or -1 if malformed.
+ */
+static int
+config_parse_listen(const char *s, char **host, int *port)
+{
+	const char	*colon, *p;
+	char		*h;
+	size_t		 hlen;
+
+	if (s[0] == '[') {
+		if ((p = strchr(s, ']')) == NULL || p[1] != ':' || p == s + 1)
+			return (-1);
+		h = strndup(s + 1, (size_t)(p - s - 1));
+		p += 2;
+	} else if ((colon = strrchr(s, ':')) != NULL) {
+		hlen = (size_t)(colon - s);
+		if (hlen == 0 || memchr(s, ':', hlen) != NULL)
+			return (-1);	/* IPv6 needs brackets */
+		h = strndup(s, hlen);
+		p = colon + 1;
+	} else {
+		h = strdup("127.0.0.1");
+		p = s;
+	}
+	if (h == NULL)
+		config_die("out of memory");
+	if (config_parse_int(p, 0, 65535, port) == -1) {
+		free(h);
+		return (-1);
+	}
+	free(*host);
+	*host = h;
+	return (0);
+}
+
 static void
 config_defaults(struct config *c, enum ls_role role)
 {
 	static const char *const unsupported[] = {
 		"LINKSOCKS_API_KEY", "LINKSOCKS_UPSTREAM_PROXY"
 	};
-	long	n;
-	size_t	i;
+	const char	*v;
+	long		 n;
+	size_t		 i;
 
 	c->c_role = role;
 	c->c_socks_host = util_xstrdup("127.0.0.1");
@@ -456,6 +505,11 @@ config_defaults(struct config *c, enum ls_role role)
 	config_env_int(&c->c_max_udp, "LINKSOCKS_MAX_UDP", 0,
 	    LS_MAX_UDP_LIMIT);
 	config_env_rules(c);
+	if ((v = config_env("LINKSOCKS_METRICS_LISTEN")) != NULL &&
+	    config_parse_listen(v, &c->c_metrics_host, &c->c_metrics_port) ==
+	    -1)
+		config_die("invalid LINKSOCKS_METRICS_LISTEN: \"%s\" "
+		    "([address:]port)", v);
 	for (i = 0; i < LS_NITEMS(unsupported); i++)
 		if (config_env(unsupported[i]) != NULL)
 			fprintf(stderr, "linksocks: warning: %s is set but not "
@@ -646,6 +700,12 @@ config_parse(struct config *c, int argc, char **argv)
 				config_die("invalid --max-udp: \"%s\" (0..%d)",
 				    optarg, LS_MAX_UDP_LIMIT);
 			break;
+		case OPT_METRICS_LISTEN:
+			if (config_parse_listen(optarg, &c->c_metrics_host,
+			    &c->c_metrics_port) == -1)
+				config_die("invalid --metrics-listen: \"%s\" "
+				    "([address:]port)", optarg);
+			break;
 		case 'h':
 			config_usage(c->c_subcmd, 0);
 		case ':':
@@ -733,7 +793,9 @@ config_free(struct config *c)
 	free(c->c_portfile);
 	free(c->c_ws_host);
 	free(c->c_api_key);
+	free(c->c_metrics_host);
 	free(c->c_url);
+	rules_clear(&c->c_rules);
 	free(c);
 }
 

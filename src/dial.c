@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@ static void	dial_next(struct channel *);
 static void	dial_resolved(int, struct evutil_addrinfo *, void *);
 static struct evutil_addrinfo *dial_filter(struct channel *,
 		    struct evutil_addrinfo *);
-static void	dial_fail(struct channel *, const char *);
+static void	dial_fail(struct channel *, enum stat_id, const char *);
+static enum stat_id dial_reason(int);
 static void	dial_disconnect(struct channel *, const struct msg *,
 		    struct evbuffer *);
 static void	dial_timeout(struct channel *);
@@ -70,11 +72,31 @@ dial_close(struct channel *ch, const char *why)
 	channel_close_notify(ch, why);
 }
 
+/* What a connect error counts as in the metrics. */
+static enum stat_id
+dial_reason(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return (ST_CONNECT_REFUSED);
+	case ETIMEDOUT:
+		return (ST_CONNECT_TIMEOUT);
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+		return (ST_CONNECT_UNREACHABLE);
+	default:
+		return (ST_CONNECT_OTHER);
+	}
+}
+
 static void
-dial_fail(struct channel *ch, const char *err)
+dial_fail(struct channel *ch, enum stat_id reason, const char *err)
 {
 	char	text[600];
 
+	tunnel_count_connect(ch->ch_tun, reason);
 	snprintf(text, sizeof(text), "dial tcp %s:%u: %s", ch->ch_host,
 	    ch->ch_port, err);
 	channel_refuse(ch, text);
@@ -93,6 +115,7 @@ dial_event(struct bufferevent *bev, short what, void *arg)
 		}
 		util_set_nodelay(bufferevent_getfd(bev));
 		ch->ch_flags |= CHF_CONFIRMED;
+		tunnel_count_connect(ch->ch_tun, ST_CONNECT_OK);
 		channel_timer(ch, 0);
 		log_debug("channel %s connected to %s:%u", log_id(ch->ch_id),
 		    log_strz(ch->ch_host), ch->ch_port);
@@ -102,9 +125,9 @@ dial_event(struct bufferevent *bev, short what, void *arg)
 		channel_start_relay(ch);
 		return;
 	}
+	ch->ch_errno = evutil_socket_geterror(bufferevent_getfd(bev));
 	snprintf(ch->ch_err, sizeof(ch->ch_err), "%s",
-	    evutil_socket_error_to_string(
-	    evutil_socket_geterror(bufferevent_getfd(bev))));
+	    evutil_socket_error_to_string(ch->ch_errno));
 	dial_next(ch);
 }
 
@@ -122,13 +145,14 @@ dial_next(struct channel *ch)
 
 		snprintf(err, sizeof(err), "connect: %s", ch->ch_err[0] ?
 		    ch->ch_err : "no address");
-		dial_fail(ch, err);
+		dial_fail(ch, ch->ch_err[0] ? dial_reason(ch->ch_errno) :
+		    ST_CONNECT_RESOLVE, err);
 		return;
 	}
 	ch->ch_ai_next = ai->ai_next;
 	if ((bev = bufferevent_socket_new(ls_worker->w_base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		dial_fail(ch, "out of memory");
+		dial_fail(ch, ST_CONNECT_OTHER, "out of memory");
 		return;
 	}
 	if (ch->ch_bev != NULL) {
@@ -143,7 +167,7 @@ dial_next(struct channel *ch)
 		ch->ch_bev = NULL;
 		if (rc == -1) {
 			bufferevent_free(bev);
-			dial_fail(ch, "out of memory");
+			dial_fail(ch, ST_CONNECT_OTHER, "out of memory");
 			return;
 		}
 	}
@@ -151,8 +175,9 @@ dial_next(struct channel *ch)
 	bufferevent_setcb(bev, NULL, NULL, dial_event, ch);
 	if (bufferevent_socket_connect(bev, ai->ai_addr,
 	    (int)ai->ai_addrlen) == -1) {
+		ch->ch_errno = EVUTIL_SOCKET_ERROR();
 		snprintf(ch->ch_err, sizeof(ch->ch_err), "%s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		    evutil_socket_error_to_string(ch->ch_errno));
 		dial_next(ch);
 	}
 }
@@ -183,12 +208,14 @@ dial_filter(struct channel *ch, struct evutil_addrinfo *ai)
 		    strlen(ch->ch_host)), ch->ch_port, addr, w);
 		evutil_freeaddrinfo(ai);
 	}
-	if (head == NULL && why != NULL)
+	if (head == NULL && why != NULL) {
+		STAT_INC(ST_ACCESS_DIAL);
 		access_refused("channel %s: destination %s:%u (%s) not "
 		    "allowed for %s: %s", log_id(ch->ch_id),
 		    log_str((const uint8_t *)ch->ch_host, strlen(ch->ch_host)),
 		    ch->ch_port, addr, ch->ch_tun != NULL ?
 		    ch->ch_tun->t_name : "?", why);
+	}
 	return (head);
 }
 
@@ -207,10 +234,11 @@ dial_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 		snprintf(err, sizeof(err), "lookup %s: %s", ch->ch_host,
 		    result == EVUTIL_EAI_NONAME ? "no such host" :
 		    evutil_gai_strerror(result));
-		dial_fail(ch, err);
+		dial_fail(ch, ST_CONNECT_RESOLVE, err);
 		return;
 	}
 	if ((ai = dial_filter(ch, ai)) == NULL) {
+		tunnel_count_connect(ch->ch_tun, ST_CONNECT_DENIED);
 		channel_deny(ch, "destination not allowed");
 		return;
 	}
@@ -256,7 +284,7 @@ dial_timeout(struct channel *ch)
 {
 	if (ch->ch_state == CH_CONNECTING) {
 		snprintf(ch->ch_err, sizeof(ch->ch_err), "i/o timeout");
-		dial_fail(ch, ch->ch_err);
+		dial_fail(ch, ST_CONNECT_TIMEOUT, ch->ch_err);
 		return;
 	}
 	channel_relay_timeout(ch);
@@ -281,7 +309,7 @@ dial_connect(struct tunnel *t, const struct msg *m)
 	/* A queue for early data exists before anything else can arrive. */
 	if ((ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		dial_fail(ch, "out of memory");
+		dial_fail(ch, ST_CONNECT_OTHER, "out of memory");
 		return;
 	}
 	bufferevent_setcb(ch->ch_bev, NULL, NULL, dial_event, ch);
@@ -294,7 +322,7 @@ dial_connect(struct tunnel *t, const struct msg *m)
 	    memchr(m->m_addr.p, '\0', m->m_addr.len) != NULL)
 		why = "invalid address";
 	if (why != NULL) {
-		dial_fail(ch, why);
+		dial_fail(ch, ST_CONNECT_INVALID, why);
 		return;
 	}
 	log_debug("channel %s dial %s:%u for %s", log_id(ch->ch_id),

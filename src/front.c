@@ -80,6 +80,7 @@ void
 front_init(const struct front_ops *fo)
 {
 	front_role = fo;
+	front_preauth.pp_stat = ST_PREAUTH_SOCKS;
 }
 
 unsigned
@@ -325,6 +326,8 @@ front_allowed(struct channel *ch)
 	    access_check_host(ACCESS_ENTRY, ch->ch_host, ch->ch_port,
 	    &why) == RV_ALLOW)
 		return (1);
+	STAT_INC(ST_ACCESS_ENTRY);
+	STAT_INC(ST_CONNECT_DENIED);
 	access_refused("socks %s: destination %s:%u not allowed: %s",
 	    ch->ch_peer, log_str((const uint8_t *)ch->ch_host,
 	    strlen(ch->ch_host)), ch->ch_port, why);
@@ -427,6 +430,7 @@ static void
 front_connect(struct channel *ch, struct tunnel *t)
 {
 	if (tunnel_full(t)) {
+		tunnel_count_connect(t, ST_CONNECT_LIMIT);
 		front_fail(ch, S5_REP_FAIL, "too many channels on the tunnel");
 		return;
 	}
@@ -449,6 +453,8 @@ front_connect(struct channel *ch, struct tunnel *t)
 	if (ls_conf->c_fastopen) {
 		/* Success first; the app's bytes follow the Connect in order. */
 		ch->ch_flags |= CHF_FASTOPEN;
+		STAT_INC(ST_FASTOPEN_ANSWERED);
+		TSTAT_ADD(t->t_stats, TS_FASTOPEN, 1);
 		front_reply(ch, S5_REP_OK, NULL);
 		if (!front_fastopen_holds(t)) {
 			channel_start_relay(ch);
@@ -473,6 +479,9 @@ front_connect_response(struct channel *ch, const struct msg *m,
 		err = channel_msg_error(m, ebuf, sizeof(ebuf));
 		log_info("channel %s %s:%u: remote connect failed: %s",
 		    log_id(ch->ch_id), log_strz(ch->ch_host), ch->ch_port, err);
+		tunnel_count_connect(ch->ch_tun, ST_CONNECT_REMOTE);
+		if (ch->ch_flags & CHF_FASTOPEN)
+			STAT_INC(ST_FASTOPEN_FAILED);
 		ch->ch_flags |= CHF_DISC_SENT;	/* dial side forgot it */
 		if (ch->ch_state != CH_REPLY_OWED) {
 			/* The app already has success: closing is all we can do. */
@@ -487,6 +496,9 @@ front_connect_response(struct channel *ch, const struct msg *m,
 		return;
 	}
 	ch->ch_flags |= CHF_CONFIRMED;
+	tunnel_count_connect(ch->ch_tun, ST_CONNECT_OK);
+	if (ch->ch_flags & CHF_FASTOPEN)
+		STAT_INC(ST_FASTOPEN_CONFIRMED);
 	channel_rearm(ch);
 	if (ch->ch_flags & CHF_FOHOLD) {
 		/* Answered already; now the held bytes may go. */
@@ -508,6 +520,7 @@ front_disconnect(struct channel *ch, const struct msg *m,
 		/* The dial side gave up before answering. */
 		log_debug("channel %s: Disconnect before ConnectResponse",
 		    log_id(ch->ch_id));
+		tunnel_count_connect(ch->ch_tun, ST_CONNECT_REMOTE);
 		ch->ch_flags |= CHF_DISC_SENT;
 		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "remote gave up", 1);
@@ -519,8 +532,14 @@ front_disconnect(struct channel *ch, const struct msg *m,
 static void
 front_gone(struct channel *ch, const char *why)
 {
-	if (ch->ch_state == CH_REPLY_OWED)
+	if (ch->ch_state == CH_REPLY_OWED) {
+		tunnel_count_connect(ch->ch_tun, ST_CONNECT_NO_TUNNEL);
 		front_reply(ch, S5_REP_NETUNREACH, NULL);
+	} else if ((ch->ch_flags & CHF_FASTOPEN) &&
+	    !(ch->ch_flags & CHF_CONFIRMED)) {
+		tunnel_count_connect(ch->ch_tun, ST_CONNECT_NO_TUNNEL);
+		STAT_INC(ST_FASTOPEN_FAILED);
+	}
 	channel_gone(ch, why);
 }
 
@@ -535,18 +554,27 @@ front_timeout(struct channel *ch)
 		break;
 	case CH_WAIT_TUNNEL:
 		front_unwait(ch);
+		STAT_INC(ST_CONNECT_NO_TUNNEL);
 		front_fail(ch, S5_REP_NETUNREACH, "no tunnel available within "
 		    "10 s");
 		break;
 	case CH_REPLY_OWED:
 		/* No ConnectResponse in time (P-8: tell the far side). */
+		tunnel_count_connect(ch->ch_tun, ST_CONNECT_TIMEOUT);
 		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "connect response timeout", 1);
 		break;
 	case CH_CONNECTING:
+		tunnel_count_connect(ch->ch_tun, ST_CONNECT_TIMEOUT);
+		STAT_INC(ST_FASTOPEN_FAILED);
 		channel_close(ch, "connect response timeout", 1);
 		break;
 	case CH_RELAY:
+		if ((ch->ch_flags & CHF_FASTOPEN) &&
+		    !(ch->ch_flags & CHF_CONFIRMED)) {
+			tunnel_count_connect(ch->ch_tun, ST_CONNECT_TIMEOUT);
+			STAT_INC(ST_FASTOPEN_FAILED);
+		}
 		channel_relay_timeout(ch);
 		break;
 	default:

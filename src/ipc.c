@@ -40,6 +40,10 @@ struct ipc {
 	TAILQ_HEAD(, ipc_pending) i_queue;
 };
 
+/* A worker's whole report fits in one message. */
+typedef char ipc_stats_fits[sizeof(struct ipc_stats) <= IPC_MAX_PAYLOAD ?
+    1 : -1];
+
 static void	ipc_read(evutil_socket_t, short, void *);
 static void	ipc_write(evutil_socket_t, short, void *);
 static int	ipc_sendraw(struct ipc *, const uint8_t *, size_t, int);
@@ -68,6 +72,8 @@ ipc_typename(int type)
 	case IPC_TUNNEL_ACK:	return ("TUNNEL_ACK");
 	case IPC_LOAD:		return ("LOAD");
 	case IPC_FATAL:		return ("FATAL");
+	case IPC_STATS_REQ:	return ("STATS_REQ");
+	case IPC_STATS:		return ("STATS");
 	default:		return ("unknown");
 	}
 }
@@ -269,6 +275,7 @@ int
 ipc_payload_ok(int type, const void *data, size_t len)
 {
 	struct ipc_handoff	 h;
+	struct ipc_stats	 s;
 
 	switch (type) {
 	case IPC_TUNNEL_FD:
@@ -285,6 +292,14 @@ ipc_payload_ok(int type, const void *data, size_t len)
 		return (len == sizeof(struct ipc_connector));
 	case IPC_LOAD:
 		return (len == sizeof(struct ipc_load));
+	case IPC_STATS_REQ:
+		return (len == sizeof(uint32_t));
+	case IPC_STATS:
+		if (len < IPC_STATS_SIZE(0))
+			return (0);
+		memcpy(&s, data, IPC_STATS_SIZE(0));
+		return (s.is_ntokens <= LS_METRICS_TOKENS + 1 &&
+		    len == IPC_STATS_SIZE(s.is_ntokens));
 	case IPC_PROVIDER:
 		return (len == sizeof(struct ipc_provider));
 	case IPC_FATAL:

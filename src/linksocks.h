@@ -473,6 +473,84 @@ double		 throttle_delay(unsigned);
 void		 throttle_reset(void);
 
 /* ------------------------------------------------------------------ */
+/* stats.c: this process's counters for the metrics (plain integers)   */
+
+/*
+ * What is counted, in each process (the master renders them, metrics.c).
+ * Gauges: ST_TUNNELS_OPEN (filled in when a worker reports) and
+ * ST_CHANNELS_OPEN; the rest only grow.  The order is the rendering
+ * order: a metric's labelled values are neighbours.
+ */
+enum stat_id {
+	ST_TUNNELS_OPEN,	/* authenticated tunnels now */
+	ST_TUNNELS_TOTAL,
+	ST_CHANNELS_OPEN,	/* channels registered on tunnels now */
+	ST_CHANNELS_TOTAL,
+	ST_BYTES_IN,		/* payload received from tunnel peers */
+	ST_BYTES_OUT,		/* payload sent to tunnel peers */
+	ST_CONNECT_OK,		/* TCP connects: dialled, or confirmed */
+	ST_CONNECT_REFUSED,
+	ST_CONNECT_TIMEOUT,
+	ST_CONNECT_UNREACHABLE,
+	ST_CONNECT_RESOLVE,
+	ST_CONNECT_DENIED,	/* access rules */
+	ST_CONNECT_LIMIT,	/* channel or association caps */
+	ST_CONNECT_NO_TUNNEL,	/* no tunnel (provider) in time, or it went */
+	ST_CONNECT_REMOTE,	/* the far side's ConnectResponse said no */
+	ST_CONNECT_INVALID,	/* a request we cannot dial */
+	ST_CONNECT_OTHER,
+	ST_FASTOPEN_ANSWERED,	/* SOCKS5 success before the connect */
+	ST_FASTOPEN_CONFIRMED,
+	ST_FASTOPEN_FAILED,	/* ... then the connect failed */
+	ST_AUTH_FAIL_TOKEN,	/* a token no one has */
+	ST_AUTH_FAIL_MALFORMED,	/* no, or a malformed, Auth */
+	ST_PREAUTH_TUNNEL,	/* per pool: connections counted, dropped */
+	ST_PREAUTH_TUNNEL_DROP,
+	ST_PREAUTH_SOCKS,
+	ST_PREAUTH_SOCKS_DROP,
+	ST_PREAUTH_METRICS,
+	ST_PREAUTH_METRICS_DROP,
+	ST_FDLIMIT,		/* a listener paused at the open-file limit */
+	ST_ACCESS_DIAL,		/* destinations refused */
+	ST_ACCESS_ENTRY,
+	ST_MAX
+};
+
+/* Per token: ST_ counterparts for the tunnels the token opened. */
+enum tstat_id {
+	TS_TUNNELS_OPEN,
+	TS_TUNNELS_TOTAL,
+	TS_CHANNELS_OPEN,
+	TS_CHANNELS_TOTAL,
+	TS_BYTES_IN,
+	TS_BYTES_OUT,
+	TS_CONNECT_FAILED,
+	TS_FASTOPEN,
+	TS_MAX
+};
+
+#define LS_METRICS_TOKENS	32	/* tokens with a label of their own */
+#define LS_METRICS_HASHLEN	12	/* hex digits of the SHA-256 shown */
+#define LS_METRICS_OTHER	"other"	/* the label of the rest */
+
+struct stats_token {
+	char		 st_label[16];	/* hash prefix or "other", NUL ended */
+	uint64_t	 st_v[TS_MAX];
+};
+
+extern uint64_t	 stats_v[ST_MAX];
+#define STAT_ADD(id, n)		(stats_v[(id)] += (uint64_t)(n))
+#define STAT_INC(id)		STAT_ADD(id, 1)
+#define TSTAT_ADD(st, id, n)	do {					\
+	if ((st) != NULL)						\
+		(st)->st_v[(id)] += (uint64_t)(n);			\
+} while (0)
+
+struct stats_token *stats_token(const char *);
+unsigned	 stats_tokens(struct stats_token *);
+void		 stats_reset(void);
+
+/* ------------------------------------------------------------------ */
 /* preauth.c: what unauthenticated connections may hold in a worker    */
 
 struct preauth;
@@ -500,10 +578,12 @@ struct preauth_pool {
 	unsigned long		 pp_total;	/* ever */
 	double			 pp_logged;	/* last log line, monotonic */
 	struct event		*pp_flush;	/* logs pp_drops a second later */
+	int			 pp_stat;	/* its ST_PREAUTH_*, -1: none;
+						 * drops count at pp_stat + 1 */
 };
 #define PREAUTH_POOL_INITIALIZER(pool, name, max, maxbytes)		\
 	{ (name), (max), (maxbytes), 0, 0,				\
-	  TAILQ_HEAD_INITIALIZER((pool).pp_list), 0, 0, 0, NULL }
+	  TAILQ_HEAD_INITIALIZER((pool).pp_list), 0, 0, 0, NULL, -1 }
 
 /* Count a new connection, dropping the oldest ones while at the cap. */
 void		 preauth_add(struct preauth_pool *, struct preauth *,
@@ -699,6 +779,8 @@ struct config {
 	int		 c_allow_private;	/* --allow-private */
 	int		 c_max_channels;	/* per tunnel */
 	int		 c_max_udp;		/* UDP associations per tunnel */
+	char		*c_metrics_host;	/* --metrics-listen */
+	int		 c_metrics_port;
 	/* server */
 	char		*c_ws_host;
 	int		 c_ws_port;
@@ -884,13 +966,15 @@ enum ipc_type {
 	IPC_TOKEN = 4,		/* struct ipc_token: registry change */
 	IPC_CONNECTOR_RES = 5,	/* struct ipc_connector */
 	IPC_LINK = 6,		/* uint32 peer worker + fd: worker link */
+	IPC_STATS_REQ = 7,	/* uint32 request number: send IPC_STATS */
 	/* worker -> master: 100..199 */
 	IPC_LOAD = 100,		/* struct ipc_load */
 	IPC_FATAL = 101,	/* text: worker stops everything */
 	IPC_PROVIDER = 102,	/* struct ipc_provider: my count for a key */
 	IPC_HANDOFF = 103,	/* struct ipc_handoff + fd */
 	IPC_CONNECTOR_REQ = 104,	/* struct ipc_connector */
-	IPC_TUNNEL_ACK = 105	/* struct ipc_tunnel_fd: taken or handed back */
+	IPC_TUNNEL_ACK = 105,	/* struct ipc_tunnel_fd: taken or handed back */
+	IPC_STATS = 106		/* struct ipc_stats: the worker's counters */
 };
 
 #define IPC_KEYLEN	300
@@ -940,6 +1024,21 @@ struct ipc_load {
 	uint32_t	 il_tunnels;
 	uint32_t	 il_channels;
 };
+
+/*
+ * A worker's counters (stats.c), every LS_STATS_INTERVAL seconds and in
+ * answer to IPC_STATS_REQ: is_ntokens token slots follow is_v, so the
+ * payload is IPC_STATS_SIZE(is_ntokens) bytes.
+ */
+#define LS_STATS_INTERVAL	5	/* seconds */
+struct ipc_stats {
+	uint32_t	 is_seq;	/* the request answered, 0: none */
+	uint32_t	 is_ntokens;
+	uint64_t	 is_v[ST_MAX];
+	struct stats_token is_tokens[LS_METRICS_TOKENS + 1];
+};
+#define IPC_STATS_SIZE(n)	(offsetof(struct ipc_stats, is_tokens) + \
+				    (size_t)(n) * sizeof(struct stats_token))
 
 /*
  * A tunnel client's socket and the worker's answer to it.  The master
@@ -997,6 +1096,35 @@ void		 placement_wait(struct event_base *, int, const char *,
 int		 placement_place(int, const struct placement_worker *, int);
 /* Parse a peeked head (NUL-terminated, modified): 0, or -1 not ours. */
 int		 placement_parse(char *, struct placement_req *);
+
+/* ------------------------------------------------------------------ */
+/* metrics.c: every process's counters in the Prometheus text format    */
+
+typedef void	(*metrics_ready_cb)(void *);
+
+/* In the master: request(seq) sends IPC_STATS_REQ to every worker. */
+void		 metrics_init(struct event_base *, int, void (*)(uint32_t));
+void		 metrics_worker_report(int, const void *, size_t);
+void		 metrics_worker_started(int);
+void		 metrics_worker_gone(int);
+/* Everything known now, text exposition format 0.0.4 (GET /metrics). */
+void		 metrics_render(struct evbuffer *);
+/* A token's TS_MAX counters (by its hex SHA-256) for the API status;
+ * -1: it has no series of its own (unseen, or one of "other"). */
+int		 metrics_token_sum(const char *, uint64_t *);
+/*
+ * Fresh counters: cb(arg) once every live worker has answered a new
+ * request, or after half a second; -1 (no call) when too many wait.
+ * metrics_refresh_cancel(arg) before arg goes away.
+ */
+int		 metrics_refresh(metrics_ready_cb, void *);
+void		 metrics_refresh_cancel(void *);
+/* Serve GET /metrics without a key on a bound socket (--metrics-listen). */
+int		 metrics_listen(int);
+void		 metrics_stop(void);
+/* The text format's escapes: label values, and HELP text. */
+void		 metrics_escape_label(struct evbuffer *, const char *);
+void		 metrics_escape_help(struct evbuffer *, const char *);
 
 /* ------------------------------------------------------------------ */
 /* master.c: binding, the worker processes, signals, IPC               */
@@ -1114,6 +1242,8 @@ struct tunnel {
 	double			 t_link_rx;	/* link: last message, monotonic */
 	char			 t_name[64];
 	char			*t_token;	/* server: raw token it used */
+	struct stats_token	*t_stats;	/* server: its token's counters,
+						 * set before TUN_OPEN */
 	/*
 	 * One reference while open, one more for each dispatch in progress;
 	 * the memory goes from the event loop once the last one is dropped
@@ -1174,6 +1304,8 @@ int		 tunnel_full(const struct tunnel *);
 /* ConnectResponse(0, text) for a Connect refused before it had a
  * channel (caps); logged at 1, 2, 4, 8... refusals on t. */
 void		 tunnel_refuse(struct tunnel *, const uint8_t *, const char *);
+/* A TCP connect's outcome (ST_CONNECT_*) for the metrics; t may be NULL. */
+void		 tunnel_count_connect(struct tunnel *, enum stat_id);
 /* One whole message (all of the evbuffer) from the peer. */
 void		 tunnel_dispatch(struct tunnel *, struct evbuffer *);
 void		 tunnel_remove(struct tunnel *, struct channel *);
@@ -1294,6 +1426,7 @@ struct channel {
 	struct evdns_getaddrinfo_request *ch_dnsreq;	/* dial */
 	struct evutil_addrinfo	*ch_ai, *ch_ai_next;	/* dial */
 	char			 ch_err[64];	/* dial: last connect error */
+	int			 ch_errno;	/* dial: ... its errno */
 	struct channel		*ch_hnext;	/* chan_table chain */
 	struct group		*ch_group;	/* server SOCKS: token's group */
 	struct channel		*ch_twin;	/* agent: other half */

@@ -163,6 +163,7 @@ listen_error(struct evconnlistener *el, void *arg)
 		log_ratelimit(&lg->lg_rl, LL_WARN, "%s: accept", lg->lg_name);
 		return;
 	}
+	STAT_INC(ST_FDLIMIT);
 	if (lg->lg_shed != NULL)
 		listen_shed(lg);
 	listen_pause(lg);

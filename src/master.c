@@ -76,6 +76,7 @@ struct master {
 	struct master_worker	*m_workers;
 	int			 m_nworkers;
 	int			 m_ws_fd;
+	int			 m_metrics_fd;	/* --metrics-listen, -1 none */
 	struct listen_guard	*m_ws_listener;
 	struct event		*m_sigev[5];
 	struct event		*m_killtimer;
@@ -116,6 +117,9 @@ static void	master_bind_reverse(struct master *);
 static void	master_links(struct master *, struct master_worker *);
 static void	master_worker_gone(struct master *, struct master_worker *);
 static void	master_event_log(int, const char *);
+static void	master_bind_metrics(struct master *);
+static void	master_broadcast(struct master *, int, const void *, size_t);
+static void	master_stats_request(uint32_t);
 
 static void
 master_bind(struct master *m)
@@ -125,6 +129,7 @@ master_bind(struct master *m)
 	int		 i, port;
 
 	m->m_ws_fd = -1;
+	master_bind_metrics(m);
 	if (c->c_role == ROLE_SERVER) {
 		if ((m->m_ws_fd = util_bind_tcp(c->c_ws_host, c->c_ws_port, 0,
 		    1024, err, sizeof(err))) == -1)
@@ -155,6 +160,41 @@ master_bind(struct master *m)
 	access_own_port(port);
 	log_info("SOCKS5 address %s:%d (%d worker socket%s)", c->c_socks_host,
 	    port, m->m_nworkers, m->m_nworkers > 1 ? "s" : "");
+}
+
+/*
+ * --metrics-listen: a plain-HTTP port in the master, without a key.  An
+ * address other than loopback is served because the operator typed it,
+ * with a warning: anyone who reaches it reads the counters.
+ */
+static void
+master_bind_metrics(struct master *m)
+{
+	struct config	*c = m->m_conf;
+	char		 err[256];
+	const char	*h = c->c_metrics_host;
+
+	m->m_metrics_fd = -1;
+	if (h == NULL)
+		return;
+	if ((m->m_metrics_fd = util_bind_tcp(h, c->c_metrics_port, 0, 64, err,
+	    sizeof(err))) == -1)
+		fatalx("metrics listener: %s", err);
+	log_info("metrics on http://%s%s%s:%d/metrics", strchr(h, ':') ?
+	    "[" : "", log_strz(h), strchr(h, ':') ? "]" : "",
+	    util_local_port(m->m_metrics_fd));
+	if (strncmp(h, "127.", 4) != 0 && strcmp(h, "::1") != 0 &&
+	    strcmp(h, "localhost") != 0)
+		log_warnx("metrics: %s is not a loopback address and the "
+		    "metrics port asks for no key", log_strz(h));
+	access_own_port(util_local_port(m->m_metrics_fd));
+}
+
+/* A scrape wants fresh counters from every worker. */
+static void
+master_stats_request(uint32_t seq)
+{
+	master_broadcast(master, IPC_STATS_REQ, &seq, sizeof(seq));
 }
 
 /*
@@ -199,6 +239,8 @@ master_portfile(struct master *m)
 		fatal("port file %s", tmp);
 	if (m->m_ws_fd != -1)
 		fprintf(f, "ws %d\n", util_local_port(m->m_ws_fd));
+	if (m->m_metrics_fd != -1)
+		fprintf(f, "metrics %d\n", util_local_port(m->m_metrics_fd));
 	if (c->c_role == ROLE_CLIENT || c->c_role == ROLE_CONNECTOR)
 		fprintf(f, "socks %d\n", c->c_socks_port);
 	else if (c->c_role == ROLE_SERVER) {
@@ -241,6 +283,8 @@ master_spawn(struct master *m, struct master_worker *w)
 			event_base_free(m->m_base);
 		if (m->m_ws_fd != -1)
 			close(m->m_ws_fd);
+		if (m->m_metrics_fd != -1)
+			close(m->m_metrics_fd);
 		for (i = 0; i < m->m_nworkers; i++) {
 			if (&m->m_workers[i] == w)
 				continue;
@@ -274,6 +318,7 @@ master_spawn(struct master *m, struct master_worker *w)
 	w->mw_ipc = ipc_new(m->m_base, sp[0], master_dispatch,
 	    master_ipc_closed, w);
 	log_debug("worker %d started, pid %d", w->mw_idx, (int)pid);
+	metrics_worker_started(w->mw_idx);
 	if (m->m_conf->c_role == ROLE_SERVER)
 		master_links(m, w);
 }
@@ -312,6 +357,7 @@ master_reap(struct master *m)
 		}
 		master_tunnels_back(m, w);
 		master_worker_gone(m, w);
+		metrics_worker_gone(w->mw_idx);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == LS_EXIT_FATAL) {
 			log_debug("worker %d stopped with a fatal error",
 			    w->mw_idx);
@@ -853,6 +899,11 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 			goto badsize;
 		master_provider(master, w, data);
 		break;
+	case IPC_STATS:
+		if (!ipc_payload_ok(type, data, len))
+			goto badsize;
+		metrics_worker_report(w->mw_idx, data, len);
+		break;
 	case IPC_HANDOFF:
 		master_handoff(master, w, data, len, fd);
 		return;
@@ -1013,12 +1064,15 @@ master_run(struct config *c, const struct worker_role *role)
 	}
 	m->m_killtimer = evtimer_new(m->m_base, master_killtimer, m);
 	m->m_rl_ev = evtimer_new(m->m_base, master_rl_tick, m);
+	metrics_init(m->m_base, m->m_nworkers, master_stats_request);
 	log_rl_sethook(master_rl_arm);
 	for (i = 0; i < (size_t)m->m_nworkers; i++) {
 		m->m_workers[i].mw_respawn = evtimer_new(m->m_base,
 		    master_respawn, &m->m_workers[i]);
 		master_spawn(m, &m->m_workers[i]);
 	}
+	if (m->m_metrics_fd != -1 && metrics_listen(m->m_metrics_fd) == -1)
+		fatalx("cannot listen for metrics");
 	if (m->m_ws_fd != -1) {
 		/* The slot for a 503 at the master's own limit. */
 		listen_reserve();

@@ -36,6 +36,8 @@ preauth_add(struct preauth_pool *pp, struct preauth *pa, preauth_drop_cb cb,
 	pa->pa_arg = arg;
 	TAILQ_INSERT_TAIL(&pp->pp_list, pa, pa_entry);
 	pp->pp_count++;
+	if (pp->pp_stat >= 0)
+		STAT_INC(pp->pp_stat);
 }
 
 void
@@ -81,6 +83,8 @@ preauth_drop(struct preauth *pa)
 	preauth_remove(pa);
 	pp->pp_drops++;
 	pp->pp_total++;
+	if (pp->pp_stat >= 0)
+		STAT_INC(pp->pp_stat + 1);
 	preauth_log(pp);
 	pa->pa_drop(pa, pa->pa_arg);
 }

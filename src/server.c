@@ -118,6 +118,7 @@ static const struct front_ops server_front_ops = {
 static void
 server_init(void)
 {
+	server_preauth.pp_stat = ST_PREAUTH_TUNNEL;
 	front_init(&server_front_ops);
 	server_listeners();
 }
@@ -594,6 +595,7 @@ server_auth_fail(struct server_conn *sc, const char *err, int guess)
 
 	if (sc->sc_delay != NULL && evtimer_pending(sc->sc_delay, NULL))
 		return;		/* answered already */
+	STAT_INC(guess ? ST_AUTH_FAIL_TOKEN : ST_AUTH_FAIL_MALFORMED);
 	d = guess ? throttle_fail((struct sockaddr *)&sc->sc_ss, util_now(),
 	    &n) : 0;
 	if (d <= 0 || (sc->sc_delay == NULL &&
@@ -685,6 +687,7 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 	ws_set_read_limit(t->t_ws, LS_MSG_MAX);
 	t->t_kind = kind;
 	t->t_token = util_xstrdup(tk->tk_token);
+	t->t_stats = stats_token(tk->tk_hash);
 	/* AuthResponse goes out before anything else can (P-12). */
 	if (msg_put_auth_response(t->t_out, 1, NULL) == 0)
 		tunnel_flush_msg(t);

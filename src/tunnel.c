@@ -90,9 +90,13 @@ tunnel_set_state(struct tunnel *t, enum tunnel_state st)
 		;	/* worker links are not client tunnels */
 	else if (st == TUN_OPEN && t->t_state != TUN_OPEN) {
 		ls_worker->w_tunnels++;
+		STAT_INC(ST_TUNNELS_TOTAL);
+		TSTAT_ADD(t->t_stats, TS_TUNNELS_OPEN, 1);
+		TSTAT_ADD(t->t_stats, TS_TUNNELS_TOTAL, 1);
 		worker_load_changed();
 	} else if (st != TUN_OPEN && t->t_state == TUN_OPEN) {
 		ls_worker->w_tunnels--;
+		TSTAT_ADD(t->t_stats, TS_TUNNELS_OPEN, -1);
 		worker_load_changed();
 	}
 	t->t_state = st;
@@ -257,6 +261,8 @@ tunnel_send_data(struct tunnel *t, const uint8_t *id, struct evbuffer *src,
 		evbuffer_drain(src, n);
 		return (-1);
 	}
+	STAT_ADD(ST_BYTES_OUT, n);
+	TSTAT_ADD(t->t_stats, TS_BYTES_OUT, n);
 	return (ws_send_parts(t->t_ws, h, sizeof(h), src, n));
 }
 
@@ -429,8 +435,17 @@ tunnel_full(const struct tunnel *t)
 }
 
 void
+tunnel_count_connect(struct tunnel *t, enum stat_id st)
+{
+	STAT_INC(st);
+	if (st != ST_CONNECT_OK && t != NULL)
+		TSTAT_ADD(t->t_stats, TS_CONNECT_FAILED, 1);
+}
+
+void
 tunnel_refuse(struct tunnel *t, const uint8_t *id, const char *text)
 {
+	tunnel_count_connect(t, ST_CONNECT_LIMIT);
 	t->t_refused++;
 	if ((t->t_refused & (t->t_refused - 1)) == 0)
 		log_info("tunnel %s: Connect for channel %s refused: %s (%u "
@@ -456,6 +471,12 @@ tunnel_add(struct tunnel *t, struct channel *ch)
 	ch->ch_hnext = ct->ct_slots[h];
 	ct->ct_slots[h] = ch;
 	ct->ct_count++;
+	if (t->t_link == NULL) {
+		STAT_INC(ST_CHANNELS_OPEN);
+		STAT_INC(ST_CHANNELS_TOTAL);
+		TSTAT_ADD(t->t_stats, TS_CHANNELS_OPEN, 1);
+		TSTAT_ADD(t->t_stats, TS_CHANNELS_TOTAL, 1);
+	}
 	ch->ch_tun = t;
 	if (t->t_credit) {
 		ch->ch_tx_credit = t->t_peer_window;
@@ -475,6 +496,10 @@ tunnel_remove(struct tunnel *t, struct channel *ch)
 		if (*pp == ch) {
 			*pp = ch->ch_hnext;
 			t->t_chans.ct_count--;
+			if (t->t_link == NULL) {
+				STAT_ADD(ST_CHANNELS_OPEN, -1);
+				TSTAT_ADD(t->t_stats, TS_CHANNELS_OPEN, -1);
+			}
 			break;
 		}
 	ch->ch_hnext = NULL;
@@ -575,6 +600,10 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 			    "dropped", t->t_name, log_id(h + 3));
 			return;
 		}
+		if (t->t_link == NULL) {
+			STAT_ADD(ST_BYTES_IN, len - MSG_DATA_HDR);
+			TSTAT_ADD(t->t_stats, TS_BYTES_IN, len - MSG_DATA_HDR);
+		}
 		ch->ch_ops->co_data(ch, buf, len - MSG_DATA_HDR, NULL);
 		return;
 	}
@@ -670,6 +699,10 @@ tunnel_channel_message(struct tunnel *t, struct channel *ch,
 
 	switch (m->m_type) {
 	case MSG_DATA:
+		if (t->t_link == NULL) {
+			STAT_ADD(ST_BYTES_IN, m->m_datalen);
+			TSTAT_ADD(t->t_stats, TS_BYTES_IN, m->m_datalen);
+		}
 		if (m->m_proto == PROTO_TCP)
 			ops->co_data(ch, buf, m->m_datalen, m);
 		else if (ops->co_datagram != NULL)

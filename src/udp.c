@@ -363,6 +363,7 @@ udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
 	const char		*why;
 
 	if (access_check(ACCESS_DIAL, sa, &why) != RV_ALLOW) {
+		STAT_INC(ST_ACCESS_DIAL);
 		udp_drop(ua, UDROP_DENIED, why);
 		return;
 	}
@@ -632,6 +633,7 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 		}
 		if (access_check_host(ACCESS_ENTRY, su.su_host, su.su_port,
 		    &why) != RV_ALLOW) {
+			STAT_INC(ST_ACCESS_ENTRY);
 			udp_drop(ua, UDROP_DENIED, why);
 			continue;
 		}
@@ -651,6 +653,9 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 			udp_drop(ua, UDROP_MALFORMED, "cannot encode");
 			continue;
 		}
+		STAT_ADD(ST_BYTES_OUT, (size_t)n - su.su_hdrlen);
+		TSTAT_ADD(ch->ch_tun->t_stats, TS_BYTES_OUT,
+		    (size_t)n - su.su_hdrlen);
 		if (tunnel_flush_msg(ch->ch_tun) == -1)
 			return;
 		ua->ua_up++;
@@ -775,6 +780,8 @@ udp_dial_read(evutil_socket_t fd, short ev, void *arg)
 			udp_drop(ua, UDROP_MALFORMED, "cannot encode");
 			continue;
 		}
+		STAT_ADD(ST_BYTES_OUT, n);
+		TSTAT_ADD(ch->ch_tun->t_stats, TS_BYTES_OUT, n);
 		if (tunnel_flush_msg(ch->ch_tun) == -1)
 			return;
 		ua->ua_down++;

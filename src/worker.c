@@ -22,6 +22,7 @@ struct worker	*ls_worker;
 
 static struct event	*worker_sigterm, *worker_sigint, *worker_sighup;
 static struct event	*worker_load_ev;
+static struct event	*worker_stats_ev;	/* periodic IPC_STATS */
 static struct event	*worker_rl_ev;		/* held log counts */
 
 /* Work deferred to the loop (worker_defer): one event, one array. */
@@ -39,6 +40,8 @@ static void	worker_dispatch(struct ipc *, int, const void *, size_t, int,
 		    void *);
 static void	worker_ipc_closed(struct ipc *, void *);
 static void	worker_send_load(evutil_socket_t, short, void *);
+static void	worker_send_stats(uint32_t);
+static void	worker_stats_tick(evutil_socket_t, short, void *);
 static void	worker_drain_check(evutil_socket_t, short, void *);
 static void	worker_run_deferred(evutil_socket_t, short, void *);
 static void	worker_rl_arm(void);
@@ -94,6 +97,14 @@ static void
 worker_dispatch(struct ipc *i, int type, const void *data, size_t len,
     int fd, void *arg)
 {
+	uint32_t	seq;
+
+	if (type == IPC_STATS_REQ && fd == -1 &&
+	    ipc_payload_ok(type, data, len)) {
+		memcpy(&seq, data, sizeof(seq));
+		worker_send_stats(seq);
+		return;
+	}
 	if (ls_worker->w_role->wr_dispatch(type, data, len, fd) == 0)
 		return;
 	if (fd != -1)
@@ -119,6 +130,27 @@ worker_send_load(evutil_socket_t fd, short ev, void *arg)
 	l.il_tunnels = ls_worker->w_tunnels;
 	l.il_channels = ls_worker->w_channels;
 	ipc_send(ls_worker->w_ipc, IPC_LOAD, &l, sizeof(l), -1);
+}
+
+/* Our counters to the master: seq answers its request (0: periodic). */
+static void
+worker_send_stats(uint32_t seq)
+{
+	struct ipc_stats	s;
+
+	memset(&s, 0, sizeof(s));
+	s.is_seq = seq;
+	memcpy(s.is_v, stats_v, sizeof(s.is_v));
+	s.is_v[ST_TUNNELS_OPEN] = ls_worker->w_tunnels;
+	s.is_ntokens = stats_tokens(s.is_tokens);
+	ipc_send(ls_worker->w_ipc, IPC_STATS, &s, IPC_STATS_SIZE(s.is_ntokens),
+	    -1);
+}
+
+static void
+worker_stats_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	worker_send_stats(0);
 }
 
 /* Coalesce load reports: at most one per event loop pass. */
@@ -213,10 +245,12 @@ worker_main(const struct worker_role *role, int idx, int ctlfd,
     int socksfd)
 {
 	struct worker	*w;
+	struct timeval	 stats_tv = { LS_STATS_INTERVAL, 0 };
 	char		 name[32];
 
 	snprintf(name, sizeof(name), "worker %d", idx);
 	log_procinit(name);
+	stats_reset();		/* the master's counts are not ours */
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("%s: calloc", __func__);
 	ls_worker = w;
@@ -241,6 +275,10 @@ worker_main(const struct worker_role *role, int idx, int ctlfd,
 	evsignal_add(worker_sighup, NULL);
 	worker_load_ev = event_new(w->w_base, -1, 0, worker_send_load, w);
 	worker_rl_ev = evtimer_new(w->w_base, worker_rl_tick, NULL);
+	if ((worker_stats_ev = event_new(w->w_base, -1, EV_PERSIST,
+	    worker_stats_tick, NULL)) == NULL)
+		fatalx("event_new failed");
+	event_add(worker_stats_ev, &stats_tv);
 	log_rl_sethook(worker_rl_arm);
 	log_debug("started, libevent %s (%s)", event_get_version(),
 	    event_base_get_method(w->w_base));

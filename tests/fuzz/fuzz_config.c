@@ -39,7 +39,8 @@ static const char *const fuzz_env[] = {
 	"LINKSOCKS_WEBSOCKET_PORT",
 	"LINKSOCKS_CONNECTOR_AUTONOMY",
 	"LINKSOCKS_URL",
-	"LINKSOCKS_RETRY_AUTH"
+	"LINKSOCKS_RETRY_AUTH",
+	"LINKSOCKS_METRICS_LISTEN"
 };
 
 /*
@@ -149,7 +150,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config_free(c);
 		fuzz_check(ls_conf == NULL);
 	} else
-		fuzz_check(config_exit >= -1 && config_exit <= 1);
+		fuzz_check(config_exit >= -1 && config_exit <= 2);
 	fflush(stdout);
 
 	for (i = 0; i < LS_NITEMS(fuzz_env); i++)

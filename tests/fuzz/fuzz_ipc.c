@@ -5,7 +5,9 @@
  * that passes is read the way its receiver reads it (a hand-off's early
  * data to the last byte), from an exact-size copy so that ASan sees a
  * read past the datagram.  The input is also sent as a payload: with
- * the header ipc_send writes, it must parse back unchanged.
+ * the header ipc_send writes, it must parse back unchanged.  A worker's
+ * counters (IPC_STATS) also go through the master's table and its
+ * renderer, whose output must stay well formed whatever the labels.
  */
 #include "config.h"
 
@@ -29,12 +31,34 @@ static volatile uint8_t	fuzz_sink;
 static void	 fuzz_check(int);
 static void	 fuzz_receive(int, const uint8_t *, size_t);
 static void	 fuzz_frame(const uint8_t *, size_t);
+static void	 fuzz_metrics_text(struct evbuffer *);
 
 static void
 fuzz_check(int ok)
 {
 	if (!ok)
 		abort();
+}
+
+/*
+ * Rendered text: every line a comment or a sample, a label value never
+ * ends a line early, no byte outside printable ASCII.
+ */
+static void
+fuzz_metrics_text(struct evbuffer *out)
+{
+	size_t		 n = evbuffer_get_length(out), i;
+	const char	*s = (const char *)evbuffer_pullup(out, -1);
+	int		 bol = 1;
+
+	fuzz_check(n > 0 && s[n - 1] == '\n');
+	for (i = 0; i < n; i++) {
+		if (bol)
+			fuzz_check(s[i] == '#' || strncmp(s + i,
+			    "linksocks_", 10) == 0);
+		fuzz_check(s[i] == '\n' || (s[i] >= 0x20 && s[i] < 0x7f));
+		bol = s[i] == '\n';
+	}
 }
 
 /* What the receivers (master.c, server.c) do with a checked payload. */
@@ -47,7 +71,9 @@ fuzz_receive(int type, const uint8_t *p, size_t len)
 	struct ipc_token	 it;
 	struct ipc_connector	 ic;
 	struct ipc_load		 il;
+	struct ipc_stats	 is;
 	struct ipc_tunnel_fd	 itf;
+	struct evbuffer		*out;
 	uint32_t		 peer, i;
 	uint8_t			 x = 0;
 
@@ -89,6 +115,25 @@ fuzz_receive(int type, const uint8_t *p, size_t len)
 		break;
 	case IPC_FATAL:
 		x = (uint8_t)strnlen((const char *)p, len);
+		break;
+	case IPC_STATS_REQ:
+		memcpy(&peer, p, sizeof(peer));
+		x = (uint8_t)peer;
+		break;
+	case IPC_STATS:
+		memcpy(&is, p, len);
+		fuzz_check(is.is_ntokens <= LS_METRICS_TOKENS + 1 &&
+		    len == IPC_STATS_SIZE(is.is_ntokens));
+		/* What the master does with it: table, then text. */
+		metrics_init(NULL, 2, NULL);
+		metrics_worker_started(0);
+		metrics_worker_report(0, p, len);
+		if ((out = evbuffer_new()) == NULL)
+			abort();
+		metrics_render(out);
+		fuzz_metrics_text(out);
+		evbuffer_free(out);
+		metrics_worker_gone(0);
 		break;
 	case IPC_HANDOFF:
 	case IPC_HANDOFF_IN:
