@@ -115,6 +115,7 @@ static void	control_answer(struct control_conn *, int, char *);
 static void	control_answer_error(struct control_conn *, int,
 		    const char *);
 static void	control_send(struct control_conn *);
+static void	control_send_type(struct control_conn *, const char *);
 static void	control_free(struct control_conn *);
 static int	control_key_ok(const char *);
 static void	control_add(struct control_conn *, const char *, size_t);
@@ -375,12 +376,11 @@ control_route(struct control_conn *cc)
 	struct timeval	 tv;
 	double		 d;
 	unsigned	 n;
+	int		 metrics = 0;
 
-	if (strcmp(path, "/metrics") == 0) {
-		control_metrics(cc);
-		return;
-	}
-	if (strcmp(path, "/api/token") == 0 ||
+	if (strcmp(path, "/metrics") == 0)
+		cc->cc_plain = metrics = 1;
+	else if (strcmp(path, "/api/token") == 0 ||
 	    strncmp(path, "/api/token/", 11) == 0) {
 		if (strcmp(method, "POST") == 0)
 			cc->cc_op = OP_ADD;
@@ -422,6 +422,10 @@ control_route(struct control_conn *cc)
 		return;
 	}
 	throttle_success((struct sockaddr *)&cc->cc_ss);
+	if (metrics) {
+		control_metrics(cc);
+		return;
+	}
 	if (cc->cc_op == OP_NONE) {
 		control_answer(cc, 405, util_xstrdup(""));
 		control_send(cc);
@@ -435,16 +439,25 @@ control_route(struct control_conn *cc)
 }
 
 /*
- * The metrics hook: GET /metrics behind the API key.  The metrics
- * module renders the Prometheus text here; until it is linked in, the
- * route answers 404 as an unknown path.
+ * The metrics hook: GET /metrics, the API key checked.  The metrics
+ * module renders the Prometheus text here and answers with
+ * control_reply(); until it is linked in, the route answers 404 as an
+ * unknown path.
  */
 void
 control_metrics(struct control_conn *cc)
 {
-	cc->cc_plain = 1;
-	control_answer(cc, 404, util_xstrdup(CONTROL_NOT_FOUND));
-	control_send(cc);
+	control_reply(cc, 404, NULL, util_xstrdup(CONTROL_NOT_FOUND));
+}
+
+/* Answer now: code, content type (NULL: text/plain), body (ours). */
+void
+control_reply(struct control_conn *cc, int code, const char *ctype,
+    char *body)
+{
+	cc->cc_plain = ctype == NULL;
+	control_answer(cc, code, body);
+	control_send_type(cc, ctype);
 }
 
 /* The head and the whole body are here. */
@@ -513,6 +526,12 @@ control_answer_error(struct control_conn *cc, int code, const char *error)
 static void
 control_send(struct control_conn *cc)
 {
+	control_send_type(cc, cc->cc_plain ? NULL : CONTROL_JSON);
+}
+
+static void
+control_send_type(struct control_conn *cc, const char *ctype)
+{
 	struct evbuffer	*out = bufferevent_get_output(cc->cc_bev);
 
 	if (cc->cc_body == NULL) {
@@ -520,7 +539,7 @@ control_send(struct control_conn *cc)
 		cc->cc_plain = 1;
 	}
 	cc->cc_state = CC_WRITE;
-	http_respond(out, cc->cc_code, cc->cc_plain ? NULL : CONTROL_JSON,
+	http_respond(out, cc->cc_code, cc->cc_body != NULL ? ctype : NULL,
 	    cc->cc_body != NULL ? cc->cc_body : "out of memory\n", NULL);
 	bufferevent_disable(cc->cc_bev, EV_READ);
 	bufferevent_setcb(cc->cc_bev, NULL, control_written, control_event,

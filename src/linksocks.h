@@ -1126,6 +1126,9 @@ void		 control_ipc(int, int, const void *, size_t);
 void		 control_worker_gone(int);
 /* GET /metrics: where the metrics module answers (the API key passed). */
 void		 control_metrics(struct control_conn *);
+/* Answer an API request now: code, content type (NULL: text/plain) and
+ * a malloc'd body, which control.c frees. */
+void		 control_reply(struct control_conn *, int, const char *, char *);
 
 /* ------------------------------------------------------------------ */
 /* master.c: binding, the worker processes, signals, IPC               */

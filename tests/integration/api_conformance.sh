@@ -62,6 +62,8 @@ api GET /
 expect "GET / with API" 200 "LinkSocks v1.8.9 is running. API endpoints available at /api/*"
 api GET /api/other
 expect "unknown API path" 404 "404 page not found"
+api GET /metrics "" wrong-key
+expect "/metrics with a wrong key" 401 '{"success":false,"error":"invalid API key"}'
 
 # 401: missing, wrong, empty; both keys work.
 for k in - wrong-key ""; do
