@@ -42,6 +42,7 @@
 #define CONTROL_TIMEOUT		10	/* seconds for one request */
 #define CONTROL_SYNC_TIMEOUT	3	/* seconds for the workers */
 #define CONTROL_BODY_MAX	(64 * 1024)
+#define CONTROL_POOL_BINDS	256	/* binds tried for one port 0 */
 #define CONTROL_NOT_FOUND	"404 page not found\n"
 #define CONTROL_JSON		"application/json"
 
@@ -569,11 +570,12 @@ control_bind_port(int port, int *fds, char *err, size_t errlen)
 {
 	struct config	*c = ls_conf;
 	char		 e[256];
-	int		 i, span, tries, p, want = port;
+	int		 i, span, tries, p, want = port, binds;
 	uint32_t	 rnd;
 
 	span = c->c_pool_hi - c->c_pool_lo + 1;
 	tries = port == 0 ? span : 1;
+	binds = CONTROL_POOL_BINDS;
 	util_random(&rnd, sizeof(rnd));
 	p = port == 0 ? c->c_pool_lo + (int)(rnd % (uint32_t)span) : port;
 	for (; tries > 0; tries--) {
@@ -581,6 +583,9 @@ control_bind_port(int port, int *fds, char *err, size_t errlen)
 			p = c->c_pool_lo;
 		if (control_port_used(p))
 			continue;
+		/* Ports the OS refuses: a bounded number of tries. */
+		if (binds-- == 0)
+			break;
 		for (i = 0; i < ctl.nworkers; i++)
 			if ((fds[i] = util_bind_tcp(c->c_socks_host, p, 1, 0, e,
 			    sizeof(e))) == -1)
@@ -761,6 +766,7 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 		tk->tk_port = port;
 		tk->tk_autonomy = r.atr_autonomy;
 		memcpy(tk->tk_fds, fds, sizeof(tk->tk_fds));
+		access_own_port(port);	/* for workers forked later */
 		/* Spec 11.1: SOCKS5 authentication only with both. */
 		if (r.atr_user != NULL && *r.atr_user != '\0' &&
 		    r.atr_pass != NULL && *r.atr_pass != '\0') {
