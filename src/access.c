@@ -11,6 +11,10 @@
  * naming them opens them; every process refuses its own listening
  * sockets on any local address, whatever the rules.  Providers and the
  * SOCKS side apply the rules only.
+ *
+ * On a server the HTTP API may set a list per side (entry, dial), which
+ * replaces the command line's rules on that side, and a token may carry
+ * its own list, which wins over both for that token's traffic.
  */
 #include "config.h"
 
@@ -26,11 +30,14 @@
 #define ACCESS_IFS_TTL		5	/* seconds the interface list is kept */
 
 static uint16_t		 access_ports[RULES_MAXPORTS];
+static struct rules	 access_lists[2];	/* by side, from the API */
+static int		 access_listset[2];
 static size_t		 access_nports;
 static double		 access_window;
 static unsigned		 access_logged, access_quiet;
 
-static void	access_policy(enum access_side, struct rules_policy *);
+static void	access_policy(enum access_side, const struct rules *,
+		    struct rules_policy *);
 static int	access_local(const uint8_t *);
 
 void
@@ -50,11 +57,29 @@ access_own_port(int port)
 		    "protected", __func__, LS_NITEMS(access_ports), port);
 }
 
+/* The list of a side (the API's, taking rs's contents); NULL: unset. */
+void
+access_set_rules(enum access_side side, struct rules *rs)
+{
+	rules_clear(&access_lists[side]);
+	access_listset[side] = rs != NULL;
+	if (rs != NULL) {
+		access_lists[side] = *rs;
+		memset(rs, 0, sizeof(*rs));
+	}
+}
+
 static void
-access_policy(enum access_side side, struct rules_policy *pl)
+access_policy(enum access_side side, const struct rules *tok,
+    struct rules_policy *pl)
 {
 	memset(pl, 0, sizeof(*pl));
-	pl->pl_rules = &ls_conf->c_rules;
+	if (tok != NULL && tok->rs_n > 0)
+		pl->pl_rules = tok;
+	else if (access_listset[side])
+		pl->pl_rules = &access_lists[side];
+	else
+		pl->pl_rules = &ls_conf->c_rules;
 	if (side != ACCESS_DIAL)
 		return;
 	pl->pl_defaults = ls_conf->c_role == ROLE_SERVER;
@@ -97,7 +122,7 @@ access_local(const uint8_t *a)
 
 enum rules_verdict
 access_check(enum access_side side, const struct sockaddr *sa,
-    const char **why)
+    const struct rules *tok, const char **why)
 {
 	struct rules_policy	 pl;
 	enum rules_verdict	 v;
@@ -112,7 +137,7 @@ access_check(enum access_side side, const struct sockaddr *sa,
 	port = sa->sa_family == AF_INET ?
 	    ntohs(((const struct sockaddr_in *)sa)->sin_port) :
 	    ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	access_policy(side, &pl);
+	access_policy(side, tok, &pl);
 	if (rules_own_port(&pl, port))
 		local = access_local(a);
 	v = rules_check(&pl, a, port, local);
@@ -122,16 +147,28 @@ access_check(enum access_side side, const struct sockaddr *sa,
 
 enum rules_verdict
 access_check_host(enum access_side side, const char *host, uint16_t port,
-    const char **why)
+    const struct rules *tok, const char **why)
 {
 	struct rules_policy	 pl;
 	enum rules_verdict	 v;
 	uint8_t			 a[16];
 
-	access_policy(side, &pl);
+	access_policy(side, tok, &pl);
 	v = rules_check_host(&pl, host, port);
 	*why = rules_why(v, rules_parse_ip(host, a) == -1 ? NULL : a);
 	return (v);
+}
+
+/* The rules of the token a server tunnel used (never a peer's text). */
+const struct rules *
+access_token_rules(const char *token)
+{
+	struct token	*tk;
+
+	if (token == NULL || (tk = registry_find(token)) == NULL ||
+	    tk->tk_rules.rs_n == 0)
+		return (NULL);
+	return (&tk->tk_rules);
 }
 
 void

@@ -42,7 +42,9 @@ enum {
 	OPT_ALLOW_PRIVATE,
 	OPT_MAX_CHANNELS,
 	OPT_MAX_UDP,
-	OPT_METRICS_LISTEN
+	OPT_METRICS_LISTEN,
+	OPT_API_KEEP_CLI,
+	OPT_PORT_POOL
 };
 
 static const struct option server_opts[] = {
@@ -73,10 +75,13 @@ static const struct option server_opts[] = {
 	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
 	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
 	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
+	{ "api-key",		required_argument, NULL, 'k' },
+	{ "api-keep-cli-tokens", optional_argument, NULL, OPT_API_KEEP_CLI },
+	{ "port-pool",		required_argument, NULL, OPT_PORT_POOL },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
-static const char server_short[] = "H:P:t:b:f::r::c:a::s:p:n:w:i::dh";
+static const char server_short[] = "H:P:t:b:f::r::c:a::s:p:n:w:i::k:dh";
 
 static const struct option client_opts[] = {
 	{ "token",		required_argument, NULL, 't' },
@@ -126,6 +131,9 @@ static int		 config_parse_duration(const char *, int *);
 static int		 config_parse_listen(const char *, char **, int *);
 static void		 config_env_string(char **, const char *);
 static void		 config_env_bool(int *, const char *);
+static void		 config_add_api_key(struct config *, const char *);
+static void		 config_clear_api_keys(struct config *);
+static int		 config_parse_pool(const char *, int *, int *);
 static void		 config_env_int(int *, const char *, long, long);
 static void		 config_defaults(struct config *, enum ls_role);
 static void		 config_parse(struct config *, int, char **);
@@ -208,6 +216,7 @@ config_usage(const char *sub, int status)
 "                        [--access-rule rule ...] [--allow-private[=BOOL]]\n"
 "                        [--max-channels n] [--max-udp n]\n"
 "                        [--metrics-listen [addr:]port]\n"
+"                        [-k key ...] [--api-keep-cli-tokens] [--port-pool lo-hi]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -241,6 +250,10 @@ config_usage(const char *sub, int status)
 "      --metrics-listen [ADDR:]PORT\n"
 "                             Prometheus GET /metrics here, no key (ADDR\n"
 "                             127.0.0.1 unless given; LINKSOCKS_METRICS_LISTEN)\n"
+"  -k, --api-key KEY          enable the HTTP API with this key (repeatable;\n"
+"                             LINKSOCKS_API_KEY); -t/-c/-r/-a then create no token\n"
+"      --api-keep-cli-tokens  with -k, keep the tokens of -t/-c/-r/-a too\n"
+"      --port-pool LO-HI      ports for API reverse tokens with port 0 (1024-10240)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -411,6 +424,50 @@ config_env_string(char **dst, const char *name)
 }
 
 static void
+config_add_api_key(struct config *c, const char *key)
+{
+	char	**v;
+
+	if (c->c_napi_keys >= LS_MAX_API_KEYS)
+		config_die("more than %d API keys", LS_MAX_API_KEYS);
+	if ((v = reallocarray(c->c_api_keys, c->c_napi_keys + 1,
+	    sizeof(*v))) == NULL)
+		config_die("out of memory");
+	c->c_api_keys = v;
+	v[c->c_napi_keys++] = util_xstrdup(key);
+}
+
+static void
+config_clear_api_keys(struct config *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->c_napi_keys; i++)
+		free(c->c_api_keys[i]);
+	free(c->c_api_keys);
+	c->c_api_keys = NULL;
+	c->c_napi_keys = 0;
+}
+
+/* LO-HI, 1 <= LO <= HI <= 65535. */
+static int
+config_parse_pool(const char *s, int *lo, int *hi)
+{
+	char	buf[32], *dash;
+
+	if (strlen(s) >= sizeof(buf))
+		return (-1);
+	memcpy(buf, s, strlen(s) + 1);
+	if ((dash = strchr(buf, '-')) == NULL)
+		return (-1);
+	*dash = '\0';
+	if (config_parse_int(buf, 1, 65535, lo) == -1 ||
+	    config_parse_int(dash + 1, 1, 65535, hi) == -1 || *hi < *lo)
+		return (-1);
+	return (0);
+}
+
+static void
 config_env_bool(int *dst, const char *name)
 {
 	const char	*v;
@@ -470,9 +527,9 @@ static void
 config_defaults(struct config *c, enum ls_role role)
 {
 	static const char *const unsupported[] = {
-		"LINKSOCKS_API_KEY", "LINKSOCKS_UPSTREAM_PROXY"
+		"LINKSOCKS_UPSTREAM_PROXY"
 	};
-	const char	*v;
+	const char	*v, *key;
 	long		 n;
 	size_t		 i;
 
@@ -515,7 +572,12 @@ config_defaults(struct config *c, enum ls_role role)
 			fprintf(stderr, "linksocks: warning: %s is set but not "
 			    "supported by this release; ignored\n",
 			    unsupported[i]);
+	c->c_pool_lo = LS_PORT_POOL_LO;
+	c->c_pool_hi = LS_PORT_POOL_HI;
 	if (role == ROLE_SERVER) {
+		if ((key = config_env("LINKSOCKS_API_KEY")) != NULL &&
+		    *key != '\0')
+			config_add_api_key(c, key);
 		config_env_string(&c->c_ws_host, "LINKSOCKS_WEBSOCKET_HOST");
 		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
 		    65535);
@@ -541,7 +603,7 @@ config_parse(struct config *c, int argc, char **argv)
 {
 	const struct option	*opts;
 	const char		*shortopts;
-	int			 ch, v, rules_given = 0;
+	int			 ch, v, rules_given = 0, keys_given = 0;
 
 	if (c->c_role == ROLE_SERVER) {
 		opts = server_opts;
@@ -705,6 +767,23 @@ config_parse(struct config *c, int argc, char **argv)
 			    &c->c_metrics_port) == -1)
 				config_die("invalid --metrics-listen: \"%s\" "
 				    "([address:]port)", optarg);
+		case 'k':
+			/* Keys on the command line replace the environment's. */
+			if (!keys_given++)
+				config_clear_api_keys(c);
+			if (*optarg == '\0')
+				config_die("--api-key needs a non-empty key");
+			config_add_api_key(c, optarg);
+			break;
+		case OPT_API_KEEP_CLI:
+			config_optbool(&c->c_api_keep_cli, optarg,
+			    "api-keep-cli-tokens");
+			break;
+		case OPT_PORT_POOL:
+			if (config_parse_pool(optarg, &c->c_pool_lo,
+			    &c->c_pool_hi) == -1)
+				config_die("invalid --port-pool: \"%s\" (LO-HI, "
+				    "1..65535)", optarg);
 			break;
 		case 'h':
 			config_usage(c->c_subcmd, 0);
@@ -792,8 +871,8 @@ config_free(struct config *c)
 	free(c->c_upstream);
 	free(c->c_portfile);
 	free(c->c_ws_host);
-	free(c->c_api_key);
 	free(c->c_metrics_host);
+	config_clear_api_keys(c);
 	free(c->c_url);
 	rules_clear(&c->c_rules);
 	free(c);

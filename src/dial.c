@@ -192,11 +192,14 @@ dial_filter(struct channel *ch, struct evutil_addrinfo *ai)
 	struct evutil_addrinfo	*head = NULL, **tail = &head, *next;
 	const char		*why = NULL, *w;
 	char			 addr[INET6_ADDRSTRLEN + 8] = "";
+	const struct rules	*tok = ch->ch_tun == NULL ? NULL :
+				    access_token_rules(ch->ch_tun->t_token);
 
 	for (; ai != NULL; ai = next) {
 		next = ai->ai_next;
 		ai->ai_next = NULL;
-		if (access_check(ACCESS_DIAL, ai->ai_addr, &w) == RV_ALLOW) {
+		if (access_check(ACCESS_DIAL, ai->ai_addr, tok, &w) ==
+		    RV_ALLOW) {
 			*tail = ai;
 			tail = &ai->ai_next;
 			continue;

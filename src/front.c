@@ -110,13 +110,30 @@ static struct channel *
 front_new(evutil_socket_t fd, struct group *g)
 {
 	struct channel	*ch;
+	const char	*user, *pass;
+	char		*copy;
+	size_t		 ulen, plen;
 
 	if ((ch = channel_alloc(&front_ops, CH_SOCKS)) == NULL) {
 		close(fd);
 		return (NULL);
 	}
 	ch->ch_group = g;
-	if ((ch->ch_s5 = malloc(sizeof(*ch->ch_s5))) == NULL ||
+	/*
+	 * A server's reverse port asks for its token's credentials, copied
+	 * after the SOCKS5 state: the token may go (API) while we negotiate.
+	 */
+	user = ls_conf->c_socks_user;
+	pass = ls_conf->c_socks_pass;
+	if (ls_conf->c_role == ROLE_SERVER) {
+		user = g != NULL && g->g_token != NULL ? g->g_token->tk_user :
+		    NULL;
+		pass = g != NULL && g->g_token != NULL ? g->g_token->tk_pass :
+		    NULL;
+	}
+	ulen = user != NULL ? strlen(user) + 1 : 0;
+	plen = pass != NULL ? strlen(pass) + 1 : 0;
+	if ((ch->ch_s5 = malloc(sizeof(*ch->ch_s5) + ulen + plen)) == NULL ||
 	    (ch->ch_bev = bufferevent_socket_new(ls_worker->w_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("%s: out of memory", __func__);
@@ -124,7 +141,13 @@ front_new(evutil_socket_t fd, struct group *g)
 		channel_close(ch, "out of memory", 0);
 		return (NULL);
 	}
-	socks5_init(ch->ch_s5, ls_conf->c_socks_user, ls_conf->c_socks_pass);
+	copy = (char *)(ch->ch_s5 + 1);
+	if (user != NULL)
+		memcpy(copy, user, ulen);
+	if (pass != NULL)
+		memcpy(copy + ulen, pass, plen);
+	socks5_init(ch->ch_s5, user != NULL ? copy : NULL,
+	    pass != NULL ? copy + ulen : NULL);
 	bufferevent_setcb(ch->ch_bev, front_read, NULL, front_event, ch);
 	/*
 	 * Small reads while negotiating: what follows the request (early
@@ -324,7 +347,8 @@ front_allowed(struct channel *ch)
 
 	if (ch->ch_s5->s5_cmd == S5_CMD_UDP ||
 	    access_check_host(ACCESS_ENTRY, ch->ch_host, ch->ch_port,
-	    &why) == RV_ALLOW)
+	    ch->ch_group != NULL && ch->ch_group->g_token != NULL ?
+	    &ch->ch_group->g_token->tk_rules : NULL, &why) == RV_ALLOW)
 		return (1);
 	STAT_INC(ST_ACCESS_ENTRY);
 	STAT_INC(ST_CONNECT_DENIED);
@@ -455,6 +479,7 @@ front_connect(struct channel *ch, struct tunnel *t)
 		ch->ch_flags |= CHF_FASTOPEN;
 		STAT_INC(ST_FASTOPEN_ANSWERED);
 		TSTAT_ADD(t->t_stats, TS_FASTOPEN, 1);
+		t->t_fastopen++;
 		front_reply(ch, S5_REP_OK, NULL);
 		if (!front_fastopen_holds(t)) {
 			channel_start_relay(ch);

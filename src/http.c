@@ -379,6 +379,7 @@ http_reason(int code)
 	case 404:	return ("Not Found");
 	case 405:	return ("Method Not Allowed");
 	case 408:	return ("Request Timeout");
+	case 411:	return ("Length Required");
 	case 413:	return ("Request Entity Too Large");
 	case 426:	return ("Upgrade Required");
 	case 500:	return ("Internal Server Error");

@@ -65,6 +65,10 @@ ipc_typename(int type)
 	case IPC_LINK:		return ("LINK");
 	case IPC_HANDOFF_IN:	return ("HANDOFF_IN");
 	case IPC_TOKEN:		return ("TOKEN");
+	case IPC_SYNC:		return ("SYNC");
+	case IPC_RULES:		return ("RULES");
+	case IPC_SYNC_DONE:	return ("SYNC_DONE");
+	case IPC_STAT:		return ("STAT");
 	case IPC_CONNECTOR_RES:	return ("CONNECTOR_RES");
 	case IPC_PROVIDER:	return ("PROVIDER");
 	case IPC_HANDOFF:	return ("HANDOFF");
@@ -287,6 +291,14 @@ ipc_payload_ok(int type, const void *data, size_t len)
 		return (len == sizeof(struct ipc_providers));
 	case IPC_TOKEN:
 		return (len == sizeof(struct ipc_token));
+	case IPC_SYNC:
+		return (len == sizeof(struct ipc_sync));
+	case IPC_RULES:
+		return (len == sizeof(struct ipc_rules));
+	case IPC_SYNC_DONE:
+		return (len == sizeof(struct ipc_sync_done));
+	case IPC_STAT:
+		return (len == sizeof(struct ipc_stat));
 	case IPC_CONNECTOR_RES:
 	case IPC_CONNECTOR_REQ:
 		return (len == sizeof(struct ipc_connector));

@@ -785,7 +785,11 @@ struct config {
 	char		*c_ws_host;
 	int		 c_ws_port;
 	size_t		 c_bufsize;
-	char		*c_api_key;
+	char		**c_api_keys;		/* -k, repeatable */
+	size_t		 c_napi_keys;
+	int		 c_api_keep_cli;	/* --api-keep-cli-tokens */
+	int		 c_pool_lo;		/* --port-pool */
+	int		 c_pool_hi;
 	int		 c_connector_wait;	/* ms */
 	/* client */
 	char		*c_url;
@@ -798,6 +802,10 @@ struct config {
 };
 
 extern struct config	*ls_conf;
+
+#define LS_MAX_API_KEYS		64
+#define LS_PORT_POOL_LO		1024	/* the reference's pool */
+#define LS_PORT_POOL_HI		10240
 
 /* Parse argv and the environment into ls_conf; NULL: nothing to run. */
 struct config	*config_load(int, char **);
@@ -838,6 +846,10 @@ struct token {
 	int			 tk_fd;		/* worker: its own socket */
 	struct listen_guard	*tk_listener;
 	struct group		*tk_group;	/* reverse: its group */
+	char			*tk_user;	/* reverse: SOCKS5 user or NULL */
+	char			*tk_pass;	/* ... and password */
+	int			 tk_api;	/* added through the HTTP API */
+	struct rules		 tk_rules;	/* its own access rules */
 };
 
 /*
@@ -889,12 +901,19 @@ enum access_side {
 
 /* A port this process listens on (master, before the workers fork). */
 void		 access_own_port(int);
-/* The verdict for an address we are about to use; *why for the log. */
+/*
+ * The verdict for an address we are about to use; *why for the log.  A
+ * token's own rules (NULL or empty: none) win over the side's list.
+ */
 enum rules_verdict access_check(enum access_side, const struct sockaddr *,
-		    const char **);
+		    const struct rules *, const char **);
 /* The verdict for a requested host text (literal, or a name's port). */
 enum rules_verdict access_check_host(enum access_side, const char *,
-		    uint16_t, const char **);
+		    uint16_t, const struct rules *, const char **);
+/* A side's list from the API (takes the contents; NULL: unset). */
+void		 access_set_rules(enum access_side, struct rules *);
+/* A server tunnel's token's own rules, or NULL. */
+const struct rules *access_token_rules(const char *);
 /* Log one refusal at info level, at most 20 a second (then counted). */
 void		 access_refused(const char *, ...) LS_PRINTF(1, 2);
 
@@ -966,7 +985,9 @@ enum ipc_type {
 	IPC_TOKEN = 4,		/* struct ipc_token: registry change */
 	IPC_CONNECTOR_RES = 5,	/* struct ipc_connector */
 	IPC_LINK = 6,		/* uint32 peer worker + fd: worker link */
-	IPC_STATS_REQ = 7,	/* uint32 request number: send IPC_STATS */
+	IPC_SYNC = 7,		/* struct ipc_sync: a barrier (control.c) */
+	IPC_RULES = 8,		/* struct ipc_rules: an access rule list */
+	IPC_STATS_REQ = 9,	/* uint32 request number: send IPC_STATS */
 	/* worker -> master: 100..199 */
 	IPC_LOAD = 100,		/* struct ipc_load */
 	IPC_FATAL = 101,	/* text: worker stops everything */
@@ -974,7 +995,9 @@ enum ipc_type {
 	IPC_HANDOFF = 103,	/* struct ipc_handoff + fd */
 	IPC_CONNECTOR_REQ = 104,	/* struct ipc_connector */
 	IPC_TUNNEL_ACK = 105,	/* struct ipc_tunnel_fd: taken or handed back */
-	IPC_STATS = 106		/* struct ipc_stats: the worker's counters */
+	IPC_SYNC_DONE = 106,	/* struct ipc_sync_done: all before it applied */
+	IPC_STAT = 107,		/* struct ipc_stat: one token's numbers */
+	IPC_STATS = 108		/* struct ipc_stats: the worker's counters */
 };
 
 #define IPC_KEYLEN	300
@@ -1012,12 +1035,59 @@ struct ipc_connector {
 	uint8_t		 ic_id[LS_CHANNEL_ID_LEN];
 };
 
+/* A registry change; a reverse token's port comes with the worker's
+ * socket (run time, control.c). */
 struct ipc_token {
 	uint32_t	 it_kind;	/* enum token_kind */
 	uint32_t	 it_remove;
+	int32_t		 it_port;	/* reverse: SOCKS5 port, -1 none */
+	uint32_t	 it_autonomy;
 	char		 it_token[256];
 	char		 it_target[IPC_KEYLEN];
 	char		 it_owner[IPC_KEYLEN];
+	char		 it_user[256];	/* reverse: SOCKS5 credentials */
+	char		 it_pass[256];
+};
+
+/*
+ * An access rule list from the API, one rule per message: BEGIN, ADD
+ * (ir_text), COMMIT; for a side's list (ir_side: enum access_side) or a
+ * token's own (IPC_RULES_TOKEN, ir_token).
+ */
+#define IPC_RULES_BEGIN		1
+#define IPC_RULES_ADD		2
+#define IPC_RULES_COMMIT	3
+#define IPC_RULES_TOKEN		2	/* ir_side: a token's */
+struct ipc_rules {
+	uint32_t	 ir_op;
+	uint32_t	 ir_side;
+	char		 ir_token[256];
+	char		 ir_text[1024];
+};
+
+/* A barrier: the worker answers IPC_SYNC_DONE (after its IPC_STATs). */
+struct ipc_sync {
+	uint32_t	 is_id;
+	uint32_t	 is_stats;	/* send IPC_STAT per token first */
+};
+
+struct ipc_sync_done {
+	uint32_t	 sd_id;
+	uint32_t	 sd_tunnels;	/* this worker's, authenticated */
+	uint32_t	 sd_channels;
+	uint32_t	 sd_pad;
+};
+
+struct ipc_stat {
+	uint32_t	 st_id;
+	uint32_t	 st_tunnels;	/* forward clients or providers */
+	uint32_t	 st_connectors;	/* reverse: connectors of its groups */
+	uint32_t	 st_channels;
+	uint32_t	 st_refused;	/* Connects refused by a cap or rule */
+	uint32_t	 st_fastopen;	/* channels opened with fast open */
+	uint64_t	 st_bytes_in;	/* from the tunnels' peers */
+	uint64_t	 st_bytes_out;
+	char		 st_token[256];
 };
 
 struct ipc_load {
@@ -1125,6 +1195,73 @@ void		 metrics_stop(void);
 /* The text format's escapes: label values, and HELP text. */
 void		 metrics_escape_label(struct evbuffer *, const char *);
 void		 metrics_escape_help(struct evbuffer *, const char *);
+
+/* ------------------------------------------------------------------ */
+/* api.c: the HTTP API's JSON requests and answers (pure)              */
+
+struct json_t;
+
+/* A rule list: texts for rules_add (the workers), JSON for GET. */
+struct api_rules {
+	char		**ar_texts;
+	size_t		 ar_n;
+	struct json_t	*ar_json;	/* NULL: none given (or null) */
+};
+
+struct api_access_req {
+	int		 aa_has_entry;
+	struct api_rules aa_entry;
+	int		 aa_has_dial;
+	struct api_rules aa_dial;
+};
+
+struct api_token_req {
+	enum token_kind	 atr_kind;
+	char		*atr_token;		/* NULL: generate */
+	int		 atr_port;		/* reverse: 0 = from the pool */
+	int		 atr_autonomy;		/* allow_manage_connector */
+	char		*atr_user;
+	char		*atr_pass;
+	char		*atr_reverse_token;	/* connector */
+	struct api_rules atr_rules;		/* its own access rules */
+};
+
+int		 api_token_parse(const char *, size_t, struct api_token_req *,
+		    char *, size_t);
+void		 api_token_req_free(struct api_token_req *);
+char		*api_delete_parse(const char *, size_t);
+int		 api_rules_parse(struct json_t *, struct api_rules *, char *,
+		    size_t);
+void		 api_rules_free(struct api_rules *);
+int		 api_access_parse(const char *, size_t, struct api_access_req *,
+		    char *, size_t);
+void		 api_access_req_free(struct api_access_req *);
+char		*api_access_body(struct json_t *, struct json_t *);
+/* Answer bodies: one compact JSON object and "\n", malloc'd. */
+char		*api_error_body(const char *);
+char		*api_token_body(const char *, int);	/* port < -1: none */
+char		*api_status_body(struct json_t *);	/* takes the object */
+
+/* ------------------------------------------------------------------ */
+/* control.c: the HTTP API and run-time registry changes (master)      */
+
+struct control_conn;
+struct control_ops {
+	/* Send to worker i; the descriptor is consumed.  -1: not live. */
+	int	(*co_send)(int, int, const void *, size_t, int);
+};
+
+void		 control_init(struct event_base *, const struct control_ops *,
+		    int);
+int		 control_wants(int);		/* peek: an API request? */
+void		 control_accept(int, const char *);
+void		 control_ipc(int, int, const void *, size_t);
+void		 control_worker_gone(int);
+/* GET /metrics: where the metrics module answers (the API key passed). */
+void		 control_metrics(struct control_conn *);
+/* Answer an API request now: code, content type (NULL: text/plain) and
+ * a malloc'd body, which control.c frees. */
+void		 control_reply(struct control_conn *, int, const char *, char *);
 
 /* ------------------------------------------------------------------ */
 /* master.c: binding, the worker processes, signals, IPC               */
@@ -1254,6 +1391,9 @@ struct tunnel {
 	int			 t_autonomy;	/* provider on an autonomy token */
 	unsigned		 t_nudp;	/* UDP associations (udp.c) */
 	unsigned		 t_refused;	/* Connects refused by a cap */
+	unsigned		 t_fastopen;	/* channels opened with fast open */
+	uint64_t		 t_bytes_in;	/* Data payload received */
+	uint64_t		 t_bytes_out;	/* ... and sent */
 	TAILQ_ENTRY(tunnel)	 t_entry;	/* g_tunnels */
 	TAILQ_ENTRY(tunnel)	 t_all;		/* server: every tunnel */
 };

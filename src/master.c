@@ -358,6 +358,7 @@ master_reap(struct master *m)
 		master_tunnels_back(m, w);
 		master_worker_gone(m, w);
 		metrics_worker_gone(w->mw_idx);
+		control_worker_gone(w->mw_idx);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == LS_EXIT_FATAL) {
 			log_debug("worker %d stopped with a fatal error",
 			    w->mw_idx);
@@ -730,6 +731,11 @@ master_assign(int fd, const char *peer, void *arg)
 	struct master		*m = arg;
 	struct master_tunnel	*mt;
 
+	/* An HTTP API request is answered here (control.c). */
+	if (control_wants(fd)) {
+		control_accept(fd, peer);
+		return;
+	}
 	if ((mt = calloc(1, sizeof(*mt))) == NULL) {
 		log_warnx("tunnel client %s: out of memory", peer);
 		master_503(fd, m);
@@ -912,6 +918,12 @@ master_dispatch(struct ipc *i, int type, const void *data, size_t len,
 			goto badsize;
 		master_connector(master, w, data);
 		break;
+	case IPC_SYNC_DONE:
+	case IPC_STAT:
+		if (!ipc_payload_ok(type, data, len))
+			goto badsize;
+		control_ipc(w->mw_idx, type, data, len);
+		break;
 	case IPC_FATAL:
 		log_warnx("worker %d: fatal: %.*s", w->mw_idx, (int)len,
 		    (const char *)data);
@@ -939,7 +951,27 @@ master_ipc_closed(struct ipc *i, void *arg)
 	ipc_free(w->mw_ipc);
 	w->mw_ipc = NULL;
 	master_tunnels_back(master, w);
+	control_worker_gone(w->mw_idx);
 }
+
+/* control.c reaches a worker through this. */
+static int
+master_control_send(int idx, int type, const void *data, size_t len, int fd)
+{
+	struct master_worker	*w;
+
+	if (idx < 0 || idx >= master->m_nworkers ||
+	    (w = &master->m_workers[idx])->mw_ipc == NULL) {
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	return (ipc_send(w->mw_ipc, type, data, len, fd) == -1 ? -1 : 0);
+}
+
+static const struct control_ops master_control_ops = {
+	.co_send = master_control_send,
+};
 
 static void
 master_log_config(struct master *m)
@@ -952,6 +984,15 @@ master_log_config(struct master *m)
 	 * One the user gave is theirs already and a secret: -d only.
 	 */
 	log_info("Configuration:");
+	if (c->c_napi_keys > 0)
+		log_info("  HTTP API: enabled (%zu key%s)%s", c->c_napi_keys,
+		    c->c_napi_keys > 1 ? "s" : "", c->c_api_keep_cli ?
+		    ", command-line tokens kept" : "");
+	if (c->c_napi_keys > 0 && !c->c_api_keep_cli) {
+		log_info("  Tokens: from the API only");
+		log_info("  Workers: %d", m->m_nworkers);
+		return;
+	}
 	if (!c->c_reverse)
 		log_info("  Mode: forward proxy (SOCKS5 on client -> server -> "
 		    "network)");
@@ -1056,6 +1097,7 @@ master_run(struct config *c, const struct worker_role *role)
 	    event_base_get_method(m->m_base));
 	if (c->c_role == ROLE_SERVER) {
 		master_log_config(m);
+		control_init(m->m_base, &master_control_ops, m->m_nworkers);
 	}
 	for (i = 0; i < LS_NITEMS(sigs); i++) {
 		m->m_sigev[i] = evsignal_new(m->m_base, sigs[i], master_signal,

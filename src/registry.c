@@ -136,6 +136,11 @@ void
 registry_remove(struct token *tk)
 {
 	TAILQ_REMOVE(&registry_tokens, tk, tk_entry);
+	if (tk->tk_group != NULL && tk->tk_group->g_token == tk)
+		tk->tk_group->g_token = NULL;
+	free(tk->tk_user);
+	free(tk->tk_pass);
+	rules_clear(&tk->tk_rules);
 	free(tk->tk_token);
 	free(tk->tk_target);
 	free(tk->tk_owner);
@@ -190,6 +195,12 @@ registry_init(struct config *c)
 	struct token	*tk, *ctk;
 	char		 err[256];
 
+	/*
+	 * With an API key the tokens come from the API, as in the
+	 * reference, unless the operator keeps the command line's too.
+	 */
+	if (c->c_napi_keys > 0 && !c->c_api_keep_cli)
+		return;
 	if (c->c_token == NULL) {
 		/* Generated below by registry_add; remember it. */
 		c->c_token_generated = 1;
@@ -212,6 +223,10 @@ registry_init(struct config *c)
 		return;
 	}
 	tk->tk_port = c->c_socks_port;
+	if (c->c_socks_user != NULL && *c->c_socks_user != '\0') {
+		tk->tk_user = util_xstrdup(c->c_socks_user);
+		tk->tk_pass = util_xstrdup(c->c_socks_pass);
+	}
 	if (c->c_connector_token == NULL)
 		c->c_connector_token_generated = 1;
 	if ((ctk = registry_add(TOK_CONNECTOR, c->c_connector_token,

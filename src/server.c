@@ -62,7 +62,9 @@ static void	server_accept_fd(int);
 static void	server_drain(void);
 static void	server_providers(const struct ipc_providers *);
 static void	server_handoff_in(const void *, size_t, int);
-static void	server_token_update(const struct ipc_token *);
+static void	server_token_update(const struct ipc_token *, int);
+static void	server_sync(const struct ipc_sync *);
+static void	server_rules(const struct ipc_rules *);
 static void	server_connector_result(const struct ipc_connector *);
 static void	server_link_fd(int, int);
 static int	server_ws_request(struct ws_conn *, const struct http_head *,
@@ -154,7 +156,17 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 	case IPC_TOKEN:
 		if (!ipc_payload_ok(type, data, len))
 			goto badsize;
-		server_token_update(data);
+		server_token_update(data, fd);
+		break;
+	case IPC_SYNC:
+		if (!ipc_payload_ok(type, data, len))
+			goto badsize;
+		server_sync(data);
+		break;
+	case IPC_RULES:
+		if (!ipc_payload_ok(type, data, len))
+			goto badsize;
+		server_rules(data);
 		break;
 	case IPC_CONNECTOR_RES:
 		if (!ipc_payload_ok(type, data, len))
@@ -313,8 +325,14 @@ server_handoff_in(const void *data, size_t len, int fd)
 	    registry_group(hc.ih_key, 1));
 }
 
+/*
+ * A registry change from the master.  A new reverse token with a SOCKS5
+ * port comes with this worker's socket for it (fd).  A removed token
+ * takes every tunnel that used it (forward clients, providers,
+ * connectors: spec 11.2) and its listener with it.
+ */
 static void
-server_token_update(const struct ipc_token *itp)
+server_token_update(const struct ipc_token *itp, int fd)
 {
 	struct ipc_token	 it = *itp;
 	struct token		*tk;
@@ -324,21 +342,35 @@ server_token_update(const struct ipc_token *itp)
 	it.it_token[sizeof(it.it_token) - 1] = '\0';
 	it.it_target[sizeof(it.it_target) - 1] = '\0';
 	it.it_owner[sizeof(it.it_owner) - 1] = '\0';
+	it.it_user[sizeof(it.it_user) - 1] = '\0';
+	it.it_pass[sizeof(it.it_pass) - 1] = '\0';
 	if (it.it_remove) {
+		if (fd != -1)
+			close(fd);
 		if ((tk = registry_find(it.it_token)) == NULL)
 			return;
-		/* Connectors that used the token go with it (spec 11.2). */
 		for (t = TAILQ_FIRST(&server_tunnels); t != NULL; t = next) {
 			next = TAILQ_NEXT(t, t_all);
-			if (t->t_kind == TUNK_CONNECTOR && t->t_token != NULL &&
+			if (t->t_token != NULL &&
 			    strcmp(t->t_token, it.it_token) == 0)
-				tunnel_close(t, "connector token removed");
+				tunnel_close(t, "token removed");
 		}
+		if (tk->tk_listener != NULL) {
+			listen_free(tk->tk_listener);	/* closes the port */
+			tk->tk_listener = NULL;
+			log_info("SOCKS5 port %d closed: its token was removed",
+			    tk->tk_port);
+		}
+		if (tk->tk_fd != -1)
+			close(tk->tk_fd);
+		tk->tk_fd = -1;
 		registry_remove(tk);
 		return;
 	}
 	if ((tk = registry_add(it.it_kind, it.it_token, it.it_target, err,
 	    sizeof(err))) == NULL) {
+		if (fd != -1)
+			close(fd);
 		log_warnx("%s: token %s: %s", __func__,
 		    log_secret(it.it_token), err);
 		return;
@@ -347,6 +379,113 @@ server_token_update(const struct ipc_token *itp)
 		free(tk->tk_owner);
 		tk->tk_owner = util_xstrdup(it.it_owner);
 	}
+	if (tk->tk_kind != TOK_REVERSE) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	tk->tk_port = it.it_port;
+	tk->tk_autonomy = it.it_autonomy != 0;
+	if (it.it_user[0] != '\0' && it.it_pass[0] != '\0') {
+		tk->tk_user = util_xstrdup(it.it_user);
+		tk->tk_pass = util_xstrdup(it.it_pass);
+	}
+	if (fd != -1) {
+		tk->tk_fd = fd;
+		access_own_port(tk->tk_port);	/* never dialled */
+		server_listeners();
+	}
+}
+
+/* An access rule list from the master (the API), one rule a message. */
+static void
+server_rules(const struct ipc_rules *irp)
+{
+	static struct rules	 pending;
+	struct ipc_rules	 ir = *irp;
+	struct token		*tk;
+	char			 err[256];
+
+	ir.ir_token[sizeof(ir.ir_token) - 1] = '\0';
+	ir.ir_text[sizeof(ir.ir_text) - 1] = '\0';
+	switch (ir.ir_op) {
+	case IPC_RULES_BEGIN:
+		rules_clear(&pending);
+		break;
+	case IPC_RULES_ADD:
+		/* Checked by the master already. */
+		if (rules_add(&pending, ir.ir_text, err, sizeof(err)) == -1)
+			log_warnx("%s: rule %s: %s", __func__,
+			    log_strz(ir.ir_text), err);
+		break;
+	case IPC_RULES_COMMIT:
+		if (ir.ir_side == ACCESS_DIAL || ir.ir_side == ACCESS_ENTRY) {
+			access_set_rules((enum access_side)ir.ir_side,
+			    &pending);
+			break;
+		}
+		if ((tk = registry_find(ir.ir_token)) != NULL) {
+			rules_clear(&tk->tk_rules);
+			tk->tk_rules = pending;
+			memset(&pending, 0, sizeof(pending));
+		}
+		rules_clear(&pending);
+		break;
+	}
+}
+
+/* A barrier from the master: everything before it is applied. */
+static void
+server_sync(const struct ipc_sync *is)
+{
+	struct ipc_sync_done	 sd;
+	struct ipc_stat		 st;
+	struct token		*tk;
+	struct tunnel		*t;
+	size_t			 n;
+
+	memset(&sd, 0, sizeof(sd));
+	sd.sd_id = is->is_id;
+	TAILQ_FOREACH(t, &server_tunnels, t_all)
+		if (t->t_state == TUN_OPEN) {
+			sd.sd_tunnels++;
+			sd.sd_channels += (uint32_t)t->t_chans.ct_count;
+		}
+	if (is->is_stats)
+		TAILQ_FOREACH(tk, &registry_tokens, tk_entry) {
+			if (tk->tk_kind == TOK_CONNECTOR)
+				continue;
+			memset(&st, 0, sizeof(st));
+			st.st_id = is->is_id;
+			n = strlen(tk->tk_token);
+			TAILQ_FOREACH(t, &server_tunnels, t_all) {
+				if (t->t_state != TUN_OPEN)
+					continue;
+				if (t->t_kind == TUNK_CONNECTOR &&
+				    t->t_group != NULL &&
+				    strncmp(t->t_group->g_key, tk->tk_token,
+				    n) == 0 && (t->t_group->g_key[n] == '\0' ||
+				    t->t_group->g_key[n] == '#'))
+					st.st_connectors++;
+				else if (t->t_token == NULL ||
+				    strcmp(t->t_token, tk->tk_token) != 0)
+					continue;
+				if (t->t_kind != TUNK_CONNECTOR)
+					st.st_tunnels++;
+				st.st_channels += (uint32_t)t->t_chans.ct_count;
+				st.st_refused += t->t_refused;
+				st.st_fastopen += t->t_fastopen;
+				st.st_bytes_in += t->t_bytes_in;
+				st.st_bytes_out += t->t_bytes_out;
+			}
+			if (st.st_tunnels == 0 && st.st_connectors == 0 &&
+			    st.st_refused == 0)
+				continue;
+			snprintf(st.st_token, sizeof(st.st_token), "%s",
+			    tk->tk_token);
+			ipc_send(ls_worker->w_ipc, IPC_STAT, &st, sizeof(st), -1);
+		}
+	ipc_send(ls_worker->w_ipc, IPC_SYNC_DONE, &sd, sizeof(sd), -1);
 }
 
 static void
@@ -527,7 +666,9 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 		return (1);
 	}
 	if (strcmp(path, "/") == 0)
-		ws_http_reply(ws, 200, NULL, "LinkSocks " LS_REF_VERSION
+		ws_http_reply(ws, 200, NULL, ls_conf->c_napi_keys > 0 ?
+		    "LinkSocks " LS_REF_VERSION " is running. API endpoints "
+		    "available at /api/*\n" : "LinkSocks " LS_REF_VERSION
 		    " is running but API is not enabled.\n", NULL);
 	else
 		ws_http_reply(ws, 404, NULL, "404 page not found\n", NULL);

@@ -223,6 +223,7 @@ int
 tunnel_flush_msg(struct tunnel *t)
 {
 	uint32_t	len;
+	uint8_t		h[2];
 
 	if (t->t_link != NULL && t->t_state != TUN_CLOSED) {
 		/* Worker link: a length, then the frame, unchanged. */
@@ -236,6 +237,11 @@ tunnel_flush_msg(struct tunnel *t)
 		evbuffer_drain(t->t_out, evbuffer_get_length(t->t_out));
 		return (-1);
 	}
+	/* A relayed Data message (agent mode) counts as data sent. */
+	len = (uint32_t)evbuffer_get_length(t->t_out);
+	if (len > MSG_DATA_HDR && evbuffer_copyout(t->t_out, h, 2) == 2 &&
+	    h[1] == MSG_DATA)
+		t->t_bytes_out += len - MSG_DATA_HDR;
 	return (ws_send_evbuffer(t->t_ws, t->t_out));
 }
 
@@ -250,6 +256,7 @@ tunnel_send_data(struct tunnel *t, const uint8_t *id, struct evbuffer *src,
 {
 	uint8_t		h[MSG_DATA_HDR];
 
+	t->t_bytes_out += n;
 	if (t->t_link != NULL) {
 		/* Worker links frame with a length: build the whole message. */
 		if (msg_put_data_evbuffer(t->t_out, id, src, n) == -1)
@@ -604,6 +611,7 @@ tunnel_dispatch(struct tunnel *t, struct evbuffer *buf)
 			STAT_ADD(ST_BYTES_IN, len - MSG_DATA_HDR);
 			TSTAT_ADD(t->t_stats, TS_BYTES_IN, len - MSG_DATA_HDR);
 		}
+		t->t_bytes_in += len - MSG_DATA_HDR;
 		ch->ch_ops->co_data(ch, buf, len - MSG_DATA_HDR, NULL);
 		return;
 	}
@@ -703,6 +711,7 @@ tunnel_channel_message(struct tunnel *t, struct channel *ch,
 			STAT_ADD(ST_BYTES_IN, m->m_datalen);
 			TSTAT_ADD(t->t_stats, TS_BYTES_IN, m->m_datalen);
 		}
+		t->t_bytes_in += m->m_datalen;
 		if (m->m_proto == PROTO_TCP)
 			ops->co_data(ch, buf, m->m_datalen, m);
 		else if (ops->co_datagram != NULL)

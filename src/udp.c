@@ -354,6 +354,16 @@ udp_recv(struct channel *ch, struct sockaddr_storage *from, socklen_t *flen)
 	return (n);
 }
 
+/* A server's reverse port: its token's own rules, or NULL. */
+static const struct rules *
+udp_group_rules(const struct channel *ch)
+{
+	if (ch->ch_group == NULL || ch->ch_group->g_token == NULL ||
+	    ch->ch_group->g_token->tk_rules.rs_n == 0)
+		return (NULL);
+	return (&ch->ch_group->g_token->tk_rules);
+}
+
 static void
 udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
     const uint8_t *p, size_t len)
@@ -362,7 +372,8 @@ udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
 	const struct sockaddr_in *sin;
 	const char		*why;
 
-	if (access_check(ACCESS_DIAL, sa, &why) != RV_ALLOW) {
+	if (access_check(ACCESS_DIAL, sa, ua->ua_ch->ch_tun == NULL ? NULL :
+	    access_token_rules(ua->ua_ch->ch_tun->t_token), &why) != RV_ALLOW) {
 		STAT_INC(ST_ACCESS_DIAL);
 		udp_drop(ua, UDROP_DENIED, why);
 		return;
@@ -632,7 +643,7 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 			continue;
 		}
 		if (access_check_host(ACCESS_ENTRY, su.su_host, su.su_port,
-		    &why) != RV_ALLOW) {
+		    udp_group_rules(ua->ua_ch), &why) != RV_ALLOW) {
 			STAT_INC(ST_ACCESS_ENTRY);
 			udp_drop(ua, UDROP_DENIED, why);
 			continue;
