@@ -767,6 +767,7 @@ config_parse(struct config *c, int argc, char **argv)
 			    &c->c_metrics_port) == -1)
 				config_die("invalid --metrics-listen: \"%s\" "
 				    "([address:]port)", optarg);
+			break;
 		case 'k':
 			/* Keys on the command line replace the environment's. */
 			if (!keys_given++)

@@ -64,6 +64,24 @@ api GET /api/other
 expect "unknown API path" 404 "404 page not found"
 api GET /metrics "" wrong-key
 expect "/metrics with a wrong key" 401 '{"success":false,"error":"invalid API key"}'
+# With the key: the Prometheus text, fresh from both workers, which the
+# real parser reads (when python3-prometheus-client is there).
+api GET /metrics
+[ "$CODE" = 200 ] || fail "/metrics with the key: status $CODE"
+case $CTYPE in
+"text/plain; version=0.0.4"*) ;;
+*)	fail "/metrics: Content-Type '$CTYPE'" ;;
+esac
+for w in 0 1; do
+	grep -q "^linksocks_tunnels_open{worker=\"$w\"" "$TMPD/api.body" ||
+	    fail "/metrics: no tunnels_open sample of worker $w"
+done
+for py in python3 /usr/bin/python3; do
+	"$py" -c 'import prometheus_client.parser' 2>/dev/null || continue
+	"$py" "$LS_LIB/promq.py" "$TMPD/api.body" check >"$TMPD/prom.out" 2>&1 ||
+	    fail "/metrics: the parser refused it: $(cat "$TMPD/prom.out")"
+	break
+done
 
 # 401: missing, wrong, empty; both keys work.
 for k in - wrong-key ""; do
