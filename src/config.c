@@ -734,6 +734,7 @@ config_free(struct config *c)
 	free(c->c_ws_host);
 	free(c->c_api_key);
 	free(c->c_url);
+	rules_clear(&c->c_rules);
 	free(c);
 }
 

@@ -149,7 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config_free(c);
 		fuzz_check(ls_conf == NULL);
 	} else
-		fuzz_check(config_exit >= -1 && config_exit <= 1);
+		fuzz_check(config_exit >= -1 && config_exit <= 2);
 	fflush(stdout);
 
 	for (i = 0; i < LS_NITEMS(fuzz_env); i++)
