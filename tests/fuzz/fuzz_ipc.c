@@ -73,6 +73,10 @@ fuzz_receive(int type, const uint8_t *p, size_t len)
 	struct ipc_load		 il;
 	struct ipc_stats	 is;
 	struct ipc_tunnel_fd	 itf;
+	struct ipc_sync		 sy;
+	struct ipc_sync_done	 sd;
+	struct ipc_rules	 ir;
+	struct ipc_stat		 st;
 	struct evbuffer		*out;
 	uint32_t		 peer, i;
 	uint8_t			 x = 0;
@@ -145,6 +149,26 @@ fuzz_receive(int type, const uint8_t *p, size_t len)
 		/* front_adopt copies the early data into the channel. */
 		for (i = 0; i < h.ih_datalen; i++)
 			x ^= p[sizeof(h) + i];
+		break;
+	case IPC_SYNC:
+		memcpy(&sy, p, sizeof(sy));
+		x = (uint8_t)(sy.is_id ^ sy.is_stats);
+		break;
+	case IPC_SYNC_DONE:
+		memcpy(&sd, p, sizeof(sd));
+		x = (uint8_t)(sd.sd_id ^ sd.sd_tunnels ^ sd.sd_channels);
+		break;
+	case IPC_RULES:
+		/* server.c terminates both strings before it reads them. */
+		memcpy(&ir, p, sizeof(ir));
+		ir.ir_token[sizeof(ir.ir_token) - 1] = '\0';
+		ir.ir_text[sizeof(ir.ir_text) - 1] = '\0';
+		x = (uint8_t)(strlen(ir.ir_token) ^ strlen(ir.ir_text));
+		break;
+	case IPC_STAT:
+		memcpy(&st, p, sizeof(st));
+		st.st_token[sizeof(st.st_token) - 1] = '\0';
+		x = (uint8_t)(strlen(st.st_token) ^ st.st_bytes_in);
 		break;
 	default:
 		abort();	/* ipc_payload_ok took an unknown type */
