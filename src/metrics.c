@@ -222,46 +222,39 @@ static void	metrics_answer(struct metrics_conn *, int, const char *,
 		    struct evbuffer *);
 static void	metrics_ready(void *);
 static void	metrics_conn_free(struct metrics_conn *);
+static void	metrics_escape(struct evbuffer *, const char *, int);
 static void	metrics_drop(struct preauth *, void *);
 static void	metrics_deadline(evutil_socket_t, short, void *);
 
 /* ---- the text format ------------------------------------------------ */
 
+/* Backslash and line feed escaped, and the double quote if quote. */
+static void
+metrics_escape(struct evbuffer *out, const char *s, int quote)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\\')
+			evbuffer_add(out, "\\\\", 2);
+		else if (*s == '\n')
+			evbuffer_add(out, "\\n", 2);
+		else if (*s == '"' && quote)
+			evbuffer_add(out, "\\\"", 2);
+		else
+			evbuffer_add(out, s, 1);
+}
+
 /* A label value: backslash, double quote and line feed escaped. */
 void
 metrics_escape_label(struct evbuffer *out, const char *s)
 {
-	for (; *s != '\0'; s++)
-		switch (*s) {
-		case '\\':
-			evbuffer_add(out, "\\\\", 2);
-			break;
-		case '"':
-			evbuffer_add(out, "\\\"", 2);
-			break;
-		case '\n':
-			evbuffer_add(out, "\\n", 2);
-			break;
-		default:
-			evbuffer_add(out, s, 1);
-		}
+	metrics_escape(out, s, 1);
 }
 
 /* HELP text: backslash and line feed escaped. */
 void
 metrics_escape_help(struct evbuffer *out, const char *s)
 {
-	for (; *s != '\0'; s++)
-		switch (*s) {
-		case '\\':
-			evbuffer_add(out, "\\\\", 2);
-			break;
-		case '\n':
-			evbuffer_add(out, "\\n", 2);
-			break;
-		default:
-			evbuffer_add(out, s, 1);
-		}
+	metrics_escape(out, s, 0);
 }
 
 static void
