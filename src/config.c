@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -44,7 +46,9 @@ enum {
 	OPT_MAX_UDP,
 	OPT_METRICS_LISTEN,
 	OPT_API_KEEP_CLI,
-	OPT_PORT_POOL
+	OPT_PORT_POOL,
+	OPT_STATE_FILE,
+	OPT_API_KEY_FILE
 };
 
 static const struct option server_opts[] = {
@@ -78,6 +82,8 @@ static const struct option server_opts[] = {
 	{ "api-key",		required_argument, NULL, 'k' },
 	{ "api-keep-cli-tokens", optional_argument, NULL, OPT_API_KEEP_CLI },
 	{ "port-pool",		required_argument, NULL, OPT_PORT_POOL },
+	{ "state-file",		required_argument, NULL, OPT_STATE_FILE },
+	{ "api-key-file",	required_argument, NULL, OPT_API_KEY_FILE },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -138,6 +144,7 @@ static void		 config_env_int(int *, const char *, long, long);
 static void		 config_defaults(struct config *, enum ls_role);
 static void		 config_parse(struct config *, int, char **);
 static void		 config_check(struct config *);
+static int		 config_file_open_to_others(const char *);
 static struct config	*config_build(int, char **);
 
 /* Exit, or (config_noexit, tests) return NULL from config_load(). */
@@ -216,7 +223,8 @@ config_usage(const char *sub, int status)
 "                        [--access-rule rule ...] [--allow-private[=BOOL]]\n"
 "                        [--max-channels n] [--max-udp n]\n"
 "                        [--metrics-listen [addr:]port]\n"
-"                        [-k key ...] [--api-keep-cli-tokens] [--port-pool lo-hi]\n"
+"                        [-k key ...] [--api-key-file file] [--api-keep-cli-tokens]\n"
+"                        [--port-pool lo-hi] [--state-file file]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -252,8 +260,12 @@ config_usage(const char *sub, int status)
 "                             127.0.0.1 unless given; LINKSOCKS_METRICS_LISTEN)\n"
 "  -k, --api-key KEY          enable the HTTP API with this key (repeatable;\n"
 "                             LINKSOCKS_API_KEY); -t/-c/-r/-a then create no token\n"
+"      --api-key-file FILE    API keys, one a line (# comments); read again on\n"
+"                             SIGHUP (LINKSOCKS_API_KEY_FILE)\n"
 "      --api-keep-cli-tokens  with -k, keep the tokens of -t/-c/-r/-a too\n"
 "      --port-pool LO-HI      ports for API reverse tokens with port 0 (1024-10240)\n"
+"      --state-file FILE      keep the run-time tokens and rules in FILE, load it at\n"
+"                             start, read it again on SIGHUP (LINKSOCKS_STATE_FILE)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -449,6 +461,110 @@ config_clear_api_keys(struct config *c)
 	c->c_napi_keys = 0;
 }
 
+/*
+ * The keys of an API key file: one a line, blanks around it ignored,
+ * empty lines and lines starting with "#" skipped.  Appended to keys
+ * (at most max in all); the number read, or -1 with err.
+ */
+static int
+config_read_key_file(const char *path, char ***keys, size_t *n, size_t max,
+    char *err, size_t errlen)
+{
+	FILE	*f;
+	char	*line = NULL, *k, *e, **v;
+	size_t	 cap = 0, lineno = 0;
+	ssize_t	 len;
+	int	 got = 0;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	while ((len = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)len) != NULL) {
+			snprintf(err, errlen, "%s:%zu: a NUL byte", path,
+			    lineno);
+			goto bad;
+		}
+		for (k = line; *k == ' ' || *k == '\t'; k++)
+			;
+		e = k + strlen(k);
+		while (e > k && (e[-1] == '\n' || e[-1] == '\r' ||
+		    e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (*k == '\0' || *k == '#')
+			continue;
+		if (*n >= max) {
+			snprintf(err, errlen, "%s: more than %zu API keys", path,
+			    max);
+			goto bad;
+		}
+		if ((v = reallocarray(*keys, *n + 1, sizeof(*v))) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto bad;
+		}
+		*keys = v;
+		v[(*n)++] = util_xstrdup(k);
+		got++;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto bad;
+	}
+	free(line);
+	fclose(f);
+	if (got == 0) {
+		snprintf(err, errlen, "%s: no API key in the file", path);
+		return (-1);
+	}
+	return (got);
+ bad:
+	free(line);
+	fclose(f);
+	return (-1);
+}
+
+/*
+ * SIGHUP: the key file again.  The keys of -k and LINKSOCKS_API_KEY
+ * stay; the file's are replaced.  The number of keys now, or -1 (err;
+ * nothing changed).
+ */
+int
+config_reload_api_keys(struct config *c, char *err, size_t errlen)
+{
+	char	**keys = NULL;
+	size_t	  n = 0, i;
+
+	if (c->c_api_key_file == NULL)
+		return ((int)c->c_napi_keys);
+	if (config_read_key_file(c->c_api_key_file, &keys, &n,
+	    LS_MAX_API_KEYS - c->c_napi_keys_fixed, err, errlen) == -1) {
+		for (i = 0; i < n; i++)
+			free(keys[i]);
+		free(keys);
+		return (-1);
+	}
+	for (i = c->c_napi_keys_fixed; i < c->c_napi_keys; i++)
+		free(c->c_api_keys[i]);
+	c->c_napi_keys = c->c_napi_keys_fixed;
+	for (i = 0; i < n; i++)
+		config_add_api_key(c, keys[i]);
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	return ((int)c->c_napi_keys);
+}
+
+/* Can users other than the owner read path? */
+static int
+config_file_open_to_others(const char *path)
+{
+	struct stat	sb;
+
+	return (stat(path, &sb) == 0 && (sb.st_mode & 044) != 0);
+}
+
 /* LO-HI, 1 <= LO <= HI <= 65535. */
 static int
 config_parse_pool(const char *s, int *lo, int *hi)
@@ -579,6 +695,8 @@ config_defaults(struct config *c, enum ls_role role)
 		    *key != '\0')
 			config_add_api_key(c, key);
 		config_env_string(&c->c_ws_host, "LINKSOCKS_WEBSOCKET_HOST");
+		config_env_string(&c->c_state_file, "LINKSOCKS_STATE_FILE");
+		config_env_string(&c->c_api_key_file, "LINKSOCKS_API_KEY_FILE");
 		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
 		    65535);
 		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
@@ -780,6 +898,14 @@ config_parse(struct config *c, int argc, char **argv)
 			config_optbool(&c->c_api_keep_cli, optarg,
 			    "api-keep-cli-tokens");
 			break;
+		case OPT_STATE_FILE:
+			free(c->c_state_file);
+			c->c_state_file = util_xstrdup(optarg);
+			break;
+		case OPT_API_KEY_FILE:
+			free(c->c_api_key_file);
+			c->c_api_key_file = util_xstrdup(optarg);
+			break;
 		case OPT_PORT_POOL:
 			if (config_parse_pool(optarg, &c->c_pool_lo,
 			    &c->c_pool_hi) == -1)
@@ -819,6 +945,17 @@ config_check(struct config *c)
 	if (c->c_connector_token != NULL &&
 	    strlen(c->c_connector_token) > 255)
 		config_die("connector token is longer than 255 bytes");
+	if (c->c_role == ROLE_SERVER && c->c_api_key_file != NULL) {
+		c->c_napi_keys_fixed = c->c_napi_keys;
+		if (config_reload_api_keys(c, err, sizeof(err)) == -1) {
+			fprintf(stderr, "linksocks: API key file %s\n", err);
+			config_quit(2);
+		}
+		if (access(c->c_api_key_file, F_OK) == 0 &&
+		    config_file_open_to_others(c->c_api_key_file))
+			fprintf(stderr, "linksocks: warning: API key file %s "
+			    "can be read by other users\n", c->c_api_key_file);
+	}
 	if (c->c_role == ROLE_SERVER) {
 		if (c->c_token != NULL && strcmp(c->c_token, "anonymous") == 0)
 			config_die("'anonymous' is reserved and cannot be used "
@@ -874,6 +1011,8 @@ config_free(struct config *c)
 	free(c->c_ws_host);
 	free(c->c_metrics_host);
 	config_clear_api_keys(c);
+	free(c->c_api_key_file);
+	free(c->c_state_file);
 	free(c->c_url);
 	rules_clear(&c->c_rules);
 	free(c);

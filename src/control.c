@@ -102,6 +102,9 @@ static struct {
 	uint8_t			 keys[LS_MAX_API_KEYS][LS_SHA256_LEN];
 	size_t			 nkeys;
 	json_t			*access[2];	/* by side, as given */
+	int			 access_set[2];	/* ... set by the API or file */
+	int			 file_level;	/* the state file's log_level */
+	struct log_rl		 rl_save;
 	struct log_rl		 rl_key;
 	struct log_rl		 rl_bad;
 } ctl;
@@ -133,15 +136,21 @@ static void	control_broadcast_token(struct token *, int);
 static void	control_remove_token(struct token *);
 static void	control_send_rules(int, const char *, const struct api_rules *);
 static void	control_access_put(struct control_conn *, const char *, size_t);
+static void	control_access_set(int, const struct api_rules *);
+static void	control_keys(struct config *);
+static int	control_persisted(const struct token *);
+static struct token *control_state_add(const struct state_token *, int,
+		    char *, size_t);
+static int	control_state_save(void);
+static int	control_reload_state(void);
 
 void
 control_init(struct event_base *base, const struct control_ops *ops,
     int nworkers)
 {
 	struct config	*c = ls_conf;
-	size_t		 i;
 
-	memset(&ctl, 0, sizeof(ctl));
+	/* ctl starts zeroed; control_load() may have filled it already. */
 	ctl.base = base;
 	ctl.ops = ops;
 	ctl.nworkers = nworkers;
@@ -151,10 +160,19 @@ control_init(struct event_base *base, const struct control_ops *ops,
 	ctl.started = util_now();
 	ctl.rl_key.rl_interval = 1.0;
 	ctl.rl_bad.rl_interval = 1.0;
+	ctl.rl_save.rl_interval = 10.0;
 	if ((ctl.sync_timer = evtimer_new(base, control_sync_timeout,
 	    NULL)) == NULL)
 		fatalx("%s: out of memory", __func__);
-	/* Keys compare as SHA-256 digests: the same time for any length. */
+	control_keys(c);
+}
+
+/* Keys compare as SHA-256 digests: the same time for any length. */
+static void
+control_keys(struct config *c)
+{
+	size_t	i;
+
 	for (i = 0; i < c->c_napi_keys && i < LS_MAX_API_KEYS; i++)
 		url_sha256(c->c_api_keys[i], strlen(c->c_api_keys[i]),
 		    ctl.keys[i]);
@@ -702,10 +720,8 @@ control_access_put(struct control_conn *cc, const char *body, size_t len)
 {
 	struct api_access_req	 r;
 	struct api_rules	*ar;
-	struct rules		 rs;
 	char			 err[512];
 	int			 side;
-	size_t			 i;
 
 	if (api_access_parse(body, len, &r, err, sizeof(err)) == -1) {
 		log_ratelimit(&ctl.rl_bad, LL_INFO, "API request from %s: %s",
@@ -718,24 +734,50 @@ control_access_put(struct control_conn *cc, const char *body, size_t len)
 		if (side == ACCESS_ENTRY ? !r.aa_has_entry : !r.aa_has_dial)
 			continue;
 		ar = side == ACCESS_ENTRY ? &r.aa_entry : &r.aa_dial;
-		memset(&rs, 0, sizeof(rs));
-		for (i = 0; i < ar->ar_n; i++)
-			(void)rules_add(&rs, ar->ar_texts[i], err,
-			    sizeof(err));
-		access_set_rules((enum access_side)side, &rs);
-		control_send_rules(side, NULL, ar);
-		json_decref(ctl.access[side]);
-		ctl.access[side] = ar->ar_json;
-		if (ctl.access[side] != NULL)
-			json_incref(ctl.access[side]);
+		control_access_set(side, ar);
 		log_info("API: %s access rules set (%zu rule%s)",
 		    side == ACCESS_ENTRY ? "entry" : "dial", ar->ar_n,
 		    ar->ar_n == 1 ? "" : "s");
 	}
 	api_access_req_free(&r);
+	(void)control_state_save();
 	control_answer(cc, 200, api_access_body(ctl.access[ACCESS_ENTRY],
 	    ctl.access[ACCESS_DIAL]));
 	control_sync_queue(cc);
+}
+
+/*
+ * A side's list (enum access_side) from the API or the state file: here
+ * (for workers started later) and in every worker.  ar NULL: the side
+ * has the command line's list again.
+ */
+static void
+control_access_set(int side, const struct api_rules *ar)
+{
+	struct ipc_rules	 ir;
+	struct rules		 rs;
+	char			 err[256];
+	size_t			 i;
+	int			 w;
+
+	json_decref(ctl.access[side]);
+	ctl.access[side] = NULL;
+	ctl.access_set[side] = ar != NULL;
+	if (ar == NULL) {
+		access_set_rules((enum access_side)side, NULL);
+		memset(&ir, 0, sizeof(ir));
+		ir.ir_op = IPC_RULES_RESET;
+		ir.ir_side = (uint32_t)side;
+		for (w = 0; w < ctl.nworkers; w++)
+			ctl.ops->co_send(w, IPC_RULES, &ir, sizeof(ir), -1);
+		return;
+	}
+	memset(&rs, 0, sizeof(rs));
+	for (i = 0; i < ar->ar_n; i++)
+		(void)rules_add(&rs, ar->ar_texts[i], err, sizeof(err));
+	access_set_rules((enum access_side)side, &rs);
+	control_send_rules(side, NULL, ar);
+	ctl.access[side] = json_incref(ar->ar_json);	/* NULL stays */
 }
 
 /* POST /api/token (spec 11.1). */
@@ -824,10 +866,13 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 		return;
 	}
 	tk->tk_api = 1;
-	if (tk->tk_kind != TOK_CONNECTOR)
+	if (tk->tk_kind != TOK_CONNECTOR) {
 		for (n = 0; n < r.atr_rules.ar_n; n++)
 			(void)rules_add(&tk->tk_rules, r.atr_rules.ar_texts[n],
 			    err, sizeof(err));
+		if (r.atr_rules.ar_n > 0)
+			tk->tk_rules_json = json_incref(r.atr_rules.ar_json);
+	}
 	control_broadcast_token(tk, 0);
 	if (tk->tk_kind != TOK_CONNECTOR && r.atr_rules.ar_n > 0)
 		control_send_rules(IPC_RULES_TOKEN, tk->tk_token,
@@ -840,6 +885,7 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 		log_info("API: %s token %s added", tk->tk_kind == TOK_FORWARD ?
 		    "forward" : tk->tk_kind == TOK_REVERSE ? "reverse" :
 		    "connector", log_secret(tk->tk_token));
+	(void)control_state_save();
 	control_answer(cc, 200, api_token_body(tk->tk_token,
 	    tk->tk_kind == TOK_REVERSE ? tk->tk_port : -2));
 	api_token_req_free(&r);
@@ -905,6 +951,7 @@ control_delete(struct control_conn *cc, const char *tok)
 	    log_secret(tk->tk_token));
 	copy = util_xstrdup(tk->tk_token);
 	control_remove_token(tk);
+	(void)control_state_save();
 	control_answer(cc, 200, api_token_body(copy, -2));
 	free(copy);
 	control_sync_queue(cc);
@@ -1136,4 +1183,442 @@ control_status(struct control_conn *cc)
 		cc->cc_code = 500;
 	else
 		cc->cc_code = 200;
+}
+
+/* ---- the state file ---------------------------------------------------- */
+
+/* A token of the run time (API, state file, autonomy provider). */
+static int
+control_persisted(const struct token *tk)
+{
+	return (tk->tk_api || tk->tk_owner != NULL);
+}
+
+/*
+ * A state file's token into the registry.  bind: bind a reverse
+ * token's port now (run time); at start-up master.c binds every port.
+ * NULL with err if it cannot be added.
+ */
+static struct token *
+control_state_add(const struct state_token *se, int bind, char *err,
+    size_t errlen)
+{
+	struct token	*tk = NULL, *rtk;
+	char		 target[IPC_KEYLEN];
+	int		 fds[LS_MAX_WORKERS], i;
+	size_t		 n;
+
+	for (i = 0; i < LS_MAX_WORKERS; i++)
+		fds[i] = -1;
+	switch (se->se_kind) {
+	case TOK_FORWARD:
+		tk = registry_add(TOK_FORWARD, se->se_token, NULL, err, errlen);
+		break;
+	case TOK_REVERSE:
+		if (registry_find(se->se_token) != NULL) {
+			snprintf(err, errlen, "token already exists");
+			return (NULL);
+		}
+		if (!se->se_autonomy) {
+			if (control_port_used(se->se_port)) {
+				snprintf(err, errlen, "port %d is another "
+				    "token's", se->se_port);
+				return (NULL);
+			}
+			if (bind && control_bind_port(se->se_port, fds, err,
+			    errlen) == -1)
+				return (NULL);
+		}
+		if ((tk = registry_add(TOK_REVERSE, se->se_token, NULL, err,
+		    errlen)) == NULL) {
+			for (i = 0; i < LS_MAX_WORKERS; i++)
+				if (fds[i] != -1)
+					close(fds[i]);
+			return (NULL);
+		}
+		tk->tk_autonomy = se->se_autonomy;
+		tk->tk_port = se->se_autonomy ? -1 : se->se_port;
+		memcpy(tk->tk_fds, fds, sizeof(tk->tk_fds));
+		if (bind && tk->tk_port > 0)
+			access_own_port(tk->tk_port);
+		if (se->se_user != NULL) {
+			tk->tk_user = util_xstrdup(se->se_user);
+			tk->tk_pass = util_xstrdup(se->se_pass);
+		}
+		break;
+	case TOK_CONNECTOR:
+		if ((rtk = registry_find(se->se_reverse)) == NULL ||
+		    rtk->tk_kind != TOK_REVERSE) {
+			snprintf(err, errlen, "reverse token does not exist");
+			return (NULL);
+		}
+		if (se->se_provider != NULL && !rtk->tk_autonomy) {
+			snprintf(err, errlen, "its reverse token has no "
+			    "autonomy providers");
+			return (NULL);
+		}
+		if (se->se_provider != NULL)
+			snprintf(target, sizeof(target), "%s#%s",
+			    rtk->tk_token, se->se_provider);
+		else
+			snprintf(target, sizeof(target), "%s", rtk->tk_token);
+		if ((tk = registry_add(TOK_CONNECTOR, se->se_token, target,
+		    err, errlen)) == NULL)
+			return (NULL);
+		if (se->se_provider != NULL) {
+			free(tk->tk_owner);
+			tk->tk_owner = util_xstrdup(target);
+		}
+		break;
+	}
+	if (tk == NULL)
+		return (NULL);
+	tk->tk_api = se->se_provider == NULL;
+	if (tk->tk_kind != TOK_CONNECTOR && se->se_rules.ar_n > 0) {
+		for (n = 0; n < se->se_rules.ar_n; n++)
+			(void)rules_add(&tk->tk_rules, se->se_rules.ar_texts[n],
+			    err, errlen);
+		tk->tk_rules_json = json_incref(se->se_rules.ar_json);
+	}
+	return (tk);
+}
+
+/*
+ * Start-up (master, before the ports are bound and the workers forked):
+ * the state file's tokens, access lists and log level.  A file that
+ * cannot be read or is not valid stops the server with status 2; a
+ * missing one is an empty state, written at once so that a directory
+ * the server cannot write to is found now.
+ */
+void
+control_load(struct config *c)
+{
+	struct state	 st;
+	struct token	*tk;
+	char		 err[512];
+	size_t		 i;
+	int		 pass, r, side;
+
+	ctl.file_level = -1;
+	if (c->c_state_file == NULL)
+		return;
+	if ((r = state_read(c->c_state_file, &st, err, sizeof(err))) == -1) {
+		log_warnx("state file %s: %s", log_strz(c->c_state_file), err);
+		exit(2);
+	}
+	if (r == 1)
+		log_info("state file %s: not there yet, starting empty",
+		    log_strz(c->c_state_file));
+	/* Reverse and forward tokens first: connectors name them. */
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < st.st_n; i++) {
+			if ((st.st_tokens[i].se_kind == TOK_CONNECTOR) !=
+			    (pass == 1))
+				continue;
+			if (control_state_add(&st.st_tokens[i], 0, err,
+			    sizeof(err)) != NULL)
+				continue;
+			if ((tk = registry_find(st.st_tokens[i].se_token)) !=
+			    NULL && !control_persisted(tk)) {
+				log_warnx("state file %s: tokens[%zu]: a "
+				    "command-line token; the command line's "
+				    "is kept", log_strz(c->c_state_file), i);
+				continue;
+			}
+			log_warnx("state file %s: tokens[%zu]: %s",
+			    log_strz(c->c_state_file), i, err);
+			exit(2);
+		}
+	for (side = 0; side < 2; side++)
+		if (st.st_has_access[side])
+			control_access_set(side, &st.st_access[side]);
+	ctl.file_level = st.st_log_level;
+	if (st.st_log_level != -1 && c->c_debug == 0)
+		log_setverbose(st.st_log_level);
+	if (r == 0)
+		log_info("state file %s: %zu token%s loaded",
+		    log_strz(c->c_state_file), st.st_n, st.st_n == 1 ? "" : "s");
+	state_free(&st);
+	if (control_state_save() == -1)
+		exit(2);
+}
+
+/*
+ * After every change: the registry to the state file, atomically.
+ * -1 if it could not be written (logged).
+ */
+static int
+control_state_save(void)
+{
+	struct config	*c = ls_conf;
+	json_t		*lists[2], *empty = json_array();
+	char		*text, err[512];
+	int		 side;
+
+	if (c->c_state_file == NULL) {
+		json_decref(empty);
+		return (0);
+	}
+	for (side = 0; side < 2; side++)
+		lists[side] = !ctl.access_set[side] ? NULL :
+		    ctl.access[side] != NULL ? ctl.access[side] : empty;
+	text = state_render(lists[ACCESS_ENTRY], lists[ACCESS_DIAL],
+	    ctl.file_level);
+	json_decref(empty);
+	if (text == NULL) {
+		log_ratelimit(&ctl.rl_save, LL_WARNX, "state file %s not "
+		    "written: out of memory", log_strz(c->c_state_file));
+		return (-1);
+	}
+	if (state_write(c->c_state_file, text, err, sizeof(err)) == -1) {
+		log_ratelimit(&ctl.rl_save, LL_WARNX, "state file %s not "
+		    "written: %s", log_strz(c->c_state_file), log_strz(err));
+		free(text);
+		return (-1);
+	}
+	free(text);
+	return (0);
+}
+
+/* Does tk, as it is, stand for entry se (the same kind and binding)? */
+static int
+control_same_binding(const struct token *tk, const struct state_token *se)
+{
+	char	target[IPC_KEYLEN];
+
+	if (tk->tk_kind != se->se_kind)
+		return (0);
+	switch (se->se_kind) {
+	case TOK_FORWARD:
+		return (1);
+	case TOK_REVERSE:
+		return (tk->tk_autonomy == se->se_autonomy &&
+		    (se->se_autonomy || tk->tk_port == se->se_port) &&
+		    (tk->tk_user == NULL) == (se->se_user == NULL) &&
+		    (tk->tk_user == NULL || (strcmp(tk->tk_user,
+		    se->se_user) == 0 && strcmp(tk->tk_pass,
+		    se->se_pass) == 0)));
+	case TOK_CONNECTOR:
+		if (se->se_provider != NULL)
+			snprintf(target, sizeof(target), "%s#%s",
+			    se->se_reverse, se->se_provider);
+		else
+			snprintf(target, sizeof(target), "%s", se->se_reverse);
+		return (tk->tk_target != NULL &&
+		    strcmp(tk->tk_target, target) == 0 &&
+		    (tk->tk_owner != NULL) == (se->se_provider != NULL));
+	}
+	return (0);
+}
+
+static const struct state_token *
+control_state_find(const struct state *st, const char *token)
+{
+	size_t	i;
+
+	for (i = 0; i < st->st_n; i++)
+		if (strcmp(st->st_tokens[i].se_token, token) == 0)
+			return (&st->st_tokens[i]);
+	return (NULL);
+}
+
+/* Are a token's rules those of entry se? */
+static int
+control_same_rules(const struct token *tk, const struct state_token *se)
+{
+	size_t	i;
+
+	if (tk->tk_rules.rs_n != se->se_rules.ar_n)
+		return (0);
+	for (i = 0; i < se->se_rules.ar_n; i++)
+		if (strcmp(tk->tk_rules.rs_rules[i].r_text,
+		    se->se_rules.ar_texts[i]) != 0)
+			return (0);
+	return (1);
+}
+
+/* Two rule lists as JSON; NULL is an empty list. */
+static int
+control_same_list(json_t *a, json_t *b)
+{
+	json_t	*empty = json_array();
+	int	 same;
+
+	same = json_equal(a != NULL ? a : empty, b != NULL ? b : empty);
+	json_decref(empty);
+	return (same);
+}
+
+static const char *
+control_kind_name(enum token_kind k)
+{
+	return (k == TOK_FORWARD ? "forward" : k == TOK_REVERSE ? "reverse" :
+	    "connector");
+}
+
+/*
+ * SIGHUP: make the run-time registry what the state file says.  Tokens
+ * that are gone, or bound differently (kind, port, credentials, reverse
+ * token), are removed; new ones added; changed rules replaced in place,
+ * so the tunnels of a token whose binding is the same stay up.  Then
+ * the access lists and the log level.  One line per change; the number
+ * of changes, or -1 if the file could not be used (nothing changed).
+ */
+static int
+control_reload_state(void)
+{
+	struct config		*c = ls_conf;
+	struct state		 st;
+	const struct state_token *se;
+	struct token		*tk;
+	char			 err[512];
+	size_t			 i, j;
+	int			 r, side, pass, changes = 0, w;
+	uint32_t		 lv;
+
+	if ((r = state_read(c->c_state_file, &st, err, sizeof(err))) != 0) {
+		log_warnx("SIGHUP: state file %s: %s; nothing changed",
+		    log_strz(c->c_state_file), r == 1 ? "not there" : err);
+		return (-1);
+	}
+	/* Gone or bound differently: removed (with its tunnels). */
+ again:
+	TAILQ_FOREACH(tk, &registry_tokens, tk_entry) {
+		if (!control_persisted(tk))
+			continue;
+		se = control_state_find(&st, tk->tk_token);
+		if (se != NULL && control_same_binding(tk, se))
+			continue;
+		log_info("SIGHUP: %s token %s %s", control_kind_name(
+		    tk->tk_kind), log_secret(tk->tk_token), se == NULL ?
+		    "removed" : "changed: removed and added again");
+		control_remove_token(tk);
+		changes++;
+		goto again;
+	}
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < st.st_n; i++) {
+			se = &st.st_tokens[i];
+			if ((se->se_kind == TOK_CONNECTOR) != (pass == 1))
+				continue;
+			if ((tk = registry_find(se->se_token)) == NULL) {
+				if ((tk = control_state_add(se, 1, err,
+				    sizeof(err))) == NULL) {
+					log_warnx("SIGHUP: state file "
+					    "tokens[%zu]: %s; not added", i,
+					    err);
+					continue;
+				}
+				control_broadcast_token(tk, 0);
+				if (tk->tk_rules.rs_n > 0)
+					control_send_rules(IPC_RULES_TOKEN,
+					    tk->tk_token, &se->se_rules);
+				log_info("SIGHUP: %s token %s added%s",
+				    control_kind_name(tk->tk_kind),
+				    log_secret(tk->tk_token), tk->tk_port > 0 ?
+				    ", SOCKS5 port bound" : "");
+				changes++;
+				continue;
+			}
+			if (!control_persisted(tk)) {
+				log_warnx("SIGHUP: state file tokens[%zu] is a "
+				    "command-line token; the command line's "
+				    "is kept", i);
+				continue;
+			}
+			if (tk->tk_kind == TOK_CONNECTOR ||
+			    control_same_rules(tk, se))
+				continue;
+			rules_clear(&tk->tk_rules);
+			for (j = 0; j < se->se_rules.ar_n; j++)
+				(void)rules_add(&tk->tk_rules,
+				    se->se_rules.ar_texts[j], err, sizeof(err));
+			json_decref(tk->tk_rules_json);
+			tk->tk_rules_json = json_incref(se->se_rules.ar_json);
+			control_send_rules(IPC_RULES_TOKEN, tk->tk_token,
+			    &se->se_rules);
+			log_info("SIGHUP: %s token %s: access rules changed "
+			    "(%zu rule%s)", control_kind_name(tk->tk_kind),
+			    log_secret(tk->tk_token), se->se_rules.ar_n,
+			    se->se_rules.ar_n == 1 ? "" : "s");
+			changes++;
+		}
+	for (side = 0; side < 2; side++) {
+		if (!st.st_has_access[side] && !ctl.access_set[side])
+			continue;
+		if (st.st_has_access[side] && ctl.access_set[side] &&
+		    control_same_list(st.st_access[side].ar_json,
+		    ctl.access[side]))
+			continue;
+		control_access_set(side, st.st_has_access[side] ?
+		    &st.st_access[side] : NULL);
+		if (st.st_has_access[side])
+			log_info("SIGHUP: %s access rules changed (%zu rule%s)",
+			    side == ACCESS_ENTRY ? "entry" : "dial",
+			    st.st_access[side].ar_n,
+			    st.st_access[side].ar_n == 1 ? "" : "s");
+		else
+			log_info("SIGHUP: %s access rules: the command line's "
+			    "again", side == ACCESS_ENTRY ? "entry" : "dial");
+		changes++;
+	}
+	ctl.file_level = st.st_log_level;
+	if (st.st_log_level != -1 && st.st_log_level != log_getverbose()) {
+		log_info("SIGHUP: log level %s (was %s)",
+		    state_level_name(st.st_log_level),
+		    state_level_name(log_getverbose()));
+		log_setverbose(st.st_log_level);
+		lv = (uint32_t)st.st_log_level;
+		for (w = 0; w < ctl.nworkers; w++)
+			ctl.ops->co_send(w, IPC_LOG_LEVEL, &lv, sizeof(lv), -1);
+		changes++;
+	}
+	state_free(&st);
+	return (changes);
+}
+
+/*
+ * SIGHUP in the master: the API key file and the state file again.
+ */
+void
+control_reload(void)
+{
+	struct config	*c = ls_conf;
+	uint8_t		 old[LS_MAX_API_KEYS][LS_SHA256_LEN];
+	size_t		 nold = ctl.nkeys;
+	char		 err[512];
+	int		 n, changes = 0;
+
+	if (c->c_api_key_file != NULL) {
+		memcpy(old, ctl.keys, sizeof(old));
+		if ((n = config_reload_api_keys(c, err, sizeof(err))) == -1)
+			log_warnx("SIGHUP: API key file %s; the keys stay",
+			    log_strz(err));
+		else {
+			control_keys(c);
+			if (nold != ctl.nkeys || CRYPTO_memcmp(old, ctl.keys,
+			    nold * LS_SHA256_LEN) != 0) {
+				log_info("SIGHUP: API keys changed (%d key%s)",
+				    n, n == 1 ? "" : "s");
+				changes++;
+			}
+		}
+	}
+	if (c->c_state_file != NULL && (n = control_reload_state()) != 0) {
+		if (n == -1)
+			return;
+		changes += n;
+		(void)control_state_save();
+	}
+	if (changes == 0)
+		log_info("SIGHUP: nothing changed%s", c->c_state_file == NULL &&
+		    c->c_api_key_file == NULL ? " (no --state-file or "
+		    "--api-key-file to read)" : "");
+}
+
+/* An autonomy provider's connector token was added or removed. */
+void
+control_registry_changed(void)
+{
+	(void)control_state_save();
 }

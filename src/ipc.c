@@ -77,6 +77,7 @@ ipc_typename(int type)
 	case IPC_LOAD:		return ("LOAD");
 	case IPC_FATAL:		return ("FATAL");
 	case IPC_STATS_REQ:	return ("STATS_REQ");
+	case IPC_LOG_LEVEL:	return ("LOG_LEVEL");
 	case IPC_STATS:		return ("STATS");
 	default:		return ("unknown");
 	}
@@ -305,6 +306,7 @@ ipc_payload_ok(int type, const void *data, size_t len)
 	case IPC_LOAD:
 		return (len == sizeof(struct ipc_load));
 	case IPC_STATS_REQ:
+	case IPC_LOG_LEVEL:
 		return (len == sizeof(uint32_t));
 	case IPC_STATS:
 		if (len < IPC_STATS_SIZE(0))

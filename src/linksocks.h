@@ -787,6 +787,9 @@ struct config {
 	size_t		 c_bufsize;
 	char		**c_api_keys;		/* -k, repeatable */
 	size_t		 c_napi_keys;
+	size_t		 c_napi_keys_fixed;	/* of -k and the environment */
+	char		*c_api_key_file;	/* --api-key-file */
+	char		*c_state_file;		/* --state-file */
 	int		 c_api_keep_cli;	/* --api-keep-cli-tokens */
 	int		 c_pool_lo;		/* --port-pool */
 	int		 c_pool_hi;
@@ -810,6 +813,8 @@ extern struct config	*ls_conf;
 /* Parse argv and the environment into ls_conf; NULL: nothing to run. */
 struct config	*config_load(int, char **);
 void		 config_free(struct config *);
+/* SIGHUP: read --api-key-file again; the number of keys, or -1 (err). */
+int		 config_reload_api_keys(struct config *, char *, size_t);
 /*
  * Tests set config_noexit: where the command line exits (help, a bad
  * option), config_load() prints the same text and returns NULL with the
@@ -850,6 +855,7 @@ struct token {
 	char			*tk_pass;	/* ... and password */
 	int			 tk_api;	/* added through the HTTP API */
 	struct rules		 tk_rules;	/* its own access rules */
+	struct json_t		*tk_rules_json;	/* master: ... as given */
 };
 
 /*
@@ -988,6 +994,7 @@ enum ipc_type {
 	IPC_SYNC = 7,		/* struct ipc_sync: a barrier (control.c) */
 	IPC_RULES = 8,		/* struct ipc_rules: an access rule list */
 	IPC_STATS_REQ = 9,	/* uint32 request number: send IPC_STATS */
+	IPC_LOG_LEVEL = 10,	/* uint32: 0 info, 1 debug, 2 trace */
 	/* worker -> master: 100..199 */
 	IPC_LOAD = 100,		/* struct ipc_load */
 	IPC_FATAL = 101,	/* text: worker stops everything */
@@ -1051,12 +1058,13 @@ struct ipc_token {
 
 /*
  * An access rule list from the API, one rule per message: BEGIN, ADD
- * (ir_text), COMMIT; for a side's list (ir_side: enum access_side) or a
+ * (ir_text), COMMIT, or RESET; for a side's list (ir_side: enum access_side) or a
  * token's own (IPC_RULES_TOKEN, ir_token).
  */
 #define IPC_RULES_BEGIN		1
 #define IPC_RULES_ADD		2
 #define IPC_RULES_COMMIT	3
+#define IPC_RULES_RESET		4	/* a side's list: the command line's */
 #define IPC_RULES_TOKEN		2	/* ir_side: a token's */
 struct ipc_rules {
 	uint32_t	 ir_op;
@@ -1243,6 +1251,42 @@ char		*api_token_body(const char *, int);	/* port < -1: none */
 char		*api_status_body(struct json_t *);	/* takes the object */
 
 /* ------------------------------------------------------------------ */
+/* state.c: the registry on disk (--state-file), master                 */
+
+#define STATE_VERSION	1
+
+/* One token of a state file, checked. */
+struct state_token {
+	enum token_kind	 se_kind;
+	char		*se_token;
+	int		 se_port;	/* reverse, -1: none (autonomy) */
+	int		 se_autonomy;
+	char		*se_user;	/* reverse: both or neither */
+	char		*se_pass;
+	char		*se_reverse;	/* connector: its reverse token */
+	char		*se_provider;	/* ... made by this provider instance */
+	struct api_rules se_rules;
+};
+
+struct state {
+	struct state_token *st_tokens;
+	size_t		 st_n;
+	int		 st_has_access[2];	/* by enum access_side */
+	struct api_rules st_access[2];
+	int		 st_log_level;		/* -1: not given */
+};
+
+int		 state_parse(const char *, size_t, struct state *, char *,
+		    size_t);
+/* 0 read, 1 no such file, -1 error (in err). */
+int		 state_read(const char *, struct state *, char *, size_t);
+void		 state_free(struct state *);
+/* The run-time tokens of the registry and the API's access lists. */
+char		*state_render(struct json_t *, struct json_t *, int);
+int		 state_write(const char *, const char *, char *, size_t);
+const char	*state_level_name(int);
+
+/* ------------------------------------------------------------------ */
 /* control.c: the HTTP API and run-time registry changes (master)      */
 
 struct control_conn;
@@ -1257,6 +1301,11 @@ int		 control_wants(int);		/* peek: an API request? */
 void		 control_accept(int, const char *);
 void		 control_ipc(int, int, const void *, size_t);
 void		 control_worker_gone(int);
+/* --state-file at start-up (before the ports are bound): exits 2 if
+ * the file cannot be used. */
+void		 control_load(struct config *);
+void		 control_reload(void);		/* SIGHUP */
+void		 control_registry_changed(void);	/* save the state */
 /* GET /metrics: where the metrics module answers (the API key passed). */
 void		 control_metrics(struct control_conn *);
 /* Answer an API request now: code, content type (NULL: text/plain) and

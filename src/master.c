@@ -625,6 +625,8 @@ master_connector(struct master *m, struct master_worker *w,
 			    log_strz(it.it_token));
 		}
 	}
+	if (r.ic_ok)
+		control_registry_changed();
 	if (w->mw_ipc != NULL)
 		ipc_send(w->mw_ipc, IPC_CONNECTOR_RES, &r, sizeof(r), -1);
 }
@@ -704,8 +706,11 @@ master_signal(evutil_socket_t sig, short ev, void *arg)
 		master_stop(m, MS_STOPPING, 0);
 		break;
 	case SIGHUP:
-		log_info("SIGHUP: nothing to reload (configuration comes from "
-		    "the command line)");
+		if (m->m_conf->c_role == ROLE_SERVER && m->m_state == MS_RUNNING)
+			control_reload();
+		else
+			log_info("SIGHUP: nothing to reload (configuration "
+			    "comes from the command line)");
 		break;
 	case SIGUSR1:
 		log_info("SIGUSR1: logs go to %s, nothing to reopen",
@@ -1087,8 +1092,10 @@ master_run(struct config *c, const struct worker_role *role)
 		m->m_workers[i].mw_socks_fd = -1;
 	}
 
-	if (c->c_role == ROLE_SERVER)
+	if (c->c_role == ROLE_SERVER) {
 		registry_init(c);
+		control_load(c);	/* --state-file */
+	}
 
 	master_bind(m);
 	if ((m->m_base = event_base_new()) == NULL)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "linksocks.h"
@@ -141,6 +142,7 @@ registry_remove(struct token *tk)
 	free(tk->tk_user);
 	free(tk->tk_pass);
 	rules_clear(&tk->tk_rules);
+	json_decref(tk->tk_rules_json);
 	free(tk->tk_token);
 	free(tk->tk_target);
 	free(tk->tk_owner);

@@ -418,6 +418,12 @@ server_rules(const struct ipc_rules *irp)
 			log_warnx("%s: rule %s: %s", __func__,
 			    log_strz(ir.ir_text), err);
 		break;
+	case IPC_RULES_RESET:
+		/* The side's list is the command line's again. */
+		if (ir.ir_side == ACCESS_DIAL || ir.ir_side == ACCESS_ENTRY)
+			access_set_rules((enum access_side)ir.ir_side, NULL);
+		rules_clear(&pending);
+		break;
 	case IPC_RULES_COMMIT:
 		if (ir.ir_side == ACCESS_DIAL || ir.ir_side == ACCESS_ENTRY) {
 			access_set_rules((enum access_side)ir.ir_side,

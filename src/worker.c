@@ -105,6 +105,12 @@ worker_dispatch(struct ipc *i, int type, const void *data, size_t len,
 		worker_send_stats(seq);
 		return;
 	}
+	if (type == IPC_LOG_LEVEL && fd == -1 &&
+	    ipc_payload_ok(type, data, len)) {
+		memcpy(&seq, data, sizeof(seq));
+		log_setverbose(seq > 2 ? 2 : (int)seq);
+		return;
+	}
 	if (ls_worker->w_role->wr_dispatch(type, data, len, fd) == 0)
 		return;
 	if (fd != -1)
