@@ -4,7 +4,7 @@
 # the pool (port 0) with SOCKS5 credentials, and a connector token for
 # it.  A client, a provider and a connector use them at once: parallel
 # downloads and uploads through all three, compared by sha256
-# (LS_API_MB, default 16 MB each).  The status counts them.  Then the
+# (LS_API_MB, default 100 MB each).  The status counts them.  Then the
 # tokens are deleted: a transfer in progress is cut (the application
 # sees a close), the three peers lose their tunnels and, refused on
 # reconnecting, exit; the SOCKS5 port can be bound again; the status is
@@ -14,23 +14,11 @@
 ls_init
 LS_WORKERS=1		# the peers; the server gets 2
 KEY=rt-key-$$
-MB=${LS_API_MB:-16}
+MB=${LS_API_MB:-100}
 SIZE=$((MB * 1024 * 1024))
 
-# api METHOD PATH [BODY]: sets CODE and BODY.
-api() {
-	local args=(-H "X-API-Key: $KEY")
-	[ -n "${3-}" ] && args+=(--data-binary "$3")
-	CODE=$(curl -s -m 10 -X "$1" "${args[@]}" -o "$TMPD/api.body" \
-	    -w '%{http_code}' "http://127.0.0.1:$WS_PORT$2") || CODE=curl-failed
-	BODY=$(cat "$TMPD/api.body" 2>/dev/null)
-}
-
-field() {
-	python3 -c 'import json,sys
-v = json.loads(sys.argv[1]).get(sys.argv[2])
-print(v if isinstance(v, str) else json.dumps(v))' "$BODY" "$1"
-}
+api() { ls_api "$@"; }
+field() { ls_api_field "$@"; }
 
 # fds: descriptors of the server's master and workers together.
 fds() {

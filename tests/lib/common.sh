@@ -1065,3 +1065,24 @@ ls_udp_suite() {
 	    --target "127.0.0.1:$e4" --far-log "$TMPD/echo4.dgrams" \
 	    --gone-timeout 5 --timeout 60
 }
+
+# ls_api METHOD PATH [BODY [KEY]]: an HTTP API request to the last
+# server ($WS_PORT) with key KEY (default $KEY; "-": none); sets CODE
+# and BODY.
+ls_api() {
+	local args=() key=${4-$KEY}
+	[ "$key" = - ] || args+=(-H "X-API-Key: $key")
+	[ -n "${3-}" ] && args+=(--data-binary "$3")
+	rm -f "$TMPD/api.body"
+	CODE=$(curl -s -m 10 -X "$1" "${args[@]}" -o "$TMPD/api.body" \
+	    -w '%{http_code}' "http://127.0.0.1:$WS_PORT$2") || CODE=curl-failed
+	BODY=$(cat "$TMPD/api.body" 2>/dev/null)
+}
+
+# ls_api_field NAME: member NAME of the JSON object in $BODY (a string
+# as it is, anything else as JSON).
+ls_api_field() {
+	python3 -c 'import json,sys
+v = json.loads(sys.argv[1]).get(sys.argv[2])
+print(v if isinstance(v, str) else json.dumps(v))' "$BODY" "$1"
+}
