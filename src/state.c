@@ -104,8 +104,10 @@ state_known(json_t *o, const char *const *names, const char *where,
 			if (strcmp(key, names[i]) == 0)
 				break;
 		if (names[i] == NULL) {
-			snprintf(err, errlen, "%s: unknown member \"%s\"", where,
-			    log_strz(key));
+			snprintf(err, errlen, "%s: unknown member \"%s%s\"",
+			    where, log_str((const uint8_t *)key,
+			    strlen(key) > 64 ? 64 : strlen(key)),
+			    strlen(key) > 64 ? "..." : "");
 			return (-1);
 		}
 	}
@@ -277,6 +279,7 @@ state_parse(const char *buf, size_t len, struct state *st, char *err,
 	static const char *const sides[] = { "entry", "dial", NULL };
 	json_error_t	 je;
 	json_t		*o, *v, *a;
+	const char	*name;
 	size_t		 i, j;
 	char		 e[400];
 	int		 side;
@@ -314,9 +317,9 @@ state_parse(const char *buf, size_t len, struct state *st, char *err,
 		goto bad;
 	}
 	json_array_foreach(v, i, a) {
+		st->st_n = i + 1;	/* freed with st, even if half made */
 		if (state_token(a, i, &st->st_tokens[i], err, errlen) == -1)
 			goto bad;
-		st->st_n = i + 1;
 		for (j = 0; j < i; j++)
 			if (strcmp(st->st_tokens[j].se_token,
 			    st->st_tokens[i].se_token) == 0) {
@@ -333,19 +336,19 @@ state_parse(const char *buf, size_t len, struct state *st, char *err,
 		if (state_known(v, sides, "access", err, errlen) == -1)
 			goto bad;
 		for (side = 0; side < 2; side++) {
-			a = json_object_get(v, side == ACCESS_ENTRY ? "entry" :
-			    "dial");
+			name = side == ACCESS_ENTRY ? "entry" : "dial";
+			a = json_object_get(v, name);
 			if (a == NULL)
 				continue;
 			if (!json_is_array(a)) {
 				snprintf(err, errlen, "access.%s must be an "
-				    "array", sides[side]);
+				    "array", name);
 				goto bad;
 			}
 			if (api_rules_parse(a, &st->st_access[side], e,
 			    sizeof(e)) == -1) {
-				snprintf(err, errlen, "access.%s: %s",
-				    sides[side], e);
+				snprintf(err, errlen, "access.%s: %s", name,
+				    e);
 				goto bad;
 			}
 			st->st_has_access[side] = 1;
