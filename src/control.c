@@ -129,7 +129,7 @@ static void	control_sync_timeout(evutil_socket_t, short, void *);
 static void	control_status(struct control_conn *);
 static int	control_bind_port(int, int *, char *, size_t);
 static int	control_port_used(int);
-static void	control_broadcast_token(struct token *, int);
+static void	control_broadcast_token(struct token *, int, int);
 static void	control_remove_token(struct token *);
 static void	control_send_rules(int, const char *, const struct api_rules *);
 static void	control_access_put(struct control_conn *, const char *, size_t);
@@ -629,9 +629,12 @@ control_bind_port(int port, int *fds, char *err, size_t errlen)
 	return (-1);
 }
 
-/* Tell every worker about tk (remove: that it is gone). */
+/*
+ * Tell every worker about tk (remove: that it is gone; fds: a new
+ * token's SOCKS5 sockets go with it, not an update's).
+ */
 static void
-control_broadcast_token(struct token *tk, int remove)
+control_broadcast_token(struct token *tk, int remove, int fds)
 {
 	struct ipc_token	 it;
 	int			 i, fd;
@@ -651,9 +654,13 @@ control_broadcast_token(struct token *tk, int remove)
 		snprintf(it.it_user, sizeof(it.it_user), "%s", tk->tk_user);
 		snprintf(it.it_pass, sizeof(it.it_pass), "%s", tk->tk_pass);
 	}
+	it.it_max_tunnels = tk->tk_limits.tl_max_tunnels;
+	it.it_max_channels = tk->tk_limits.tl_max_channels;
+	it.it_upload = tk->tk_limits.tl_upload;
+	it.it_download = tk->tk_limits.tl_download;
 	for (i = 0; i < ctl.nworkers; i++) {
 		fd = -1;
-		if (!remove && tk->tk_fds[i] != -1 &&
+		if (!remove && fds && tk->tk_fds[i] != -1 &&
 		    (fd = dup(tk->tk_fds[i])) == -1)
 			log_warn("%s: dup", __func__);
 		/* A worker down now inherits the master's copy later. */
@@ -828,7 +835,8 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 		for (n = 0; n < r.atr_rules.ar_n; n++)
 			(void)rules_add(&tk->tk_rules, r.atr_rules.ar_texts[n],
 			    err, sizeof(err));
-	control_broadcast_token(tk, 0);
+	tk->tk_limits = r.atr_limits;
+	control_broadcast_token(tk, 0, 1);
 	if (tk->tk_kind != TOK_CONNECTOR && r.atr_rules.ar_n > 0)
 		control_send_rules(IPC_RULES_TOKEN, tk->tk_token,
 		    &r.atr_rules);
@@ -844,6 +852,17 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 	    tk->tk_kind == TOK_REVERSE ? tk->tk_port : -2));
 	api_token_req_free(&r);
 	control_sync_queue(cc);
+}
+
+/*
+ * A token that every worker has changed in place (limits, SOCKS5
+ * credentials): lower caps apply to new tunnels and channels, a rate at
+ * once.  No sockets go with it.
+ */
+void
+control_token_update(struct token *tk)
+{
+	control_broadcast_token(tk, 0, 0);
 }
 
 /*
@@ -870,10 +889,10 @@ control_remove_token(struct token *tk)
 				continue;
 			log_info("API: connector token %s removed with its "
 			    "reverse token", log_secret(ctk->tk_token));
-			control_broadcast_token(ctk, 1);
+			control_broadcast_token(ctk, 1, 0);
 			registry_remove(ctk);
 		}
-	control_broadcast_token(tk, 1);
+	control_broadcast_token(tk, 1, 0);
 	for (i = 0; i < LS_MAX_WORKERS; i++)
 		if (tk->tk_fds[i] != -1) {
 			close(tk->tk_fds[i]);
@@ -1115,6 +1134,8 @@ control_status(struct control_conn *cc)
 		    json_integer(st->st_refused));
 		json_object_set_new(e, "fast_open_channels",
 		    json_integer(st->st_fastopen));
+		json_object_set_new(e, "limits", api_limits_json(
+		    &tk->tk_limits));
 		json_array_append_new(toks, e);
 	}
 	json_object_set_new(o, "tokens", toks);
