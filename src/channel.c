@@ -305,7 +305,9 @@ channel_close(struct channel *ch, const char *why, int flush)
 		bufferevent_setwatermark(ch->ch_bev, EV_WRITE, 0, 0);
 		bufferevent_setcb(ch->ch_bev, NULL, channel_flush_write,
 		    channel_flush_event, ch);
-		channel_timer(ch, CH_CLOSE_FLUSH_TIMEOUT);
+		/* A token's write rate makes the flush take longer. */
+		channel_timer(ch, CH_CLOSE_FLUSH_TIMEOUT +
+		    limits_write_secs(ch, evbuffer_get_length(out)));
 		return;
 	}
 	channel_release(ch);

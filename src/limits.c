@@ -30,6 +30,7 @@
 
 #define LIMITS_TICK_MSEC	100		/* refill step */
 #define LIMITS_BURST_MIN	(64 * 1024)	/* bytes */
+#define LIMITS_FLUSH_MAX	86400		/* seconds added to a flush */
 
 static void			 limits_unref(struct token_use *);
 static struct ev_token_bucket_cfg *limits_cfg(const struct token_use *);
@@ -63,9 +64,10 @@ limits_unref(struct token_use *tu)
 }
 
 /*
- * One direction: a rate per tick of LIMITS_TICK_MSEC and a burst of an
- * eighth of a second's worth, at least 64 KiB (and at least one tick's
- * worth, else the burst would cap the rate); 0 is no limit.
+ * One direction: a rate per tick of LIMITS_TICK_MSEC and a burst of a
+ * quarter second's worth, at least 64 KiB and two ticks' worth (a
+ * bucket that a tick fills to the brim loses what a busy moment did not
+ * take, and the rate would fall short of the limit); 0 is no limit.
  */
 static void
 limits_rate_of(uint64_t rate, size_t *per_tick, size_t *burst)
@@ -77,11 +79,11 @@ limits_rate_of(uint64_t rate, size_t *per_tick, size_t *burst)
 		return;
 	}
 	t = (rate * LIMITS_TICK_MSEC + 999) / 1000;
-	b = rate / 8;
+	b = rate / 4;
 	if (b < LIMITS_BURST_MIN)
 		b = LIMITS_BURST_MIN;
-	if (b < t)
-		b = t;
+	if (b < 2 * t)
+		b = 2 * t;
 	*per_tick = (size_t)t;
 	*burst = (size_t)b;
 }
@@ -198,6 +200,21 @@ limits_channel_drop(struct channel *ch)
 	ch->ch_use = NULL;
 	tu->tu_channels--;
 	limits_unref(tu);
+}
+
+int
+limits_write_secs(const struct channel *ch, size_t len)
+{
+	uint64_t	rate, s;
+
+	if (!ch->ch_rated)
+		return (0);
+	rate = ch->ch_use->tu_kind == TOK_REVERSE ?
+	    ch->ch_use->tu_limits.tl_download : ch->ch_use->tu_limits.tl_upload;
+	if (rate == 0)
+		return (0);
+	s = (uint64_t)len / rate + 1;
+	return (s > LIMITS_FLUSH_MAX ? LIMITS_FLUSH_MAX : (int)s);
 }
 
 size_t

@@ -951,6 +951,8 @@ void		 limits_channel_drop(struct channel *);
  * the count of what it read so (the group's bucket).
  */
 size_t		 limits_read_max(struct channel *, size_t);
+/* Seconds that len bytes of output take at a rated channel's write rate. */
+int		 limits_write_secs(const struct channel *, size_t);
 void		 limits_read_done(struct channel *, size_t);
 /* tk's limits changed: the rates apply at once, caps to new ones. */
 void		 limits_update(struct token *);
