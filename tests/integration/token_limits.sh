@@ -3,7 +3,7 @@
 # API key; tokens added through the API with a "limits" object:
 #  - download_rate 10000000 and max_channels 2: a 50 MB download takes
 #    5 s +- 20 % and is sha256-identical, while an unlimited token's
-#    download at the same time is much faster; a 3rd concurrent channel
+#    download at the same time is faster than the limit; a 3rd channel
 #    is refused with SOCKS5 reply 05 01 and works again once one ends;
 #  - download_rate 10000000 for a client with two tunnels: both are
 #    placed on one worker and share the rate (2 x 15 MB in 3 s);
@@ -108,7 +108,9 @@ TLIM=$T
 ls_say "50 MB: limited token $TLIM s, unlimited token $TFREE s"
 ls_between "$TLIM" 4.0 6.0 ||
     fail "a 50 MB download at 10 MB/s took $TLIM s (want 5 s +- 20 %)"
-awk -v f="$TFREE" -v l="$TLIM" 'BEGIN { exit !(1.5 * f < l) }' ||
+# Faster than the limit allows (a loaded machine may not reach much
+# more): it is not in the limited token's rate group.
+awk -v f="$TFREE" -v l="$TLIM" 'BEGIN { exit !(f < 0.9 * l) }' ||
     fail "the unlimited token was slowed: $TFREE s for 50 MB, the limited $TLIM s"
 
 # A client with two tunnels: the master puts both on one worker, so
