@@ -148,6 +148,14 @@ case $rep in
 0501*)	;;
 *)	fail "a 3rd channel on a token with max_channels 2: reply '$rep', want 05 01" ;;
 esac
+# A UDP association is a channel too.
+out=$(ls_socks5 --proxy "127.0.0.1:$LIM" --cmd 3 --target 0.0.0.0:0 \
+    --timeout 10)
+rep=$(ls_field "$out" reply)
+case $rep in
+0501*)	;;
+*)	fail "a UDP association over max_channels 2: reply '$rep', want 05 01" ;;
+esac
 grep -qa 'token channel limit reached' "$TMPD/lim.log" ||
     fail "the client did not log the server's refusal text"
 wait_rc s1
@@ -155,7 +163,7 @@ wait_rc s2
 out=$(ls_socks5 --proxy "127.0.0.1:$LIM" --target "127.0.0.1:$WEB" \
     --http-get /hello --timeout 10)
 ls_expect "$out" http-status 200 "a channel once the others ended"
-ls_say "max_channels: 3rd channel refused with 05 01, then served"
+ls_say "max_channels: 3rd channel and a UDP association refused with 05 01, then served"
 
 # upload_rate 2.5 MB/s: 5 MB in 2 s.
 ls_upload_file 5000000
