@@ -426,6 +426,11 @@ agent_connect_in(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
 		tunnel_refuse(ct, m->m_id, "too many channels");
 		return;
 	}
+	/* The connector token's cap (relays are counted, never rated). */
+	if (!from_link && limits_channel_full(ct->t_use)) {
+		tunnel_refuse(ct, m->m_id, LIMITS_CHANNEL_TEXT);
+		return;
+	}
 	if ((ch = agent_half_new(m->m_id, from_link ? CHF_FROM_LINK : 0,
 	    CH_WAIT_TUNNEL)) == NULL) {
 		if (msg_put_connect_response(ct->t_out, 0, m->m_id,
@@ -440,6 +445,8 @@ agent_connect_in(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
 		agent_release(ch);
 		return;
 	}
+	if (!from_link)
+		(void)limits_channel_take(ch, ct->t_use);
 	agent_enqueue(ch, raw, 0);
 	if ((pt = agent_choose(ch)) != NULL) {
 		agent_attach(ch, pt);

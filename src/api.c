@@ -258,6 +258,89 @@ api_access_body(json_t *entry, json_t *dial)
 	return (api_dump(o));
 }
 
+/*
+ * A token's "limits" object (not ours in the reference): each member
+ * optional, a non-negative integer, 0 = none.  Anything else, or an
+ * unknown member, is a 400 naming it.
+ */
+int
+api_limits_parse(json_t *v, struct token_limits *out, char *err,
+    size_t errlen)
+{
+	static const struct {
+		const char	*name;
+		int		 wide;		/* 64 bits, else 32 */
+	} fields[] = {
+		{ "max_tunnels", 0 },
+		{ "max_channels", 0 },
+		{ "upload_rate", 1 },
+		{ "download_rate", 1 },
+	};
+	const char	*key;
+	json_t		*f;
+	json_int_t	 n;
+	size_t		 i;
+
+	memset(out, 0, sizeof(*out));
+	if (v == NULL || json_is_null(v))
+		return (0);
+	if (!json_is_object(v)) {
+		snprintf(err, errlen, "limits must be an object");
+		return (-1);
+	}
+	json_object_foreach(v, key, f) {
+		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			if (strcmp(key, fields[i].name) == 0)
+				break;
+		if (i == sizeof(fields) / sizeof(fields[0])) {
+			snprintf(err, errlen, "limits: unknown field \"%s\"",
+			    log_strz(key));
+			return (-1);
+		}
+		if (!json_is_integer(f) || (n = json_integer_value(f)) < 0 ||
+		    (!fields[i].wide && (uint64_t)n > UINT32_MAX)) {
+			snprintf(err, errlen, "limits.%s must be a non-negative "
+			    "integer%s", fields[i].name, fields[i].wide ? "" :
+			    " (at most 4294967295)");
+			return (-1);
+		}
+		switch (i) {
+		case 0:
+			out->tl_max_tunnels = (uint32_t)n;
+			break;
+		case 1:
+			out->tl_max_channels = (uint32_t)n;
+			break;
+		case 2:
+			out->tl_upload = (uint64_t)n;
+			break;
+		default:
+			out->tl_download = (uint64_t)n;
+			break;
+		}
+	}
+	return (0);
+}
+
+/* All four members, 0 for none: for the status and the state file. */
+json_t *
+api_limits_json(const struct token_limits *tl)
+{
+	json_t	*o;
+
+	if ((o = json_object()) == NULL)
+		return (NULL);
+	json_object_set_new(o, "max_tunnels",
+	    json_integer((json_int_t)tl->tl_max_tunnels));
+	json_object_set_new(o, "max_channels",
+	    json_integer((json_int_t)tl->tl_max_channels));
+	json_object_set_new(o, "upload_rate",
+	    json_integer((json_int_t)tl->tl_upload));
+	json_object_set_new(o, "download_rate",
+	    json_integer((json_int_t)tl->tl_download));
+	return (o);
+}
+
 void
 api_token_req_free(struct api_token_req *r)
 {
@@ -339,6 +422,9 @@ api_token_parse(const char *body, size_t len, struct api_token_req *r,
 		snprintf(err, errlen, "field \"rules\": %s", e);
 		goto bad;
 	}
+	if (api_limits_parse(json_object_get(o, "limits"), &r->atr_limits,
+	    err, errlen) == -1)
+		goto bad;
 	if ((r->atr_user != NULL && strlen(r->atr_user) > 255) ||
 	    (r->atr_pass != NULL && strlen(r->atr_pass) > 255)) {
 		snprintf(err, errlen, "username and password are limited to "

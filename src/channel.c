@@ -305,7 +305,9 @@ channel_close(struct channel *ch, const char *why, int flush)
 		bufferevent_setwatermark(ch->ch_bev, EV_WRITE, 0, 0);
 		bufferevent_setcb(ch->ch_bev, NULL, channel_flush_write,
 		    channel_flush_event, ch);
-		channel_timer(ch, CH_CLOSE_FLUSH_TIMEOUT);
+		/* A token's write rate makes the flush take longer. */
+		channel_timer(ch, CH_CLOSE_FLUSH_TIMEOUT +
+		    limits_write_secs(ch, evbuffer_get_length(out)));
 		return;
 	}
 	channel_release(ch);
@@ -348,6 +350,7 @@ channel_release(struct channel *ch)
 		event_free(ch->ch_timer);
 		ch->ch_timer = NULL;
 	}
+	limits_channel_drop(ch);	/* before its socket goes */
 	if (ch->ch_bev != NULL) {
 		bufferevent_free(ch->ch_bev);
 		ch->ch_bev = NULL;
@@ -401,6 +404,11 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 		tunnel_refuse(t, m->m_id, "too many channels");
 		return (NULL);
 	}
+	/* The token's cap in this worker (server: t_use). */
+	if (limits_channel_full(t->t_use) && tunnel_find(t, m->m_id) == NULL) {
+		tunnel_refuse(t, m->m_id, LIMITS_CHANNEL_TEXT);
+		return (NULL);
+	}
 	if ((ch = channel_alloc(ops, CH_CONNECTING)) == NULL)
 		return (NULL);
 	memcpy(ch->ch_id, m->m_id, sizeof(ch->ch_id));
@@ -417,6 +425,7 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 		channel_close(ch, "duplicate Connect", 0);
 		return (NULL);
 	}
+	(void)limits_channel_take(ch, t->t_use);
 	return (ch);
 }
 
@@ -554,9 +563,17 @@ channel_read(struct bufferevent *bev, void *arg)
 	struct channel	*ch = arg;
 	size_t		 have = evbuffer_get_length(bufferevent_get_input(bev));
 
-	/* libevent read 4 KiB at most: take what else is there. */
-	if (have < CH_READ_MAX)
-		(void)util_bev_read(bev, CH_READ_MAX - have);
+	size_t		 more;
+	ssize_t		 r;
+
+	/*
+	 * libevent read 4 KiB at most: take what else is there, within the
+	 * token's rate (its group's bucket counts this read too).
+	 */
+	if (have < CH_READ_MAX &&
+	    (more = limits_read_max(ch, CH_READ_MAX - have)) > 0 &&
+	    (r = util_bev_read(bev, more)) > 0)
+		limits_read_done(ch, (size_t)r);
 	channel_pump(ch);
 }
 

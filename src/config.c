@@ -48,7 +48,11 @@ enum {
 	OPT_API_KEEP_CLI,
 	OPT_PORT_POOL,
 	OPT_STATE_FILE,
-	OPT_API_KEY_FILE
+	OPT_API_KEY_FILE,
+	OPT_LIMIT_TUNNELS,
+	OPT_LIMIT_CHANNELS,
+	OPT_LIMIT_UPLOAD,
+	OPT_LIMIT_DOWNLOAD
 };
 
 static const struct option server_opts[] = {
@@ -84,6 +88,10 @@ static const struct option server_opts[] = {
 	{ "port-pool",		required_argument, NULL, OPT_PORT_POOL },
 	{ "state-file",		required_argument, NULL, OPT_STATE_FILE },
 	{ "api-key-file",	required_argument, NULL, OPT_API_KEY_FILE },
+	{ "limit-tunnels",	required_argument, NULL, OPT_LIMIT_TUNNELS },
+	{ "limit-channels",	required_argument, NULL, OPT_LIMIT_CHANNELS },
+	{ "limit-upload",	required_argument, NULL, OPT_LIMIT_UPLOAD },
+	{ "limit-download",	required_argument, NULL, OPT_LIMIT_DOWNLOAD },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -130,6 +138,8 @@ static __dead void	config_die_rule(const char *, const char *,
 static void		 config_add_rule(struct config *, const char *,
 			    const char *);
 static void		 config_env_rules(struct config *);
+static void		 config_limit(struct config *, int, const char *,
+			    const char *);
 static const char	*config_env(const char *);
 static int		 config_parse_bool(const char *, int *);
 static int		 config_parse_int(const char *, long, long, int *);
@@ -189,6 +199,40 @@ config_add_rule(struct config *c, const char *rule, const char *where)
 		config_die_rule(rule, where, err);
 }
 
+/*
+ * --limit-* (or its LINKSOCKS_LIMIT_* variable, named in where): a
+ * count 0..4294967295 or a rate (util_parse_rate).  Bad: status 2.
+ */
+static void
+config_limit(struct config *c, int opt, const char *v, const char *where)
+{
+	uint64_t	n;
+	int		rate = opt == OPT_LIMIT_UPLOAD ||
+			    opt == OPT_LIMIT_DOWNLOAD;
+
+	if (util_parse_rate(v, &n) == -1 || (!rate && (strspn(v,
+	    "0123456789") != strlen(v) || n > UINT32_MAX))) {
+		fprintf(stderr, "linksocks: invalid %s: \"%s\" (%s)\n", where,
+		    v, rate ? "bytes per second, with an optional k, M, G, "
+		    "Ki, Mi or Gi" : "0..4294967295, 0 = none");
+		config_quit(2);
+	}
+	switch (opt) {
+	case OPT_LIMIT_TUNNELS:
+		c->c_limits.tl_max_tunnels = (uint32_t)n;
+		break;
+	case OPT_LIMIT_CHANNELS:
+		c->c_limits.tl_max_channels = (uint32_t)n;
+		break;
+	case OPT_LIMIT_UPLOAD:
+		c->c_limits.tl_upload = n;
+		break;
+	default:
+		c->c_limits.tl_download = n;
+		break;
+	}
+}
+
 /* LINKSOCKS_ACCESS_RULE: rules separated by white space or ';'. */
 static void
 config_env_rules(struct config *c)
@@ -225,6 +269,8 @@ config_usage(const char *sub, int status)
 "                        [--metrics-listen [addr:]port]\n"
 "                        [-k key ...] [--api-key-file file] [--api-keep-cli-tokens]\n"
 "                        [--port-pool lo-hi] [--state-file file]\n"
+"                        [--limit-tunnels n] [--limit-channels n]\n"
+"                        [--limit-upload rate] [--limit-download rate]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -266,6 +312,13 @@ config_usage(const char *sub, int status)
 "      --port-pool LO-HI      ports for API reverse tokens with port 0 (1024-10240)\n"
 "      --state-file FILE      keep the run-time tokens and rules in FILE, load it at\n"
 "                             start, read it again on SIGHUP (LINKSOCKS_STATE_FILE)\n"
+"      --limit-tunnels N      tunnels per -t/-c token, per worker (0 = none;\n"
+"                             LINKSOCKS_LIMIT_TUNNELS)\n"
+"      --limit-channels N     open channels per -t/-c token, per worker\n"
+"                             (0 = none; LINKSOCKS_LIMIT_CHANNELS)\n"
+"      --limit-upload RATE    bytes/s application to target per token, e.g.\n"
+"                             10M or 512Ki (LINKSOCKS_LIMIT_UPLOAD)\n"
+"      --limit-download RATE  bytes/s back to the application (LINKSOCKS_LIMIT_DOWNLOAD)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -701,6 +754,18 @@ config_defaults(struct config *c, enum ls_role role)
 		    65535);
 		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
 		config_env_bool(&c->c_allow_private, "LINKSOCKS_ALLOW_PRIVATE");
+		if ((v = config_env("LINKSOCKS_LIMIT_TUNNELS")) != NULL)
+			config_limit(c, OPT_LIMIT_TUNNELS, v,
+			    "LINKSOCKS_LIMIT_TUNNELS");
+		if ((v = config_env("LINKSOCKS_LIMIT_CHANNELS")) != NULL)
+			config_limit(c, OPT_LIMIT_CHANNELS, v,
+			    "LINKSOCKS_LIMIT_CHANNELS");
+		if ((v = config_env("LINKSOCKS_LIMIT_UPLOAD")) != NULL)
+			config_limit(c, OPT_LIMIT_UPLOAD, v,
+			    "LINKSOCKS_LIMIT_UPLOAD");
+		if ((v = config_env("LINKSOCKS_LIMIT_DOWNLOAD")) != NULL)
+			config_limit(c, OPT_LIMIT_DOWNLOAD, v,
+			    "LINKSOCKS_LIMIT_DOWNLOAD");
 	} else {
 		config_env_string(&c->c_url, "LINKSOCKS_URL");
 		config_env_bool(&c->c_retry_auth, "LINKSOCKS_RETRY_AUTH");
@@ -911,6 +976,18 @@ config_parse(struct config *c, int argc, char **argv)
 			    &c->c_pool_hi) == -1)
 				config_die("invalid --port-pool: \"%s\" (LO-HI, "
 				    "1..65535)", optarg);
+			break;
+		case OPT_LIMIT_TUNNELS:
+			config_limit(c, ch, optarg, "--limit-tunnels");
+			break;
+		case OPT_LIMIT_CHANNELS:
+			config_limit(c, ch, optarg, "--limit-channels");
+			break;
+		case OPT_LIMIT_UPLOAD:
+			config_limit(c, ch, optarg, "--limit-upload");
+			break;
+		case OPT_LIMIT_DOWNLOAD:
+			config_limit(c, ch, optarg, "--limit-download");
 			break;
 		case 'h':
 			config_usage(c->c_subcmd, 0);

@@ -132,7 +132,7 @@ static void	control_sync_timeout(evutil_socket_t, short, void *);
 static void	control_status(struct control_conn *);
 static int	control_bind_port(int, int *, char *, size_t);
 static int	control_port_used(int);
-static void	control_broadcast_token(struct token *, int);
+static void	control_broadcast_token(struct token *, int, int);
 static void	control_remove_token(struct token *);
 static void	control_send_rules(int, const char *, const struct api_rules *);
 static void	control_access_put(struct control_conn *, const char *, size_t);
@@ -143,6 +143,8 @@ static struct token *control_state_add(const struct state_token *, int,
 		    char *, size_t);
 static int	control_state_save(void);
 static int	control_reload_state(void);
+static int	control_reload_token(struct token *,
+		    const struct state_token *);
 
 void
 control_init(struct event_base *base, const struct control_ops *ops,
@@ -647,9 +649,12 @@ control_bind_port(int port, int *fds, char *err, size_t errlen)
 	return (-1);
 }
 
-/* Tell every worker about tk (remove: that it is gone). */
+/*
+ * Tell every worker about tk (remove: that it is gone; fds: a new
+ * token's SOCKS5 sockets go with it, not an update's).
+ */
 static void
-control_broadcast_token(struct token *tk, int remove)
+control_broadcast_token(struct token *tk, int remove, int fds)
 {
 	struct ipc_token	 it;
 	int			 i, fd;
@@ -669,9 +674,13 @@ control_broadcast_token(struct token *tk, int remove)
 		snprintf(it.it_user, sizeof(it.it_user), "%s", tk->tk_user);
 		snprintf(it.it_pass, sizeof(it.it_pass), "%s", tk->tk_pass);
 	}
+	it.it_max_tunnels = tk->tk_limits.tl_max_tunnels;
+	it.it_max_channels = tk->tk_limits.tl_max_channels;
+	it.it_upload = tk->tk_limits.tl_upload;
+	it.it_download = tk->tk_limits.tl_download;
 	for (i = 0; i < ctl.nworkers; i++) {
 		fd = -1;
-		if (!remove && tk->tk_fds[i] != -1 &&
+		if (!remove && fds && tk->tk_fds[i] != -1 &&
 		    (fd = dup(tk->tk_fds[i])) == -1)
 			log_warn("%s: dup", __func__);
 		/* A worker down now inherits the master's copy later. */
@@ -873,7 +882,8 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 		if (r.atr_rules.ar_n > 0)
 			tk->tk_rules_json = json_incref(r.atr_rules.ar_json);
 	}
-	control_broadcast_token(tk, 0);
+	tk->tk_limits = r.atr_limits;
+	control_broadcast_token(tk, 0, 1);
 	if (tk->tk_kind != TOK_CONNECTOR && r.atr_rules.ar_n > 0)
 		control_send_rules(IPC_RULES_TOKEN, tk->tk_token,
 		    &r.atr_rules);
@@ -890,6 +900,17 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 	    tk->tk_kind == TOK_REVERSE ? tk->tk_port : -2));
 	api_token_req_free(&r);
 	control_sync_queue(cc);
+}
+
+/*
+ * A token that every worker has changed in place (limits, SOCKS5
+ * credentials): lower caps apply to new tunnels and channels, a rate at
+ * once.  No sockets go with it.
+ */
+void
+control_token_update(struct token *tk)
+{
+	control_broadcast_token(tk, 0, 0);
 }
 
 /*
@@ -916,10 +937,10 @@ control_remove_token(struct token *tk)
 				continue;
 			log_info("API: connector token %s removed with its "
 			    "reverse token", log_secret(ctk->tk_token));
-			control_broadcast_token(ctk, 1);
+			control_broadcast_token(ctk, 1, 0);
 			registry_remove(ctk);
 		}
-	control_broadcast_token(tk, 1);
+	control_broadcast_token(tk, 1, 0);
 	for (i = 0; i < LS_MAX_WORKERS; i++)
 		if (tk->tk_fds[i] != -1) {
 			close(tk->tk_fds[i]);
@@ -1162,6 +1183,8 @@ control_status(struct control_conn *cc)
 		    json_integer(st->st_refused));
 		json_object_set_new(e, "fast_open_channels",
 		    json_integer(st->st_fastopen));
+		json_object_set_new(e, "limits", api_limits_json(
+		    &tk->tk_limits));
 		json_array_append_new(toks, e);
 	}
 	json_object_set_new(o, "tokens", toks);
@@ -1274,6 +1297,7 @@ control_state_add(const struct state_token *se, int bind, char *err,
 	if (tk == NULL)
 		return (NULL);
 	tk->tk_api = se->se_provider == NULL;
+	tk->tk_limits = se->se_limits;
 	if (tk->tk_kind != TOK_CONNECTOR && se->se_rules.ar_n > 0) {
 		for (n = 0; n < se->se_rules.ar_n; n++)
 			(void)rules_add(&tk->tk_rules, se->se_rules.ar_texts[n],
@@ -1393,11 +1417,7 @@ control_same_binding(const struct token *tk, const struct state_token *se)
 		return (1);
 	case TOK_REVERSE:
 		return (tk->tk_autonomy == se->se_autonomy &&
-		    (se->se_autonomy || tk->tk_port == se->se_port) &&
-		    (tk->tk_user == NULL) == (se->se_user == NULL) &&
-		    (tk->tk_user == NULL || (strcmp(tk->tk_user,
-		    se->se_user) == 0 && strcmp(tk->tk_pass,
-		    se->se_pass) == 0)));
+		    (se->se_autonomy || tk->tk_port == se->se_port));
 	case TOK_CONNECTOR:
 		if (se->se_provider != NULL)
 			snprintf(target, sizeof(target), "%s#%s",
@@ -1420,6 +1440,17 @@ control_state_find(const struct state *st, const char *token)
 		if (strcmp(st->st_tokens[i].se_token, token) == 0)
 			return (&st->st_tokens[i]);
 	return (NULL);
+}
+
+/* Are a reverse token's SOCKS5 credentials those of entry se? */
+static int
+control_same_credentials(const struct token *tk,
+    const struct state_token *se)
+{
+	if ((tk->tk_user == NULL) != (se->se_user == NULL))
+		return (0);
+	return (tk->tk_user == NULL || (strcmp(tk->tk_user, se->se_user) ==
+	    0 && strcmp(tk->tk_pass, se->se_pass) == 0));
 }
 
 /* Are a token's rules those of entry se? */
@@ -1454,6 +1485,46 @@ control_kind_name(enum token_kind k)
 {
 	return (k == TOK_FORWARD ? "forward" : k == TOK_REVERSE ? "reverse" :
 	    "connector");
+}
+
+/*
+ * SIGHUP, a token that stays: new limits or SOCKS5 credentials are
+ * changed in place in every worker (control_token_update).  The number
+ * of changes (0 or 1).
+ */
+static int
+control_reload_token(struct token *tk, const struct state_token *se)
+{
+	const struct token_limits *a = &tk->tk_limits, *b = &se->se_limits;
+	int	 limits, creds;
+
+	limits = a->tl_max_tunnels != b->tl_max_tunnels ||
+	    a->tl_max_channels != b->tl_max_channels ||
+	    a->tl_upload != b->tl_upload || a->tl_download != b->tl_download;
+	creds = tk->tk_kind == TOK_REVERSE &&
+	    !control_same_credentials(tk, se);
+	if (!limits && !creds)
+		return (0);
+	tk->tk_limits = *b;
+	if (creds) {
+		free(tk->tk_user);
+		free(tk->tk_pass);
+		tk->tk_user = util_xstrdup(se->se_user);
+		tk->tk_pass = util_xstrdup(se->se_pass);
+	}
+	control_token_update(tk);
+	if (limits)
+		log_info("SIGHUP: %s token %s: limits changed (tunnels %u, "
+		    "channels %u, upload %llu B/s, download %llu B/s; 0 = none)",
+		    control_kind_name(tk->tk_kind), log_secret(tk->tk_token),
+		    b->tl_max_tunnels, b->tl_max_channels,
+		    (unsigned long long)b->tl_upload,
+		    (unsigned long long)b->tl_download);
+	if (creds)
+		log_info("SIGHUP: reverse token %s: SOCKS5 credentials %s",
+		    log_secret(tk->tk_token), tk->tk_user != NULL ?
+		    "changed" : "removed");
+	return (1);
 }
 
 /*
@@ -1509,7 +1580,7 @@ control_reload_state(void)
 					    err);
 					continue;
 				}
-				control_broadcast_token(tk, 0);
+				control_broadcast_token(tk, 0, 1);
 				if (tk->tk_rules.rs_n > 0)
 					control_send_rules(IPC_RULES_TOKEN,
 					    tk->tk_token, &se->se_rules);
@@ -1526,6 +1597,7 @@ control_reload_state(void)
 				    "is kept", i);
 				continue;
 			}
+			changes += control_reload_token(tk, se);
 			if (tk->tk_kind == TOK_CONNECTOR ||
 			    control_same_rules(tk, se))
 				continue;

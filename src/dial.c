@@ -122,6 +122,7 @@ dial_event(struct bufferevent *bev, short what, void *arg)
 		if (msg_put_connect_response(ch->ch_tun->t_out, 1, ch->ch_id,
 		    NULL) == 0)
 			tunnel_flush_msg(ch->ch_tun);
+		limits_channel_rate(ch);	/* the token's rates, if any */
 		channel_start_relay(ch);
 		return;
 	}
@@ -163,6 +164,7 @@ dial_next(struct channel *ch)
 		old = bufferevent_get_output(ch->ch_bev);
 		evbuffer_unfreeze(old, 1);
 		rc = evbuffer_add_buffer(bufferevent_get_output(bev), old);
+		limits_channel_unrate(ch);
 		bufferevent_free(ch->ch_bev);
 		ch->ch_bev = NULL;
 		if (rc == -1) {

@@ -45,6 +45,7 @@ static void	front_read(struct bufferevent *, void *);
 static void	front_event(struct bufferevent *, short, void *);
 static void	front_request(struct channel *);
 static int	front_allowed(struct channel *);
+static int	front_counted(struct channel *);
 static void	front_fail(struct channel *, uint8_t, const char *);
 static void	front_handoff(struct channel *, int);
 static void	front_start(struct channel *, struct tunnel *);
@@ -360,6 +361,28 @@ front_allowed(struct channel *ch)
 	return (0);
 }
 
+/*
+ * A server's reverse port: the request (CONNECT or UDP ASSOCIATE) counts
+ * against its token's channel cap, and the application's socket joins
+ * the token's rate group.  At the cap: 05 01, one log line.
+ */
+static int
+front_counted(struct channel *ch)
+{
+	struct token	*tk;
+
+	if (ls_conf->c_role != ROLE_SERVER || ch->ch_group == NULL ||
+	    (tk = ch->ch_group->g_token) == NULL)
+		return (1);
+	if (limits_channel_take(ch, limits_use(tk)) == -1) {
+		STAT_INC(ST_CONNECT_LIMIT);
+		front_fail(ch, S5_REP_FAIL, LIMITS_CHANNEL_TEXT);
+		return (0);
+	}
+	limits_channel_rate(ch);
+	return (1);
+}
+
 static void
 front_request(struct channel *ch)
 {
@@ -373,7 +396,7 @@ front_request(struct channel *ch)
 	}
 	ch->ch_port = ch->ch_s5->s5_port;
 	preauth_remove(&ch->ch_preauth);	/* negotiated */
-	if (!front_allowed(ch))
+	if (!front_allowed(ch) || !front_counted(ch))
 		return;
 	/* Stop reading: early data stays queued until the channel runs. */
 	bufferevent_disable(ch->ch_bev, EV_READ);
@@ -515,7 +538,8 @@ front_connect_response(struct channel *ch, const struct msg *m,
 		}
 		/* The far side's access rules (dial.c) or its caps said no. */
 		front_reply(ch, strcmp(err, "destination not allowed") == 0 ?
-		    S5_REP_NOTALLOWED : strcmp(err, "too many channels") == 0 ?
+		    S5_REP_NOTALLOWED : strcmp(err, "too many channels") == 0 ||
+		    strcmp(err, LIMITS_CHANNEL_TEXT) == 0 ?
 		    S5_REP_FAIL : S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "remote connect failed", 1);
 		return;

@@ -751,6 +751,18 @@ enum ls_role {
 	ROLE_PROVIDER		/* client -r */
 };
 
+/*
+ * Per-token limits; 0 = none.  Rates in bytes per second, seen from the
+ * application: upload = application to target, download = back.  Every
+ * worker enforces them for the tunnels and channels it holds (limits.c).
+ */
+struct token_limits {
+	uint32_t	tl_max_tunnels;
+	uint32_t	tl_max_channels;
+	uint64_t	tl_upload;
+	uint64_t	tl_download;
+};
+
 struct config {
 	enum ls_role	 c_role;
 	const char	*c_subcmd;	/* as typed: server client provider connector */
@@ -779,6 +791,7 @@ struct config {
 	int		 c_allow_private;	/* --allow-private */
 	int		 c_max_channels;	/* per tunnel */
 	int		 c_max_udp;		/* UDP associations per tunnel */
+	struct token_limits c_limits;		/* --limit-*: the CLI tokens */
 	char		*c_metrics_host;	/* --metrics-listen */
 	int		 c_metrics_port;
 	/* server */
@@ -836,6 +849,7 @@ enum token_kind {
 
 struct group;
 struct listen_guard;
+struct token_use;
 
 struct token {
 	TAILQ_ENTRY(token)	 tk_entry;
@@ -856,6 +870,8 @@ struct token {
 	int			 tk_api;	/* added through the HTTP API */
 	struct rules		 tk_rules;	/* its own access rules */
 	struct json_t		*tk_rules_json;	/* master: ... as given */
+	struct token_limits	 tk_limits;	/* 0 = none (above) */
+	struct token_use	*tk_use;	/* worker: its counts (limits.c) */
 };
 
 /*
@@ -896,6 +912,58 @@ void		 registry_internal_key(const struct token *, const uint8_t *,
 		    char *, size_t);
 /* Build the CLI tokens (master, before fork). */
 void		 registry_init(struct config *);
+
+/* ------------------------------------------------------------------ */
+/* limits.c: a token's limits in this worker                           */
+
+struct channel;
+
+#define LIMITS_TUNNEL_TEXT	"token tunnel limit reached"
+#define LIMITS_CHANNEL_TEXT	"token channel limit reached"
+
+/*
+ * What one worker holds of a token: its authenticated tunnels, its open
+ * channels and, with a rate, the libevent group its sockets share.  A
+ * tunnel and a channel keep a reference, so a removed token's channels
+ * that still flush find it.
+ */
+struct token_use {
+	unsigned		 tu_refs;
+	enum token_kind		 tu_kind;
+	struct token_limits	 tu_limits;
+	unsigned		 tu_tunnels;
+	unsigned		 tu_channels;
+	struct bufferevent_rate_limit_group *tu_group;
+	unsigned		 tu_members;	/* sockets in tu_group */
+};
+
+/* tk's counts here, made on first use (NULL: out of memory). */
+struct token_use *limits_use(struct token *);
+/* A tunnel authenticating with tk: 0 and *out, or -1 at the cap. */
+int		 limits_tunnel_take(struct token *, struct token_use **);
+void		 limits_tunnel_drop(struct token_use *);
+/* Is tu (NULL: none) at its channel cap? */
+int		 limits_channel_full(const struct token_use *);
+/* A new channel counted against tu (NULL: none): -1 at the cap. */
+int		 limits_channel_take(struct channel *, struct token_use *);
+/* Its socket (ch_bev) joins the token's rate group, if it has rates. */
+void		 limits_channel_rate(struct channel *);
+/* Before ch_bev is freed or replaced: out of the group. */
+void		 limits_channel_unrate(struct channel *);
+/* The channel ends: out of the group, uncounted. */
+void		 limits_channel_drop(struct channel *);
+/*
+ * How much a rated channel may read now beyond libevent's own read, and
+ * the count of what it read so (the group's bucket).
+ */
+size_t		 limits_read_max(struct channel *, size_t);
+/* Seconds that len bytes of output take at a rated channel's write rate. */
+int		 limits_write_secs(const struct channel *, size_t);
+void		 limits_read_done(struct channel *, size_t);
+/* tk's limits changed: the rates apply at once, caps to new ones. */
+void		 limits_update(struct token *);
+/* tk leaves the registry. */
+void		 limits_token_gone(struct token *);
 
 /* ------------------------------------------------------------------ */
 /* access.c: this process's destination policy (rules.c + its role)     */
@@ -946,6 +1014,8 @@ void		 util_set_nodelay(int);
 ssize_t		 util_bev_read(struct bufferevent *, size_t);
 char		*util_xstrdup(const char *);
 int		 util_parse_uuid(const char *, uint8_t *);
+/* Bytes per second: N with k, M, G (1000s) or Ki, Mi, Gi (1024s). */
+int		 util_parse_rate(const char *, uint64_t *);
 int		 util_hexval(int);
 /* Length of the UTF-8 sequence at p, 0 if ill-formed (RFC 3629). */
 size_t		 util_utf8_seq(const uint8_t *, size_t);
@@ -1054,6 +1124,10 @@ struct ipc_token {
 	char		 it_owner[IPC_KEYLEN];
 	char		 it_user[256];	/* reverse: SOCKS5 credentials */
 	char		 it_pass[256];
+	uint32_t	 it_max_tunnels;	/* struct token_limits */
+	uint32_t	 it_max_channels;
+	uint64_t	 it_upload;
+	uint64_t	 it_download;
 };
 
 /*
@@ -1232,6 +1306,7 @@ struct api_token_req {
 	char		*atr_pass;
 	char		*atr_reverse_token;	/* connector */
 	struct api_rules atr_rules;		/* its own access rules */
+	struct token_limits atr_limits;		/* limits (0 = none) */
 };
 
 int		 api_token_parse(const char *, size_t, struct api_token_req *,
@@ -1241,6 +1316,11 @@ char		*api_delete_parse(const char *, size_t);
 int		 api_rules_parse(struct json_t *, struct api_rules *, char *,
 		    size_t);
 void		 api_rules_free(struct api_rules *);
+/* A "limits" object into out (absent fields 0).  0, or -1 with err. */
+int		 api_limits_parse(struct json_t *, struct token_limits *,
+		    char *, size_t);
+/* {"max_tunnels":N,"max_channels":N,"upload_rate":N,"download_rate":N} */
+struct json_t	*api_limits_json(const struct token_limits *);
 int		 api_access_parse(const char *, size_t, struct api_access_req *,
 		    char *, size_t);
 void		 api_access_req_free(struct api_access_req *);
@@ -1266,6 +1346,7 @@ struct state_token {
 	char		*se_reverse;	/* connector: its reverse token */
 	char		*se_provider;	/* ... made by this provider instance */
 	struct api_rules se_rules;
+	struct token_limits se_limits;
 };
 
 struct state {
@@ -1288,6 +1369,9 @@ const char	*state_level_name(int);
 
 /* ------------------------------------------------------------------ */
 /* control.c: the HTTP API and run-time registry changes (master)      */
+
+/* Send a changed token (limits, credentials) to every worker. */
+void		 control_token_update(struct token *);
 
 struct control_conn;
 struct control_ops {
@@ -1428,6 +1512,7 @@ struct tunnel {
 	double			 t_link_rx;	/* link: last message, monotonic */
 	char			 t_name[64];
 	char			*t_token;	/* server: raw token it used */
+	struct token_use	*t_use;		/* server: its token's limits */
 	struct stats_token	*t_stats;	/* server: its token's counters,
 						 * set before TUN_OPEN */
 	/*
@@ -1622,6 +1707,8 @@ struct channel {
 	struct evbuffer		*ch_pending;	/* agent: frames queued; socks:
 						 * Data before the reply */
 	struct udp_assoc	*ch_udp;	/* udp */
+	struct token_use	*ch_use;	/* counted against a token */
+	int			 ch_rated;	/* ch_bev in its rate group */
 	/* Credit (t_credit): what we may send, and what the peer may. */
 	int64_t			 ch_tx_credit;
 	uint64_t		 ch_rx_added;	/* payload bytes received */

@@ -597,6 +597,10 @@ master_connector(struct master *m, struct master_worker *w,
 			    r.ic_owner);
 			snprintf(it.it_owner, sizeof(it.it_owner), "%s",
 			    r.ic_owner);
+			it.it_max_tunnels = tk->tk_limits.tl_max_tunnels;
+			it.it_max_channels = tk->tk_limits.tl_max_channels;
+			it.it_upload = tk->tk_limits.tl_upload;
+			it.it_download = tk->tk_limits.tl_download;
 			master_broadcast(m, IPC_TOKEN, &it, sizeof(it));
 			log_info("connector token %s added for instance %s",
 			    log_secret(tk->tk_token), master_owner(r.ic_owner));

@@ -3,9 +3,10 @@
  * side).  An accepted socket waits here up to 200 ms for its request
  * head, which is then read with MSG_PEEK (nothing is consumed); the
  * token hash of a /socket?token= query is looked up in the registry: a
- * connector goes where its group's providers are, a provider's
- * connections spread over the workers, anything else (TLS, message
- * auth, an unknown token) goes to the least loaded worker.
+ * token with limits goes to one worker chosen from its digest (but its
+ * providers spread), a connector goes where its group's providers are, a
+ * provider's connections spread over the workers, anything else (TLS,
+ * message auth, an unknown token) goes to the least loaded worker.
  *
  * The master owns the worker table: it passes a view of it (struct
  * placement_worker) and a callback that sends the socket, so nothing
@@ -34,6 +35,8 @@ struct placement_peek {
 static unsigned	 placement_rr;
 
 static int	 placement_pick(const struct placement_worker *, int);
+static int	 placement_limited(const struct token *,
+		    const struct placement_worker *, int);
 static void	 placement_ready(evutil_socket_t, short, void *);
 
 /* Least-loaded placement of a tunnel client among live workers. */
@@ -55,6 +58,32 @@ placement_pick(const struct placement_worker *pw, int n)
 	}
 	placement_rr++;
 	return (best);
+}
+
+/*
+ * A token with limits keeps its tunnels on one worker, chosen from its
+ * digest among the live ones, so that worker's counts and rate group
+ * are the token's.  -1: no live worker.
+ */
+static int
+placement_limited(const struct token *tk, const struct placement_worker *pw,
+    int n)
+{
+	unsigned	live = 0, k;
+	int		i;
+
+	for (i = 0; i < n; i++)
+		if (pw[i].pw_live)
+			live++;
+	if (live == 0)
+		return (-1);
+	k = ((unsigned)tk->tk_digest[0] << 24 |
+	    (unsigned)tk->tk_digest[1] << 16 |
+	    (unsigned)tk->tk_digest[2] << 8 | tk->tk_digest[3]) % live;
+	for (i = 0; i < n; i++)
+		if (pw[i].pw_live && k-- == 0)
+			return (i);
+	return (-1);
 }
 
 /*
@@ -107,6 +136,13 @@ placement_place(int fd, const struct placement_worker *pw, int n)
 	if (placement_parse(buf, &pr) == -1 ||
 	    (tk = registry_find_hash(pr.pr_hash)) == NULL)
 		return (placement_pick(pw, n));
+	/* Limits: one worker, but providers still spread (their ports). */
+	if ((tk->tk_limits.tl_max_tunnels != 0 ||
+	    tk->tk_limits.tl_max_channels != 0 ||
+	    tk->tk_limits.tl_upload != 0 || tk->tk_limits.tl_download != 0) &&
+	    !(tk->tk_kind == TOK_REVERSE && pr.pr_reverse) &&
+	    (best = placement_limited(tk, pw, n)) != -1)
+		return (best);
 	if (tk->tk_kind == TOK_CONNECTOR) {
 		g = registry_group(tk->tk_target, 0);
 		connector = 1;

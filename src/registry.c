@@ -139,6 +139,7 @@ registry_remove(struct token *tk)
 	TAILQ_REMOVE(&registry_tokens, tk, tk_entry);
 	if (tk->tk_group != NULL && tk->tk_group->g_token == tk)
 		tk->tk_group->g_token = NULL;
+	limits_token_gone(tk);
 	free(tk->tk_user);
 	free(tk->tk_pass);
 	rules_clear(&tk->tk_rules);
@@ -211,6 +212,7 @@ registry_init(struct config *c)
 		if ((tk = registry_add(TOK_FORWARD, c->c_token, NULL, err,
 		    sizeof(err))) == NULL)
 			fatalx("%s", err);
+		tk->tk_limits = c->c_limits;
 		free(c->c_token);
 		c->c_token = util_xstrdup(tk->tk_token);
 		return;
@@ -218,6 +220,7 @@ registry_init(struct config *c)
 	if ((tk = registry_add(TOK_REVERSE, c->c_token, NULL, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
+	tk->tk_limits = c->c_limits;
 	free(c->c_token);
 	c->c_token = util_xstrdup(tk->tk_token);
 	if (c->c_autonomy) {
@@ -234,6 +237,7 @@ registry_init(struct config *c)
 	if ((ctk = registry_add(TOK_CONNECTOR, c->c_connector_token,
 	    tk->tk_token, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	ctk->tk_limits = c->c_limits;
 	free(c->c_connector_token);
 	c->c_connector_token = util_xstrdup(ctk->tk_token);
 }

@@ -56,6 +56,7 @@ static struct log_rl	server_rl_nofd = LOG_RL_INIT(1.0);
 static struct log_rl	server_rl_auth = LOG_RL_INIT(1.0);
 static struct log_rl	server_rl_refused = LOG_RL_INIT(1.0);
 static struct log_rl	server_rl_handoff = LOG_RL_INIT(1.0);
+static struct log_rl	server_rl_limit = LOG_RL_INIT(1.0);
 
 static void	server_init(void);
 static void	server_accept_fd(int);
@@ -63,6 +64,8 @@ static void	server_drain(void);
 static void	server_providers(const struct ipc_providers *);
 static void	server_handoff_in(const void *, size_t, int);
 static void	server_token_update(const struct ipc_token *, int);
+static void	server_token_limits(struct token *,
+		    const struct ipc_token *);
 static void	server_sync(const struct ipc_sync *);
 static void	server_rules(const struct ipc_rules *);
 static void	server_connector_result(const struct ipc_connector *);
@@ -367,6 +370,29 @@ server_token_update(const struct ipc_token *itp, int fd)
 		registry_remove(tk);
 		return;
 	}
+	if ((tk = registry_find(it.it_token)) != NULL &&
+	    tk->tk_kind == (enum token_kind)it.it_kind &&
+	    (tk->tk_kind != TOK_CONNECTOR || strcmp(tk->tk_target,
+	    it.it_target) == 0)) {
+		/* A change of a token we have: its limits, its credentials. */
+		if (fd != -1)
+			close(fd);
+		server_token_limits(tk, &it);
+		if (it.it_owner[0] != '\0') {
+			free(tk->tk_owner);
+			tk->tk_owner = util_xstrdup(it.it_owner);
+		}
+		free(tk->tk_user);
+		free(tk->tk_pass);
+		tk->tk_user = tk->tk_pass = NULL;
+		if (tk->tk_kind == TOK_REVERSE && it.it_user[0] != '\0' &&
+		    it.it_pass[0] != '\0') {
+			tk->tk_user = util_xstrdup(it.it_user);
+			tk->tk_pass = util_xstrdup(it.it_pass);
+		}
+		log_debug("token %s updated", log_secret(tk->tk_token));
+		return;
+	}
 	if ((tk = registry_add(it.it_kind, it.it_token, it.it_target, err,
 	    sizeof(err))) == NULL) {
 		if (fd != -1)
@@ -379,6 +405,7 @@ server_token_update(const struct ipc_token *itp, int fd)
 		free(tk->tk_owner);
 		tk->tk_owner = util_xstrdup(it.it_owner);
 	}
+	server_token_limits(tk, &it);
 	if (tk->tk_kind != TOK_REVERSE) {
 		if (fd != -1)
 			close(fd);
@@ -395,6 +422,17 @@ server_token_update(const struct ipc_token *itp, int fd)
 		access_own_port(tk->tk_port);	/* never dialled */
 		server_listeners();
 	}
+}
+
+/* The limits an IPC_TOKEN carries, applied to tk (rates at once). */
+static void
+server_token_limits(struct token *tk, const struct ipc_token *it)
+{
+	tk->tk_limits.tl_max_tunnels = it->it_max_tunnels;
+	tk->tk_limits.tl_max_channels = it->it_max_channels;
+	tk->tk_limits.tl_upload = it->it_upload;
+	tk->tk_limits.tl_download = it->it_download;
+	limits_update(tk);
 }
 
 /* An access rule list from the master (the API), one rule a message. */
@@ -826,6 +864,14 @@ server_authenticate(struct server_conn *sc, struct token *tk,
 		kind = TUNK_CONNECTOR;
 		break;
 	}
+	/* The token's tunnel cap in this worker: a clear refusal. */
+	if (limits_tunnel_take(tk, &t->t_use) == -1) {
+		log_ratelimit(&server_rl_limit, LL_INFO, "tunnel %s: refused: "
+		    "%s (%u)", t->t_name, LIMITS_TUNNEL_TEXT,
+		    tk->tk_limits.tl_max_tunnels);
+		server_auth_answer(sc, LIMITS_TUNNEL_TEXT);
+		return;
+	}
 	/* Out of the pre-authentication budget: the normal limits apply. */
 	throttle_success((struct sockaddr *)&sc->sc_ss);
 	evtimer_del(sc->sc_timer);
@@ -990,5 +1036,7 @@ server_closed(struct tunnel *t, const char *why)
 		g->g_connectors--;
 	if (t->t_state == TUN_CLOSED && t->t_token != NULL)
 		log_info("tunnel %s: closed: %s", t->t_name, why);
+	limits_tunnel_drop(t->t_use);
+	t->t_use = NULL;
 	server_conn_free(sc);
 }

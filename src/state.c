@@ -8,7 +8,8 @@
  *
  *	{ "version": 1,
  *	  "tokens": [
- *	    { "type": "forward", "token": "...", "rules": [...] },
+ *	    { "type": "forward", "token": "...", "rules": [...],
+ *	      "limits": { "max_tunnels": 2, "download_rate": 10000000 } },
  *	    { "type": "reverse", "token": "...", "port": 1080,
  *	      "username": "...", "password": "...",
  *	      "allow_manage_connector": false, "rules": [...] },
@@ -148,7 +149,7 @@ state_token(json_t *o, size_t idx, struct state_token *se, char *err,
 {
 	static const char *const names[] = { "type", "token", "port",
 	    "username", "password", "allow_manage_connector", "reverse_token",
-	    "provider", "rules", NULL };
+	    "provider", "rules", "limits", NULL };
 	json_t		*v;
 	const char	*type;
 	char		 where[64], e[400];
@@ -210,6 +211,9 @@ state_token(json_t *o, size_t idx, struct state_token *se, char *err,
 		se->se_autonomy = json_is_true(v);
 	}
 	if (api_rules_parse(json_object_get(o, "rules"), &se->se_rules, e,
+	    sizeof(e)) == -1)
+		goto bad;
+	if (api_limits_parse(json_object_get(o, "limits"), &se->se_limits, e,
 	    sizeof(e)) == -1)
 		goto bad;
 	/* What each kind needs, and nothing it cannot have. */
@@ -471,6 +475,11 @@ state_token_json(const struct token *tk)
 	}
 	if (tk->tk_kind != TOK_CONNECTOR && tk->tk_rules_json != NULL)
 		json_object_set(o, "rules", tk->tk_rules_json);
+	if (tk->tk_limits.tl_max_tunnels != 0 ||
+	    tk->tk_limits.tl_max_channels != 0 ||
+	    tk->tk_limits.tl_upload != 0 || tk->tk_limits.tl_download != 0)
+		json_object_set_new(o, "limits",
+		    api_limits_json(&tk->tk_limits));
 	return (o);
 }
 

@@ -454,7 +454,14 @@ tunnel_refuse(struct tunnel *t, const uint8_t *id, const char *text)
 {
 	tunnel_count_connect(t, ST_CONNECT_LIMIT);
 	t->t_refused++;
-	if ((t->t_refused & (t->t_refused - 1)) == 0)
+	if ((t->t_refused & (t->t_refused - 1)) == 0 &&
+	    strcmp(text, LIMITS_CHANNEL_TEXT) == 0)
+		log_info("tunnel %s: Connect for channel %s refused: %s (%u "
+		    "refused on this tunnel; the token's limit in this worker "
+		    "is %u channels)", t->t_name, log_id(id), text,
+		    t->t_refused, t->t_use != NULL ?
+		    t->t_use->tu_limits.tl_max_channels : 0);
+	else if ((t->t_refused & (t->t_refused - 1)) == 0)
 		log_info("tunnel %s: Connect for channel %s refused: %s (%u "
 		    "refused on this tunnel; limits %d channels, %d UDP)",
 		    t->t_name, log_id(id), text, t->t_refused,

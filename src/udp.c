@@ -525,7 +525,8 @@ udp_connect_response(struct channel *ch, const struct msg *m,
 		ch->ch_flags |= CHF_DISC_SENT;
 		/* The far side's caps: a general failure. */
 		if (ch->ch_state == CH_REPLY_OWED)
-			front_reply(ch, strncmp(err, "too many ", 9) == 0 ?
+			front_reply(ch, strncmp(err, "too many ", 9) == 0 ||
+			    strcmp(err, LIMITS_CHANNEL_TEXT) == 0 ?
 			    S5_REP_FAIL : S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "remote association failed", 1);
 		return;

@@ -376,3 +376,39 @@ util_bev_read(struct bufferevent *bev, size_t max)
 	evbuffer_freeze(in, 0);
 	return (r);
 }
+
+/*
+ * A rate in bytes per second: decimal digits, then nothing or one of k,
+ * M, G (powers of 1000) or Ki, Mi, Gi (powers of 1024).  0 on success,
+ * -1 for anything else or above INT64_MAX.
+ */
+int
+util_parse_rate(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char	*sfx;
+		uint64_t	 mul;
+	} sfx[] = {
+		{ "", 1 },
+		{ "k", 1000ULL }, { "M", 1000000ULL }, { "G", 1000000000ULL },
+		{ "Ki", 1024ULL }, { "Mi", 1048576ULL }, { "Gi", 1073741824ULL },
+	};
+	uint64_t	 n = 0;
+	size_t		 i;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (n > (uint64_t)INT64_MAX / 10)
+			return (-1);
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
+		if (strcmp(s, sfx[i].sfx) == 0)
+			break;
+	if (i == sizeof(sfx) / sizeof(sfx[0]) ||
+	    (n > 0 && sfx[i].mul > (uint64_t)INT64_MAX / n))
+		return (-1);
+	*out = n * sfx[i].mul;
+	return (0);
+}

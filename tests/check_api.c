@@ -132,6 +132,75 @@ START_TEST(test_token_errors)
 }
 END_TEST
 
+START_TEST(test_limits)
+{
+	struct api_token_req	 r;
+	struct token_limits	 tl;
+	json_t			*o;
+	char			 err[512], *s;
+	const char		*b = "{\"type\":\"forward\",\"limits\":"
+	    "{\"max_tunnels\":3,\"max_channels\":4294967295,"
+	    "\"upload_rate\":0,\"download_rate\":10000000000}}";
+
+	ck_assert_int_eq(api_token_parse(b, strlen(b), &r, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(r.atr_limits.tl_max_tunnels, 3);
+	ck_assert_uint_eq(r.atr_limits.tl_max_channels, 4294967295U);
+	ck_assert_uint_eq(r.atr_limits.tl_upload, 0);
+	ck_assert_uint_eq(r.atr_limits.tl_download, 10000000000ULL);
+	api_token_req_free(&r);
+	/* Absent, null and {} are no limits; each member is optional. */
+	b = "{\"type\":\"connector\",\"reverse_token\":\"r\","
+	    "\"limits\":{\"max_channels\":2}}";
+	ck_assert_int_eq(api_token_parse(b, strlen(b), &r, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(r.atr_limits.tl_max_channels, 2);
+	ck_assert_uint_eq(r.atr_limits.tl_max_tunnels, 0);
+	api_token_req_free(&r);
+	ck_assert_int_eq(api_limits_parse(NULL, &tl, err, sizeof(err)), 0);
+	ck_assert_uint_eq(tl.tl_download, 0);
+	o = json_null();
+	ck_assert_int_eq(api_limits_parse(o, &tl, err, sizeof(err)), 0);
+	json_decref(o);
+	o = json_object();
+	ck_assert_int_eq(api_limits_parse(o, &tl, err, sizeof(err)), 0);
+	json_decref(o);
+
+	bad_token("{\"type\":\"forward\",\"limits\":[]}",
+	    "limits must be an object");
+	bad_token("{\"type\":\"forward\",\"limits\":5}",
+	    "limits must be an object");
+	bad_token("{\"type\":\"forward\",\"limits\":{\"upload_rate\":-1}}",
+	    "limits.upload_rate must be a non-negative integer");
+	bad_token("{\"type\":\"forward\",\"limits\":"
+	    "{\"download_rate\":\"10M\"}}",
+	    "limits.download_rate must be a non-negative integer");
+	bad_token("{\"type\":\"forward\",\"limits\":"
+	    "{\"download_rate\":1.5}}",
+	    "limits.download_rate must be a non-negative integer");
+	bad_token("{\"type\":\"forward\",\"limits\":{\"max_tunnels\":null}}",
+	    "limits.max_tunnels must be a non-negative integer (at most "
+	    "4294967295)");
+	bad_token("{\"type\":\"forward\",\"limits\":"
+	    "{\"max_channels\":4294967296}}",
+	    "limits.max_channels must be a non-negative integer (at most "
+	    "4294967295)");
+	bad_token("{\"type\":\"forward\",\"limits\":{\"rate\":1}}",
+	    "limits: unknown field \"rate\"");
+
+	tl.tl_max_tunnels = 1;
+	tl.tl_max_channels = 0;
+	tl.tl_upload = 2500000;
+	tl.tl_download = 0;
+	o = api_limits_json(&tl);
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_str_eq(s, "{\"download_rate\":0,\"max_channels\":0,"
+	    "\"max_tunnels\":1,\"upload_rate\":2500000}");
+	free(s);
+	json_decref(o);
+}
+END_TEST
+
 START_TEST(test_delete)
 {
 	char	*t;
@@ -207,6 +276,7 @@ api_suite(void)
 	tcase_add_test(tc, test_token_full);
 	tcase_add_test(tc, test_token_minimal);
 	tcase_add_test(tc, test_token_errors);
+	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_delete);
 	tcase_add_test(tc, test_access);
 	tcase_add_test(tc, test_bodies);

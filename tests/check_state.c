@@ -44,7 +44,8 @@ START_TEST(test_parse_full)
 	    "{\"type\":\"forward\",\"token\":\"f\",\"rules\":[{\"addrs\":"
 	    "[\"127.0.0.1\"],\"ports\":[80]}]},"
 	    "{\"type\":\"reverse\",\"token\":\"r\",\"port\":1080,"
-	    "\"username\":\"u\",\"password\":\"p\"},"
+	    "\"username\":\"u\",\"password\":\"p\",\"limits\":"
+	    "{\"max_tunnels\":2,\"download_rate\":10000000}},"
 	    "{\"type\":\"reverse\",\"token\":\"a\","
 	    "\"allow_manage_connector\":true},"
 	    "{\"type\":\"connector\",\"token\":\"c\",\"reverse_token\":\"r\"},"
@@ -61,6 +62,9 @@ START_TEST(test_parse_full)
 	ck_assert_int_eq(st.st_tokens[1].se_port, 1080);
 	ck_assert_str_eq(st.st_tokens[1].se_user, "u");
 	ck_assert_str_eq(st.st_tokens[1].se_pass, "p");
+	ck_assert_uint_eq(st.st_tokens[1].se_limits.tl_max_tunnels, 2);
+	ck_assert_uint_eq(st.st_tokens[1].se_limits.tl_max_channels, 0);
+	ck_assert_uint_eq(st.st_tokens[1].se_limits.tl_download, 10000000);
 	ck_assert_int_eq(st.st_tokens[2].se_autonomy, 1);
 	ck_assert_int_eq(st.st_tokens[2].se_port, -1);
 	ck_assert_str_eq(st.st_tokens[3].se_reverse, "r");
@@ -131,6 +135,9 @@ START_TEST(test_parse_errors)
 	bad("{\"version\":1,\"tokens\":[{\"type\":\"forward\",\"token\":\"t\","
 	    "\"rules\":[{\"addrs\":[\"1.2.3.4/33\"]}]}]}",
 	    "tokens[0]: rule 1: invalid prefix length \"33\"");
+	bad("{\"version\":1,\"tokens\":[{\"type\":\"forward\",\"token\":\"t\","
+	    "\"limits\":{\"upload_rate\":-1}}]}", "tokens[0]: "
+	    "limits.upload_rate must be a non-negative integer");
 	bad("{\"version\":1,\"tokens\":[],\"access\":{\"entry\":{}}}",
 	    "access.entry must be an array");
 	bad("{\"version\":1,\"tokens\":[],\"access\":{\"other\":[]}}",
@@ -199,6 +206,7 @@ START_TEST(test_render)
 	r->tk_port = 4711;
 	r->tk_user = strdup("u");
 	r->tk_pass = strdup("p");
+	r->tk_limits.tl_upload = 123;
 	a = registry_add(TOK_REVERSE, "a", NULL, err, sizeof(err));
 	a->tk_api = 1;
 	a->tk_autonomy = 1;
@@ -215,6 +223,8 @@ START_TEST(test_render)
 	ck_assert_str_eq(st.st_tokens[0].se_rules.ar_texts[0], "[127.0.0.1]");
 	ck_assert_int_eq(st.st_tokens[1].se_port, 4711);
 	ck_assert_str_eq(st.st_tokens[1].se_pass, "p");
+	ck_assert_uint_eq(st.st_tokens[1].se_limits.tl_upload, 123);
+	ck_assert_uint_eq(st.st_tokens[0].se_limits.tl_upload, 0);
 	ck_assert_int_eq(st.st_tokens[2].se_autonomy, 1);
 	ck_assert_str_eq(st.st_tokens[3].se_reverse, "a");
 	ck_assert_str_eq(st.st_tokens[3].se_provider,

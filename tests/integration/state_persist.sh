@@ -5,9 +5,10 @@
 # and a reader polling the file during 100 API changes never sees a
 # partial one.  The server is killed with -9 (master and workers) and
 # started again on the same port with the same file: the same client and
-# provider reconnect and work, on the same reverse port.  SIGHUP with a
-# rule change in the file refuses a destination that was allowed a moment
-# before, while a transfer through the same token goes on intact; a
+# provider reconnect and work, on the same reverse port, and a token's
+# limits are kept.  SIGHUP with a rule change in the file refuses a
+# destination that was allowed a moment before, while a transfer through
+# the same token goes on intact, and changes a token's limits; a
 # broken file on SIGHUP changes nothing.  A truncated, an invalid and an
 # unreadable file each stop the server at start with status 2 and a
 # message naming the problem.  --api-key-file is read again on SIGHUP.
@@ -52,6 +53,11 @@ api POST /api/token '{"type":"forward","token":"fwd-tok"}'
 api POST /api/token '{"type":"reverse","token":"rev-tok","port":0,"username":"alice","password":"s3cret"}'
 [ "$(field success)" = true ] || fail "reverse: $CODE $BODY"
 RPORT=$(field port)
+api POST /api/token '{"type":"forward","token":"lim-tok","limits":{"max_channels":3,"download_rate":5000000}}'
+[ "$BODY" = '{"success":true,"token":"lim-tok"}' ] || fail "limited: $CODE $BODY"
+state_has "t['lim-tok']['limits'] == {'max_tunnels': 0, 'max_channels': 3,
+    'upload_rate': 0, 'download_rate': 5000000}" ||
+    fail "state file: the limits: $(cat "$ST")"
 state_has "t['fwd-tok'] == {'type': 'forward', 'token': 'fwd-tok'} and
     t['rev-tok'] == {'type': 'reverse', 'token': 'rev-tok', 'port': $RPORT,
     'username': 'alice', 'password': 's3cret'}" ||
@@ -93,7 +99,7 @@ done
 wait "$READER"
 grep -q ' bad 0$' "$TMPD/reader.out" || fail "reader: $(cat "$TMPD/reader.out")"
 ls_say "100 changes, reader: $(cat "$TMPD/reader.out")"
-state_has "set(t) == {'fwd-tok', 'rev-tok'}" || fail "after the churn: $(cat "$ST")"
+state_has "set(t) == {'fwd-tok', 'rev-tok', 'lim-tok'}" || fail "after the churn: $(cat "$ST")"
 ls /"$TMPD"/state.json.tmp.* >/dev/null 2>&1 && fail "temporary files left beside the state file"
 
 LS_CLIENT_TOKEN=fwd-tok ls_start_client client
@@ -113,8 +119,8 @@ ls_drop_master server
 ls_start_wsserver server2 api -P "$WSP" --port-file "$TMPD/server2.port" \
     "${SARGS[@]}"
 SPID=$SERVER_PID
-grep -qa "state file .*: 2 tokens loaded" "$TMPD/server2.log" ||
-    fail "server2 did not say it loaded 2 tokens"
+grep -qa "state file .*: 3 tokens loaded" "$TMPD/server2.log" ||
+    fail "server2 did not say it loaded 3 tokens"
 # The same client and provider come back by themselves.
 hello_fwd() {
 	ls_curl "$CPORT" -o "$TMPD/h" "http://127.0.0.1:$WEB/hello" 2>/dev/null &&
@@ -133,8 +139,9 @@ python3 - "$BODY" "$RPORT" <<'EOF' || fail "status after the restart: $BODY"
 import json, sys
 d = json.loads(sys.argv[1])
 t = {e["token"]: e for e in d["tokens"]}
-assert set(t) == {"fwd-tok", "rev-tok"}, t
+assert set(t) == {"fwd-tok", "rev-tok", "lim-tok"}, t
 assert t["fwd-tok"]["clients_count"] == 1, t
+assert t["lim-tok"]["limits"]["max_channels"] == 3, t
 assert t["rev-tok"]["clients_count"] == 1 and t["rev-tok"]["port"] == int(sys.argv[2]), t
 EOF
 ls_say "restart after kill -9: tokens, reverse port $RPORT, client and provider back"
@@ -154,12 +161,21 @@ d = json.load(open(sys.argv[1]))
 for e in d["tokens"]:
     if e["token"] == "fwd-tok":
         e["rules"] = [{"addrs": ["127.0.0.1"], "ports": [int(sys.argv[2])]}]
+    if e["token"] == "lim-tok":
+        e["limits"]["download_rate"] = 7000000
 open(sys.argv[1] + ".new", "w").write(json.dumps(d))
 os.rename(sys.argv[1] + ".new", sys.argv[1])
 EOF
 kill -HUP "$SPID"
 ls_wait_log "$TMPD/server2.log" 'SIGHUP: forward token .* access rules changed \(1 rule\)' \
     1 10 "$SPID" server2
+ls_wait_log "$TMPD/server2.log" 'SIGHUP: forward token .*: limits changed \(tunnels 0, channels 3, upload 0 B/s, download 7000000 B/s' \
+    1 10 "$SPID" server2
+api GET /api/status
+python3 -c 'import json,sys
+t = {e["token"]: e for e in json.loads(sys.argv[1])["tokens"]}
+assert t["lim-tok"]["limits"]["download_rate"] == 7000000, t' "$BODY" ||
+    fail "status after the limits changed: $BODY"
 refused_other() {
 	! ls_curl "$CPORT" -o /dev/null "http://127.0.0.1:$OTHER/hello" 2>/dev/null
 }
