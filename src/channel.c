@@ -562,7 +562,6 @@ channel_read(struct bufferevent *bev, void *arg)
 {
 	struct channel	*ch = arg;
 	size_t		 have = evbuffer_get_length(bufferevent_get_input(bev));
-
 	size_t		 more;
 	ssize_t		 r;
 

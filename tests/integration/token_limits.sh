@@ -133,7 +133,7 @@ ls_between "$T" 2.4 3.6 || fail "2 x 15 MB at 10 MB/s over two tunnels took $T s
 # max_channels 2: two slow downloads hold both; a third is refused.
 sget() {
 	( curl -sS --noproxy '' -m 30 -x "socks5h://127.0.0.1:$LIM" -o /dev/null \
-	    "http://127.0.0.1:$SLOWWEB/file?size=$((768 * 1024))&seed=$1" \
+	    "http://127.0.0.1:$SLOWWEB/file?size=$((1536 * 1024))&seed=$1" \
 	    2>"$TMPD/$1.err"; echo $? >"$TMPD/$1.rc" ) &
 }
 sget s1
@@ -156,6 +156,9 @@ case $rep in
 0501*)	;;
 *)	fail "a UDP association over max_channels 2: reply '$rep', want 05 01" ;;
 esac
+# Both held their channel throughout (6 s at 256 KiB/s).
+[ ! -s "$TMPD/s1.rc" ] && [ ! -s "$TMPD/s2.rc" ] ||
+    fail "the slow downloads ended before the refusals were checked"
 grep -qa 'token channel limit reached' "$TMPD/lim.log" ||
     fail "the client did not log the server's refusal text"
 wait_rc s1
