@@ -398,7 +398,7 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 
 	/* A duplicate is ignored below, as ever. */
 	if (tunnel_full(t) && tunnel_find(t, m->m_id) == NULL) {
-		tunnel_refuse(t, m->m_id, "too many channels");
+		tunnel_refuse(t, m, "too many channels");
 		return (NULL);
 	}
 	if ((ch = channel_alloc(ops, CH_CONNECTING)) == NULL)
