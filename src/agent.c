@@ -423,7 +423,7 @@ agent_connect_in(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
 	}
 	/* A worker link carries many tunnels' channels: not capped. */
 	if (!from_link && tunnel_full(ct)) {
-		tunnel_refuse(ct, m->m_id, "too many channels");
+		tunnel_refuse(ct, m, "too many channels");
 		return;
 	}
 	/* The connector token's cap (relays are counted, never rated). */

@@ -401,7 +401,7 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 
 	/* A duplicate is ignored below, as ever. */
 	if (tunnel_full(t) && tunnel_find(t, m->m_id) == NULL) {
-		tunnel_refuse(t, m->m_id, "too many channels");
+		tunnel_refuse(t, m, "too many channels");
 		return (NULL);
 	}
 	/* The token's cap in this worker (server: t_use). */

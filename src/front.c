@@ -603,7 +603,8 @@ front_timeout(struct channel *ch)
 		break;
 	case CH_WAIT_TUNNEL:
 		front_unwait(ch);
-		STAT_INC(ST_CONNECT_NO_TUNNEL);
+		STAT_INC(ch->ch_s5->s5_cmd == S5_CMD_UDP ? ST_UDP_NO_TUNNEL :
+		    ST_CONNECT_NO_TUNNEL);
 		front_fail(ch, S5_REP_NETUNREACH, "no tunnel available within "
 		    "10 s");
 		break;

@@ -502,6 +502,24 @@ enum stat_id {
 	ST_FASTOPEN_ANSWERED,	/* SOCKS5 success before the connect */
 	ST_FASTOPEN_CONFIRMED,
 	ST_FASTOPEN_FAILED,	/* ... then the connect failed */
+	ST_UDP_OK,		/* UDP associations: answered, or opened */
+	ST_UDP_LIMIT,		/* association or channel caps */
+	ST_UDP_NO_TUNNEL,
+	ST_UDP_REMOTE,		/* the far side's ConnectResponse said no */
+	ST_UDP_TIMEOUT,
+	ST_UDP_OTHER,
+	ST_UDP_DGRAMS_IN,	/* Data(udp) from tunnel peers */
+	ST_UDP_DGRAMS_OUT,	/* ... and to them */
+	ST_UDP_BYTES_IN,	/* their payload (also in ST_BYTES_IN) */
+	ST_UDP_BYTES_OUT,
+	ST_UDP_DROP_MALFORMED,	/* datagrams dropped, by enum udp_drop */
+	ST_UDP_DROP_FRAGMENT,
+	ST_UDP_DROP_FOREIGN,
+	ST_UDP_DROP_FULL,
+	ST_UDP_DROP_NOCLIENT,
+	ST_UDP_DROP_RESOLVE,
+	ST_UDP_DROP_SEND,
+	ST_UDP_DROP_DENIED,
 	ST_AUTH_FAIL_TOKEN,	/* a token no one has */
 	ST_AUTH_FAIL_MALFORMED,	/* no, or a malformed, Auth */
 	ST_PREAUTH_TUNNEL,	/* per pool: connections counted, dropped */
@@ -526,6 +544,8 @@ enum tstat_id {
 	TS_BYTES_OUT,
 	TS_CONNECT_FAILED,
 	TS_FASTOPEN,
+	TS_UDP_BYTES_IN,	/* UDP payload, also in TS_BYTES_* */
+	TS_UDP_BYTES_OUT,
 	TS_MAX
 };
 
@@ -1576,8 +1596,10 @@ int		 tunnel_add(struct tunnel *, struct channel *);
 /* Does t hold --max-channels channels already? */
 int		 tunnel_full(const struct tunnel *);
 /* ConnectResponse(0, text) for a Connect refused before it had a
- * channel (caps); logged at 1, 2, 4, 8... refusals on t. */
-void		 tunnel_refuse(struct tunnel *, const uint8_t *, const char *);
+ * channel (caps), counted by its protocol; logged at 1, 2, 4, 8...
+ * refusals on t. */
+void		 tunnel_refuse(struct tunnel *, const struct msg *,
+		    const char *);
 /* A TCP connect's outcome (ST_CONNECT_*) for the metrics; t may be NULL. */
 void		 tunnel_count_connect(struct tunnel *, enum stat_id);
 /* One whole message (all of the evbuffer) from the peer. */

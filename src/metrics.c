@@ -94,6 +94,42 @@ static const struct metrics_stat metrics_stats[ST_MAX] = {
 	    "confirmed", MS_WORKERS },
 	[ST_FASTOPEN_FAILED] = { "linksocks_fastopen_total", "outcome",
 	    "failed", MS_WORKERS },
+	[ST_UDP_OK] = { "linksocks_udp_associations_total", "result", "ok",
+	    MS_WORKERS },
+	[ST_UDP_LIMIT] = { "linksocks_udp_associations_total", "result",
+	    "limit", MS_WORKERS },
+	[ST_UDP_NO_TUNNEL] = { "linksocks_udp_associations_total", "result",
+	    "no_tunnel", MS_WORKERS },
+	[ST_UDP_REMOTE] = { "linksocks_udp_associations_total", "result",
+	    "remote", MS_WORKERS },
+	[ST_UDP_TIMEOUT] = { "linksocks_udp_associations_total", "result",
+	    "timeout", MS_WORKERS },
+	[ST_UDP_OTHER] = { "linksocks_udp_associations_total", "result",
+	    "other", MS_WORKERS },
+	[ST_UDP_DGRAMS_IN] = { "linksocks_udp_datagrams_in_total", NULL, NULL,
+	    MS_WORKERS },
+	[ST_UDP_DGRAMS_OUT] = { "linksocks_udp_datagrams_out_total", NULL,
+	    NULL, MS_WORKERS },
+	[ST_UDP_BYTES_IN] = { "linksocks_udp_bytes_in_total", NULL, NULL,
+	    MS_WORKERS },
+	[ST_UDP_BYTES_OUT] = { "linksocks_udp_bytes_out_total", NULL, NULL,
+	    MS_WORKERS },
+	[ST_UDP_DROP_MALFORMED] = { "linksocks_udp_drops_total", "reason",
+	    "malformed", MS_WORKERS },
+	[ST_UDP_DROP_FRAGMENT] = { "linksocks_udp_drops_total", "reason",
+	    "fragment", MS_WORKERS },
+	[ST_UDP_DROP_FOREIGN] = { "linksocks_udp_drops_total", "reason",
+	    "foreign", MS_WORKERS },
+	[ST_UDP_DROP_FULL] = { "linksocks_udp_drops_total", "reason", "full",
+	    MS_WORKERS },
+	[ST_UDP_DROP_NOCLIENT] = { "linksocks_udp_drops_total", "reason",
+	    "no_client", MS_WORKERS },
+	[ST_UDP_DROP_RESOLVE] = { "linksocks_udp_drops_total", "reason",
+	    "resolve", MS_WORKERS },
+	[ST_UDP_DROP_SEND] = { "linksocks_udp_drops_total", "reason", "send",
+	    MS_WORKERS },
+	[ST_UDP_DROP_DENIED] = { "linksocks_udp_drops_total", "reason",
+	    "denied", MS_WORKERS },
 	[ST_AUTH_FAIL_TOKEN] = { "linksocks_auth_failures_total", "reason",
 	    "token", MS_WORKERS },
 	[ST_AUTH_FAIL_MALFORMED] = { "linksocks_auth_failures_total",
@@ -131,6 +167,19 @@ static const struct metrics_family metrics_families[] = {
 	    "they failed.", 0 },
 	{ "linksocks_fastopen_total", "Fast-open SOCKS5 replies sent before "
 	    "the connect, and how the connect ended.", 0 },
+	{ "linksocks_udp_associations_total", "UDP associations by result: "
+	    "ok, or why they failed; never counted as connects or fast "
+	    "open.", 0 },
+	{ "linksocks_udp_datagrams_in_total", "UDP datagrams received from "
+	    "tunnel peers.", 0 },
+	{ "linksocks_udp_datagrams_out_total", "UDP datagrams sent to tunnel "
+	    "peers.", 0 },
+	{ "linksocks_udp_bytes_in_total", "UDP payload bytes received from "
+	    "tunnel peers (also in linksocks_bytes_in_total).", 0 },
+	{ "linksocks_udp_bytes_out_total", "UDP payload bytes sent to tunnel "
+	    "peers (also in linksocks_bytes_out_total).", 0 },
+	{ "linksocks_udp_drops_total", "UDP datagrams dropped, by reason.",
+	    0 },
 	{ "linksocks_auth_failures_total", "Failed tunnel authentications.",
 	    0 },
 	{ "linksocks_preauth_connections_total", "Connections counted "
@@ -160,6 +209,10 @@ static const struct metrics_family metrics_tfamilies[TS_MAX] = {
 	    "TCP connects that failed per token.", 0 },
 	[TS_FASTOPEN] = { "linksocks_token_fastopen_total",
 	    "Fast-open replies per token.", 0 },
+	[TS_UDP_BYTES_IN] = { "linksocks_token_udp_bytes_in_total",
+	    "UDP payload bytes received per token.", 0 },
+	[TS_UDP_BYTES_OUT] = { "linksocks_token_udp_bytes_out_total",
+	    "UDP payload bytes sent per token.", 0 },
 };
 
 struct metrics_worker {

@@ -450,9 +450,14 @@ tunnel_count_connect(struct tunnel *t, enum stat_id st)
 }
 
 void
-tunnel_refuse(struct tunnel *t, const uint8_t *id, const char *text)
+tunnel_refuse(struct tunnel *t, const struct msg *m, const char *text)
 {
-	tunnel_count_connect(t, ST_CONNECT_LIMIT);
+	const uint8_t	*id = m->m_id;
+
+	if (m->m_proto == PROTO_UDP)
+		STAT_INC(ST_UDP_LIMIT);
+	else
+		tunnel_count_connect(t, ST_CONNECT_LIMIT);
 	t->t_refused++;
 	if ((t->t_refused & (t->t_refused - 1)) == 0 &&
 	    strcmp(text, LIMITS_CHANNEL_TEXT) == 0)

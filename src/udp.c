@@ -21,6 +21,12 @@
  * So are datagrams to a target the access policy refuses (access.c):
  * the SOCKS side checks literal targets, the dial side the address it
  * is about to send to.  A tunnel holds at most --max-udp associations.
+ *
+ * For the metrics (stats.c) an association's outcome is counted once,
+ * under ST_UDP_* and never as a TCP connect or a fast-open reply: on the
+ * SOCKS side when the far side answers (or does not), on the dial side
+ * when it opens.  Datagrams and their payload are counted where they
+ * cross the tunnel, drops by kind.
  */
 #include "config.h"
 
@@ -69,6 +75,10 @@ static const char *const udp_drop_names[UDROP_NKINDS] = {
 	[UDROP_DENIED] = "destination not allowed",
 };
 
+/* Drops are counted as ST_UDP_DROP_MALFORMED + kind. */
+typedef char udp_drop_stats[ST_UDP_DROP_DENIED - ST_UDP_DROP_MALFORMED ==
+    UDROP_DENIED && UDROP_NKINDS == UDROP_DENIED + 1 ? 1 : -1];
+
 /* A datagram waiting for its target name to resolve (dial side). */
 struct udp_pending {
 	TAILQ_ENTRY(udp_pending) up_entry;
@@ -108,6 +118,7 @@ struct udp_assoc {
 	struct event		*ua_idle;
 	double			 ua_last;
 	/* counters */
+	int			 ua_counted;	/* its outcome, ST_UDP_* */
 	uint64_t		 ua_up;		/* datagrams towards targets */
 	uint64_t		 ua_down;	/* datagrams towards the app */
 	uint64_t		 ua_drops[UDROP_NKINDS];
@@ -116,6 +127,8 @@ struct udp_assoc {
 static uint8_t	udp_buf[UDP_DGRAM_MAX + S5U_HDR_MAX];
 
 static struct udp_assoc *udp_assoc_new(struct channel *);
+static void	udp_result(struct channel *, enum stat_id);
+static void	udp_traffic(struct tunnel *, int, size_t);
 static void	udp_count(struct udp_assoc *, struct tunnel *);
 static int	udp_socket(int, const struct sockaddr *, socklen_t, char *,
 		    size_t);
@@ -194,6 +207,30 @@ udp_assoc_new(struct channel *ch)
 	return (ua);
 }
 
+/* An association's outcome for the metrics, once. */
+static void
+udp_result(struct channel *ch, enum stat_id st)
+{
+	struct udp_assoc	*ua = ch->ch_udp;
+
+	if (ua != NULL && ua->ua_counted)
+		return;
+	if (ua != NULL)
+		ua->ua_counted = 1;
+	STAT_INC(st);
+}
+
+/* One datagram of n payload bytes over t: from the peer if in. */
+static void
+udp_traffic(struct tunnel *t, int in, size_t n)
+{
+	STAT_INC(in ? ST_UDP_DGRAMS_IN : ST_UDP_DGRAMS_OUT);
+	STAT_ADD(in ? ST_UDP_BYTES_IN : ST_UDP_BYTES_OUT, n);
+	if (t != NULL)
+		TSTAT_ADD(t->t_stats, in ? TS_UDP_BYTES_IN : TS_UDP_BYTES_OUT,
+		    n);
+}
+
 /* The association counts against t's --max-udp until it is freed. */
 static void
 udp_count(struct udp_assoc *ua, struct tunnel *t)
@@ -235,6 +272,7 @@ udp_socket(int family, const struct sockaddr *sa, socklen_t salen,
 static void
 udp_drop(struct udp_assoc *ua, enum udp_drop why, const char *detail)
 {
+	STAT_INC(ST_UDP_DROP_MALFORMED + why);
 	if (ua->ua_drops[why]++ == 0)
 		log_info("udp %s: dropping datagram (%s%s%s); further ones "
 		    "are counted", log_id(ua->ua_ch->ch_id),
@@ -422,11 +460,13 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	if (t->t_nudp >= (unsigned)ls_conf->c_max_udp || tunnel_full(t)) {
 		log_info("udp %s: too many associations or channels on %s",
 		    ch->ch_peer, t->t_name);
+		udp_result(ch, ST_UDP_LIMIT);
 		front_reply(ch, S5_REP_FAIL, NULL);
 		channel_close(ch, "too many UDP associations", 1);
 		return;
 	}
 	if (channel_attach(ch, t) == -1) {
+		udp_result(ch, ST_UDP_OTHER);
 		front_reply(ch, S5_REP_FAIL, NULL);
 		channel_close(ch, "cannot register channel", 1);
 		return;
@@ -475,6 +515,7 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	if (msg_put_connect(t->t_out, PROTO_UDP, ch->ch_id, NULL, 0) == -1 ||
 	    tunnel_flush_msg(t) == -1) {
 		ch->ch_flags |= CHF_DISC_SENT;
+		udp_result(ch, ST_UDP_OTHER);
 		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "cannot send Connect", 1);
 		return;
@@ -490,6 +531,7 @@ udp_socks_start(struct channel *ch, struct tunnel *t)
 	}
 	return;
  fail:
+	udp_result(ch, ST_UDP_OTHER);
 	front_reply(ch, S5_REP_FAIL, NULL);
 	channel_close(ch, "cannot open the UDP relay", 1);
 }
@@ -522,6 +564,7 @@ udp_connect_response(struct channel *ch, const struct msg *m,
 		err = channel_msg_error(m, ebuf, sizeof(ebuf));
 		log_info("udp %s: remote association failed: %s",
 		    log_id(ch->ch_id), err);
+		udp_result(ch, ST_UDP_REMOTE);
 		ch->ch_flags |= CHF_DISC_SENT;
 		/* The far side's caps: a general failure. */
 		if (ch->ch_state == CH_REPLY_OWED)
@@ -532,6 +575,7 @@ udp_connect_response(struct channel *ch, const struct msg *m,
 		return;
 	}
 	ch->ch_flags |= CHF_CONFIRMED;
+	udp_result(ch, ST_UDP_OK);
 	channel_guard(ch);
 	if (ch->ch_state == CH_REPLY_OWED)
 		udp_reply(ch);
@@ -548,6 +592,9 @@ udp_disconnect(struct channel *ch, const struct msg *m,
 	log_debug("channel %s: Disconnect from peer%s%s", log_id(ch->ch_id),
 	    err[0] ? ": " : "", err);
 	ch->ch_flags |= CHF_DISC_SENT;
+	/* Only a SOCKS side's association is unconfirmed while it runs. */
+	if (!(ch->ch_flags & CHF_CONFIRMED))
+		udp_result(ch, ST_UDP_REMOTE);
 	if (ch->ch_state == CH_REPLY_OWED)
 		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
 	channel_close(ch, err[0] == '\0' || strcmp(err, "EOF") == 0 ? "EOF" :
@@ -557,6 +604,8 @@ udp_disconnect(struct channel *ch, const struct msg *m,
 static void
 udp_socks_gone(struct channel *ch, const char *why)
 {
+	if (!(ch->ch_flags & CHF_CONFIRMED))
+		udp_result(ch, ST_UDP_NO_TUNNEL);
 	if (ch->ch_state == CH_REPLY_OWED)
 		front_reply(ch, S5_REP_NETUNREACH, NULL);
 	channel_gone(ch, why);
@@ -565,6 +614,8 @@ udp_socks_gone(struct channel *ch, const char *why)
 static void
 udp_socks_timeout(struct channel *ch)
 {
+	if (!(ch->ch_flags & CHF_CONFIRMED))
+		udp_result(ch, ST_UDP_TIMEOUT);
 	if (ch->ch_state == CH_REPLY_OWED) {
 		/* No ConnectResponse in time (P-8: tell the far side). */
 		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
@@ -668,6 +719,7 @@ udp_socks_read(evutil_socket_t fd, short ev, void *arg)
 		STAT_ADD(ST_BYTES_OUT, (size_t)n - su.su_hdrlen);
 		TSTAT_ADD(ch->ch_tun->t_stats, TS_BYTES_OUT,
 		    (size_t)n - su.su_hdrlen);
+		udp_traffic(ch->ch_tun, 0, (size_t)n - su.su_hdrlen);
 		if (tunnel_flush_msg(ch->ch_tun) == -1)
 			return;
 		ua->ua_up++;
@@ -689,12 +741,13 @@ udp_dial(struct tunnel *t, const struct msg *m)
 
 	if (t->t_nudp >= (unsigned)ls_conf->c_max_udp &&
 	    tunnel_find(t, m->m_id) == NULL) {
-		tunnel_refuse(t, m->m_id, "too many UDP associations");
+		tunnel_refuse(t, m, "too many UDP associations");
 		return;
 	}
 	if ((ch = channel_new_remote(t, m, &udp_dial_ops)) == NULL)
 		return;
 	if ((ua = udp_assoc_new(ch)) == NULL) {
+		udp_result(ch, ST_UDP_OTHER);
 		channel_refuse(ch, "out of memory");
 		return;
 	}
@@ -712,6 +765,7 @@ udp_dial(struct tunnel *t, const struct msg *m)
 		if ((ua->ua_fd = udp_socket(AF_INET, (struct sockaddr *)&any4,
 		    sizeof(any4), err, sizeof(err))) == -1) {
 			snprintf(text, sizeof(text), "listen udp: %s", err);
+			udp_result(ch, ST_UDP_OTHER);
 			channel_refuse(ch, text);
 			return;
 		}
@@ -721,6 +775,7 @@ udp_dial(struct tunnel *t, const struct msg *m)
 	    EV_READ | EV_PERSIST, udp_dial_read, ch)) == NULL ||
 	    (ua->ua_idle = evtimer_new(ls_worker->w_base, udp_idle,
 	    ch)) == NULL) {
+		udp_result(ch, ST_UDP_OTHER);
 		channel_refuse(ch, "out of memory");
 		return;
 	}
@@ -728,6 +783,7 @@ udp_dial(struct tunnel *t, const struct msg *m)
 	ua->ua_last = util_now();
 	evtimer_add(ua->ua_idle, &tv);
 	ch->ch_flags |= CHF_CONFIRMED;
+	udp_result(ch, ST_UDP_OK);
 	channel_set_state(ch, CH_RELAY);
 	log_debug("channel %s udp association for %s", log_id(ch->ch_id),
 	    t->t_name);
@@ -794,6 +850,7 @@ udp_dial_read(evutil_socket_t fd, short ev, void *arg)
 		}
 		STAT_ADD(ST_BYTES_OUT, n);
 		TSTAT_ADD(ch->ch_tun->t_stats, TS_BYTES_OUT, n);
+		udp_traffic(ch->ch_tun, 0, (size_t)n);
 		if (tunnel_flush_msg(ch->ch_tun) == -1)
 			return;
 		ua->ua_down++;
@@ -878,6 +935,7 @@ udp_socks_datagram(struct channel *ch, const struct msg *m,
 
 	if (ua == NULL)
 		return;
+	udp_traffic(ch->ch_tun, 1, m->m_datalen);
 	/* With a header naming the source. */
 	if (ch->ch_state != CH_RELAY || ua->ua_client_port == -1) {
 		udp_drop(ua, UDROP_NOCLIENT, NULL);
@@ -923,6 +981,7 @@ udp_dial_datagram(struct channel *ch, const struct msg *m,
 
 	if (ua == NULL)
 		return;
+	udp_traffic(ch->ch_tun, 1, m->m_datalen);
 	udp_touch(ua);
 	if (m->m_taddr.len == 0 || m->m_taddr.len >= sizeof(name) ||
 	    memchr(m->m_taddr.p, '\0', m->m_taddr.len) != NULL ||

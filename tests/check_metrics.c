@@ -2,9 +2,9 @@
  * check_metrics.c -- unit tests for the metrics: the text format's
  * escapes, what metrics_render prints from workers' reports (sums per
  * token, a dead worker's counters kept, gauges not), the bound on token
- * labels, labels that are not ours, one token's sums for the API, the
- * IPC_STATS size check and the
- * per-process token table (stats.c).
+ * labels, labels that are not ours, one token's sums for the API, UDP's
+ * own families (not counted as connects or fast open), the IPC_STATS
+ * size check and the per-process token table (stats.c).
  */
 #include "config.h"
 
@@ -135,6 +135,81 @@ START_TEST(test_render)
 		    strspn(strrchr(line, ' ') + 1, "0123456789") ==
 		    strlen(strrchr(line, ' ') + 1), "%s", line);
 	}
+	free(s);
+}
+END_TEST
+
+/* UDP associations and datagrams: their own families, not TCP's. */
+START_TEST(test_udp)
+{
+	static const char *const results[] = { "ok", "limit", "no_tunnel",
+	    "remote", "timeout", "other" };
+	static const char *const reasons[] = { "malformed", "fragment",
+	    "foreign", "full", "no_client", "resolve", "send", "denied" };
+	struct ipc_stats	 st;
+	char			 want[128], *s;
+	size_t			 i;
+
+	metrics_init(NULL, 1, NULL);
+	metrics_worker_started(0);
+	memset(&st, 0, sizeof(st));
+	st.is_v[ST_UDP_OK] = 3;
+	st.is_v[ST_UDP_REMOTE] = 1;
+	st.is_v[ST_UDP_DGRAMS_IN] = 10;
+	st.is_v[ST_UDP_DGRAMS_OUT] = 11;
+	st.is_v[ST_UDP_BYTES_IN] = 1000;
+	st.is_v[ST_UDP_BYTES_OUT] = 1100;
+	st.is_v[ST_UDP_DROP_DENIED] = 4;
+	st.is_ntokens = 1;
+	snprintf(st.is_tokens[0].st_label, sizeof(st.is_tokens[0].st_label),
+	    "%s", "0123456789ab");
+	st.is_tokens[0].st_v[TS_UDP_BYTES_IN] = 900;
+	st.is_tokens[0].st_v[TS_UDP_BYTES_OUT] = 950;
+	ck_assert(ipc_payload_ok(IPC_STATS, &st, IPC_STATS_SIZE(1)));
+	metrics_worker_report(0, &st, IPC_STATS_SIZE(1));
+	s = render();
+	ck_assert_ptr_nonnull(strstr(s, "\nlinksocks_udp_associations_total"
+	    "{worker=\"0\",result=\"ok\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlinksocks_udp_associations_total"
+	    "{worker=\"0\",result=\"remote\"} 1\n"));
+	/* Neither a TCP connect nor a fast-open reply. */
+	ck_assert_ptr_nonnull(strstr(s, "\nlinksocks_connects_total"
+	    "{worker=\"0\",result=\"ok\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlinksocks_connects_total"
+	    "{worker=\"0\",result=\"remote\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlinksocks_fastopen_total"
+	    "{worker=\"0\",outcome=\"answered\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\nlinksocks_udp_datagrams_in_total{worker=\"0\"} 10\n"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\nlinksocks_udp_datagrams_out_total{worker=\"0\"} 11\n"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\nlinksocks_udp_bytes_in_total{worker=\"0\"} 1000\n"));
+	ck_assert_ptr_nonnull(strstr(s,
+	    "\nlinksocks_udp_bytes_out_total{worker=\"0\"} 1100\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlinksocks_udp_drops_total"
+	    "{worker=\"0\",reason=\"denied\"} 4\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlinksocks_token_udp_bytes_in_total"
+	    "{token=\"0123456789ab\"} 900\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlinksocks_token_udp_bytes_out_total"
+	    "{token=\"0123456789ab\"} 950\n"));
+	/* Every result and reason once, one HELP and TYPE per family. */
+	for (i = 0; i < LS_NITEMS(results); i++) {
+		snprintf(want, sizeof(want), "linksocks_udp_associations_total"
+		    "{worker=\"0\",result=\"%s\"} ", results[i]);
+		ck_assert_uint_eq(count(s, want), 1);
+	}
+	ck_assert_uint_eq(count(s, "linksocks_udp_associations_total{"), 6);
+	for (i = 0; i < LS_NITEMS(reasons); i++) {
+		snprintf(want, sizeof(want), "linksocks_udp_drops_total"
+		    "{worker=\"0\",reason=\"%s\"} ", reasons[i]);
+		ck_assert_uint_eq(count(s, want), 1);
+	}
+	ck_assert_uint_eq(count(s, "linksocks_udp_drops_total{"), 8);
+	ck_assert_uint_eq(count(s,
+	    "# TYPE linksocks_udp_associations_total counter\n"), 1);
+	ck_assert_uint_eq(count(s,
+	    "# TYPE linksocks_udp_drops_total counter\n"), 1);
 	free(s);
 }
 END_TEST
@@ -291,6 +366,7 @@ metrics_suite(void)
 	tc = tcase_create("format");
 	tcase_add_test(tc, test_escape);
 	tcase_add_test(tc, test_render);
+	tcase_add_test(tc, test_udp);
 	tcase_add_test(tc, test_bad_label);
 	suite_add_tcase(s, tc);
 

@@ -7,7 +7,11 @@
 # connect under "refused" on the server and "remote" on the client; a
 # fast-open client counts its early replies and how they ended, and a
 # destination its access rule refuses; a wrong token is an
-# authentication failure.  Anything but GET /metrics
+# authentication failure.  UDP: 20 echoed datagrams of 100 bytes are one
+# association and 20 datagrams, 2000 bytes each way on both sides, and
+# neither a connect nor a fast-open reply; datagrams an access rule
+# refuses are drops under "denied", an association over --max-udp a
+# "limit" result.  Anything but GET /metrics
 # is 404/405, and an oversized request head 400.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
@@ -138,6 +142,35 @@ d=$(delta c1 c2 linksocks_connects_total result=remote)
 [ "$d" = 1 ] || fail "client: connects remote moved by $d, expected 1"
 ls_say "refused target: counted under 'refused' and 'remote'"
 
+# UDP: a known exchange through the first client, to a UDP echo server.
+ls_udpecho echo 127.0.0.1
+ECHO=$UDP_PORT
+ls_udp_check "metrics: 20 datagrams of 100 bytes" echo \
+    --proxy "127.0.0.1:$SOCKS_PORT" --target "127.0.0.1:$ECHO" --count 20 \
+    --min 100 --max 100 --max-retrans 0 --seed metrics
+scrape "$SM" s2u
+scrape "$CM" c2u
+for side in s2:s2u:server c2:c2u:client; do
+	a=${side%%:*} b=${side#*:} b=${b%%:*} who=${side##*:}
+	for want in udp_associations_total:result=ok:1 \
+	    udp_datagrams_in_total::20 udp_datagrams_out_total::20 \
+	    udp_bytes_in_total::2000 udp_bytes_out_total::2000 \
+	    udp_drops_total::0 connects_total::0 fastopen_total::0; do
+		m=${want%%:*} l=${want#*:} l=${l%%:*} n=${want##*:}
+		d=$(delta "$a" "$b" "linksocks_$m" $l)
+		[ "$d" = "$n" ] || fail "$who: $m $l moved by $d, expected $n"
+	done
+done
+d=$(delta s2 s2u linksocks_udp_associations_total)
+[ "$d" = 1 ] || fail "server: UDP associations moved by $d, expected 1"
+for m in udp_bytes_in udp_bytes_out; do
+	d=$(delta s2 s2u "linksocks_token_${m}_total" token="$label")
+	[ "$d" = 2000 ] || fail "token $m moved by $d, expected 2000"
+done
+d=$(delta s2 s2u linksocks_bytes_in_total)
+[ "$d" -ge 2000 ] || fail "server: bytes_in moved by $d < 2000 (UDP)"
+ls_say "UDP: one association, 20 datagrams and 2000 bytes each way"
+
 # Fast open and an access rule on a second client.
 ls_start_client fast -f --access-rule 127.0.0.1 --metrics-listen 0
 FAST=$SOCKS_PORT
@@ -163,6 +196,48 @@ d=$(delta f0 f1 linksocks_connects_total result=denied)
 d=$(delta f0 f1 linksocks_access_refusals_total side=entry)
 [ "$d" = 1 ] || fail "fast client: entry refusals moved by $d, expected 1"
 ls_say "fast open outcomes and an access refusal counted"
+
+# UDP through the fast client: the association is answered early, but
+# is no fast-open reply; datagrams to 127.0.0.2 its rule refuses.
+rc=0
+out=$(ls_udp echo --proxy "127.0.0.1:$FAST" --target "127.0.0.2:$ECHO" \
+    --count 3 --min 16 --max 16 --retries 0 --rto 0.5 --timeout 20 \
+    2>"$TMPD/udp.err") || rc=$?
+case $(ls_field "$out" reply) in
+0500*) ;;
+*)	fail "fast client: UDP ASSOCIATE reply '$(ls_field "$out" reply)'" ;;
+esac
+case $(ls_field "$out" summary) in
+"sent 3 ok 0 "*) ;;
+*)	fail "fast client: refused datagrams: $(ls_field "$out" summary)" ;;
+esac
+scrape "$FM" f2
+for want in udp_associations_total:result=ok:1 \
+    udp_drops_total:reason=denied:3 udp_drops_total::3 \
+    access_refusals_total:side=entry:3 udp_datagrams_out_total::0 \
+    udp_datagrams_in_total::0 fastopen_total::0 connects_total::0; do
+	m=${want%%:*} l=${want#*:} l=${l%%:*} n=${want##*:}
+	d=$(delta f1 f2 "linksocks_$m" $l)
+	[ "$d" = "$n" ] || fail "fast client: $m $l moved by $d, expected $n"
+done
+ls_say "UDP refused by an access rule: 3 drops, no fast open, no connect"
+
+# An association over the cap (--max-udp 0): a "limit" result.
+ls_start_client capped --max-udp 0 --metrics-listen 0
+CAPM=$(ls_port_of "$TMPD/capped.port" metrics)
+[ -n "$CAPM" ] || fail "no capped client 'metrics <port>' line"
+scrape "$CAPM" k0
+out=$(ls_udp hold --proxy "127.0.0.1:$SOCKS_PORT" --timeout 20 \
+    2>/dev/null) || true
+ls_expect "$out" reply 05010001000000000000 "UDP over --max-udp 0"
+scrape "$CAPM" k1
+for want in udp_associations_total:result=limit:1 \
+    udp_associations_total::1 connects_total::0 fastopen_total::0; do
+	m=${want%%:*} l=${want#*:} l=${l%%:*} n=${want##*:}
+	d=$(delta k0 k1 "linksocks_$m" $l)
+	[ "$d" = "$n" ] || fail "capped client: $m $l moved by $d, expected $n"
+done
+ls_say "UDP over the cap: counted as 'limit', not as a connect"
 
 # A wrong token.
 scrape "$SM" s2b
