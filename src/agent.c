@@ -428,7 +428,7 @@ agent_connect_in(struct tunnel *ct, const struct msg *m, struct evbuffer *raw,
 	}
 	/* The connector token's cap (relays are counted, never rated). */
 	if (!from_link && limits_channel_full(ct->t_use)) {
-		tunnel_refuse(ct, m->m_id, LIMITS_CHANNEL_TEXT);
+		tunnel_refuse(ct, m, LIMITS_CHANNEL_TEXT);
 		return;
 	}
 	if ((ch = agent_half_new(m->m_id, from_link ? CHF_FROM_LINK : 0,

@@ -406,7 +406,7 @@ channel_new_remote(struct tunnel *t, const struct msg *m,
 	}
 	/* The token's cap in this worker (server: t_use). */
 	if (limits_channel_full(t->t_use) && tunnel_find(t, m->m_id) == NULL) {
-		tunnel_refuse(t, m->m_id, LIMITS_CHANNEL_TEXT);
+		tunnel_refuse(t, m, LIMITS_CHANNEL_TEXT);
 		return (NULL);
 	}
 	if ((ch = channel_alloc(ops, CH_CONNECTING)) == NULL)
