@@ -121,6 +121,8 @@ fuzz_receive(int type, const uint8_t *p, size_t len)
 		x = (uint8_t)strnlen((const char *)p, len);
 		break;
 	case IPC_STATS_REQ:
+	case IPC_LOG_LEVEL:
+		/* worker.c clamps a level above 2. */
 		memcpy(&peer, p, sizeof(peer));
 		x = (uint8_t)peer;
 		break;
