@@ -866,9 +866,8 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 		break;
 	}
 	if (tk == NULL) {
-		log_info("API: %s token not added: %s", r.atr_kind ==
-		    TOK_FORWARD ? "forward" : r.atr_kind == TOK_REVERSE ?
-		    "reverse" : "connector", err);
+		log_info("API: %s token not added: %s",
+		    registry_kind_name(r.atr_kind), err);
 		control_answer(cc, 200, api_error_body(err));
 		control_send(cc);
 		api_token_req_free(&r);
@@ -892,9 +891,8 @@ control_add(struct control_conn *cc, const char *body, size_t len)
 		    log_secret(tk->tk_token), tk->tk_port, tk->tk_user != NULL ?
 		    " (with authentication)" : "");
 	else
-		log_info("API: %s token %s added", tk->tk_kind == TOK_FORWARD ?
-		    "forward" : tk->tk_kind == TOK_REVERSE ? "reverse" :
-		    "connector", log_secret(tk->tk_token));
+		log_info("API: %s token %s added",
+		    registry_kind_name(tk->tk_kind), log_secret(tk->tk_token));
 	(void)control_state_save();
 	control_answer(cc, 200, api_token_body(tk->tk_token,
 	    tk->tk_kind == TOK_REVERSE ? tk->tk_port : -2));
@@ -967,8 +965,7 @@ control_delete(struct control_conn *cc, const char *tok)
 		control_send(cc);
 		return;
 	}
-	log_info("API: %s token %s removed", tk->tk_kind == TOK_FORWARD ?
-	    "forward" : tk->tk_kind == TOK_REVERSE ? "reverse" : "connector",
+	log_info("API: %s token %s removed", registry_kind_name(tk->tk_kind),
 	    log_secret(tk->tk_token));
 	copy = util_xstrdup(tk->tk_token);
 	control_remove_token(tk);
@@ -1480,13 +1477,6 @@ control_same_list(json_t *a, json_t *b)
 	return (same);
 }
 
-static const char *
-control_kind_name(enum token_kind k)
-{
-	return (k == TOK_FORWARD ? "forward" : k == TOK_REVERSE ? "reverse" :
-	    "connector");
-}
-
 /*
  * SIGHUP, a token that stays: new limits or SOCKS5 credentials are
  * changed in place in every worker (control_token_update).  The number
@@ -1516,7 +1506,7 @@ control_reload_token(struct token *tk, const struct state_token *se)
 	if (limits)
 		log_info("SIGHUP: %s token %s: limits changed (tunnels %u, "
 		    "channels %u, upload %llu B/s, download %llu B/s; 0 = none)",
-		    control_kind_name(tk->tk_kind), log_secret(tk->tk_token),
+		    registry_kind_name(tk->tk_kind), log_secret(tk->tk_token),
 		    b->tl_max_tunnels, b->tl_max_channels,
 		    (unsigned long long)b->tl_upload,
 		    (unsigned long long)b->tl_download);
@@ -1560,7 +1550,7 @@ control_reload_state(void)
 		se = control_state_find(&st, tk->tk_token);
 		if (se != NULL && control_same_binding(tk, se))
 			continue;
-		log_info("SIGHUP: %s token %s %s", control_kind_name(
+		log_info("SIGHUP: %s token %s %s", registry_kind_name(
 		    tk->tk_kind), log_secret(tk->tk_token), se == NULL ?
 		    "removed" : "changed: removed and added again");
 		control_remove_token(tk);
@@ -1585,7 +1575,7 @@ control_reload_state(void)
 					control_send_rules(IPC_RULES_TOKEN,
 					    tk->tk_token, &se->se_rules);
 				log_info("SIGHUP: %s token %s added%s",
-				    control_kind_name(tk->tk_kind),
+				    registry_kind_name(tk->tk_kind),
 				    log_secret(tk->tk_token), tk->tk_port > 0 ?
 				    ", SOCKS5 port bound" : "");
 				changes++;
@@ -1610,7 +1600,7 @@ control_reload_state(void)
 			control_send_rules(IPC_RULES_TOKEN, tk->tk_token,
 			    &se->se_rules);
 			log_info("SIGHUP: %s token %s: access rules changed "
-			    "(%zu rule%s)", control_kind_name(tk->tk_kind),
+			    "(%zu rule%s)", registry_kind_name(tk->tk_kind),
 			    log_secret(tk->tk_token), se->se_rules.ar_n,
 			    se->se_rules.ar_n == 1 ? "" : "s");
 			changes++;

@@ -916,6 +916,7 @@ extern TAILQ_HEAD(group_list, group) registry_groups;
 struct token	*registry_add(enum token_kind, const char *, const char *,
 		    char *, size_t);
 void		 registry_remove(struct token *);
+const char	*registry_kind_name(enum token_kind);
 /* Exact lookup for our own bookkeeping (not for what a peer sent). */
 struct token	*registry_find(const char *);
 /*

@@ -150,6 +150,14 @@ registry_remove(struct token *tk)
 	free(tk);
 }
 
+/* A kind as the API and the state file spell it. */
+const char *
+registry_kind_name(enum token_kind k)
+{
+	return (k == TOK_FORWARD ? "forward" : k == TOK_REVERSE ? "reverse" :
+	    "connector");
+}
+
 struct group *
 registry_group(const char *key, int create)
 {

@@ -440,8 +440,8 @@ state_token_json(const struct token *tk)
 	if (!tk->tk_api && tk->tk_owner == NULL)
 		return (NULL);
 	o = json_object();
-	json_object_set_new(o, "type", json_string(tk->tk_kind == TOK_FORWARD ?
-	    "forward" : tk->tk_kind == TOK_REVERSE ? "reverse" : "connector"));
+	json_object_set_new(o, "type",
+	    json_string(registry_kind_name(tk->tk_kind)));
 	json_object_set_new(o, "token", json_string(tk->tk_token));
 	switch (tk->tk_kind) {
 	case TOK_REVERSE:

@@ -84,15 +84,7 @@ check() {
 	    fail "$1: $MB MB download corrupt or short (sha256 $got, want $want)"
 	rm -f "$TMPD/$1.body"
 }
-wait_rc() {
-	local n=0
-	while [ ! -s "$TMPD/$1.rc" ] && [ "$n" -lt 1500 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	[ "$(cat "$TMPD/$1.rc" 2>/dev/null)" = 0 ] ||
-	    fail "$1: curl failed: $(cat "$TMPD/$1.err" 2>/dev/null)"
-}
+wait_rc() { ls_wait_rc "$1" 150; }
 # put NAME PROXY: an upload of up.bin through PROXY in the background.
 put() {
 	( curl -sS --noproxy '' -m 120 -x "$2" -H 'Expect:' -T "$TMPD/up.bin" \

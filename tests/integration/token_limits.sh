@@ -40,15 +40,7 @@ get() {
 	  ls_elapsed "$t0" >"$TMPD/$1.time"
 	  echo $rc >"$TMPD/$1.rc" ) &
 }
-wait_rc() {
-	local n=0
-	while [ ! -s "$TMPD/$1.rc" ] && [ "$n" -lt 600 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	[ "$(cat "$TMPD/$1.rc" 2>/dev/null)" = 0 ] ||
-	    fail "$1: curl failed: $(cat "$TMPD/$1.err" 2>/dev/null)"
-}
+wait_rc() { ls_wait_rc "$1" 60; }
 # done_get NAME SIZE: sets T, the seconds it took.
 done_get() {
 	local want got

@@ -1088,3 +1088,15 @@ ls_api_field() {
 v = json.loads(sys.argv[1]).get(sys.argv[2])
 print(v if isinstance(v, str) else json.dumps(v))' "$BODY" "$1"
 }
+
+# ls_wait_rc NAME SECS: wait up to SECS s for a background curl that
+# writes its exit status to $TMPD/NAME.rc; fail unless it is 0.
+ls_wait_rc() {
+	local n=0
+	while [ ! -s "$TMPD/$1.rc" ] && [ "$n" -lt $(($2 * 10)) ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	[ "$(cat "$TMPD/$1.rc" 2>/dev/null)" = 0 ] ||
+	    fail "$1: curl failed: $(cat "$TMPD/$1.err" 2>/dev/null)"
+}
