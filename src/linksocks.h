@@ -716,6 +716,19 @@ struct ws_conn	*ws_accept(struct event_base *, evutil_socket_t,
 struct ws_conn	*ws_connect(struct event_base *, struct evdns_base *,
 		    struct ssl_ctx_st *, const struct ls_url *, const char *,
 		    const char *, const struct ws_cb *, void *);
+/* A client's connection, with everything a front end or proxy needs. */
+struct ws_dial {
+	struct ssl_ctx_st	*wd_ctx;	/* wss:// */
+	const struct ls_proxy	*wd_proxy;	/* NULL: direct */
+	const char		*wd_sni;	/* NULL: the URL host */
+	int			 wd_insecure;	/* --insecure: no verification */
+	const char		*wd_host;	/* Host header; NULL: the URL's */
+	const char		*wd_headers;	/* --header lines (CRLF each) */
+	const char		*wd_extra;	/* more lines (features) */
+};
+struct ws_conn	*ws_dial(struct event_base *, struct evdns_base *,
+		    const struct ws_dial *, const struct ls_url *,
+		    const char *, const struct ws_cb *, void *);
 /* Queue one binary message; 0 or -1 (closed / out of memory). */
 int		 ws_send(struct ws_conn *, const uint8_t *, size_t);
 /* Queue the whole evbuffer as one binary message (moved, not copied). */
@@ -1944,6 +1957,8 @@ void		 router_link_gone(struct tunnel *, const char *);
 /* client.c: tunnel client (runs in workers)                           */
 
 extern const struct worker_role client_role;
+/* The master, before forking: TLS files and environment proxy usable? */
+int		 client_check(char *, size_t);
 
 /* ------------------------------------------------------------------ */
 /* linksocks.c: the program: configuration, then the master            */
