@@ -1125,8 +1125,11 @@ config_check(struct config *c)
 		config_die("token is longer than 255 bytes");
 	if (c->c_upstream != NULL && *c->c_upstream != '\0') {
 		if (proxy_parse(c->c_upstream, &c->c_upx, err,
-		    sizeof(err)) == -1)
-			config_die("invalid --upstream-proxy: %s", err);
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "linksocks: invalid --upstream-proxy "
+			    "(or LINKSOCKS_UPSTREAM_PROXY): %s\n", err);
+			config_quit(2);
+		}
 		if (c->c_upx.px_kind == PROXY_HTTP)
 			fprintf(stderr, "linksocks: warning: HTTP proxy does "
 			    "not support UDP forwarding; UDP is dialled "

@@ -1100,3 +1100,77 @@ ls_wait_rc() {
 	[ "$(cat "$TMPD/$1.rc" 2>/dev/null)" = 0 ] ||
 	    fail "$1: curl failed: $(cat "$TMPD/$1.err" 2>/dev/null)"
 }
+
+# ---- real proxies from Debian (issue 11) ------------------------------
+# Each listens on 127.0.0.1 on a port nobody used a moment ago (these
+# daemons cannot take port 0 and report it) and is stopped by PID.
+
+# ls_free_port: a port to give a daemon that cannot report port 0.
+ls_free_port() {
+	local p
+	p=$(ls_refused_port)
+	[ -n "$p" ] || fail "no free port"
+	echo "$p"
+}
+
+# ls_microsocks NAME [ARGS...]: microsocks (SOCKS5, CONNECT only); sets
+# MS_PORT.
+ls_microsocks() {
+	local name=$1
+	shift
+	command -v microsocks >/dev/null 2>&1 || ls_skip "microsocks not installed"
+	MS_PORT=$(ls_free_port)
+	ls_bg "$name" microsocks -i 127.0.0.1 -p "$MS_PORT" "$@"
+	wait_port 127.0.0.1 "$MS_PORT" 10 "$LAST_PID" "$name"
+	ls_say "$name: microsocks on port $MS_PORT"
+}
+
+# ls_tinyproxy NAME [USER PASS]: tinyproxy (HTTP proxy, CONNECT to any
+# port), Basic authentication when USER is given; sets TP_PORT.  Its log
+# is $TMPD/NAME.tplog.
+ls_tinyproxy() {
+	local name=$1 user=${2:-} pass=${3:-}
+	command -v tinyproxy >/dev/null 2>&1 || ls_skip "tinyproxy not installed"
+	TP_PORT=$(ls_free_port)
+	{
+		echo "Port $TP_PORT"
+		echo "Listen 127.0.0.1"
+		echo "Timeout 120"
+		echo "LogFile \"$TMPD/$name.tplog\""
+		echo "LogLevel Connect"
+		echo "MaxClients 200"
+		echo "Allow 127.0.0.1"
+		echo "DisableViaHeader Yes"
+		[ -n "$user" ] && echo "BasicAuth $user $pass"
+	} >"$TMPD/$name.conf"
+	ls_bg "$name" tinyproxy -d -c "$TMPD/$name.conf"
+	wait_port 127.0.0.1 "$TP_PORT" 10 "$LAST_PID" "$name"
+	ls_say "$name: tinyproxy on port $TP_PORT"
+}
+
+# ls_danted NAME: Dante (SOCKS5 with UDP ASSOCIATE), no authentication,
+# connections and UDP associations logged in $TMPD/NAME.dlog; sets
+# DANTE_PORT.
+ls_danted() {
+	local name=$1
+	command -v danted >/dev/null 2>&1 || ls_skip "danted not installed"
+	DANTE_PORT=$(ls_free_port)
+	cat >"$TMPD/$name.conf" <<EOT
+logoutput: $TMPD/$name.dlog
+internal: 127.0.0.1 port = $DANTE_PORT
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: root
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass {
+	from: 127.0.0.0/8 to: 0.0.0.0/0
+	command: connect udpassociate udpreply
+	log: connect disconnect
+}
+EOT
+	ls_bg "$name" danted -f "$TMPD/$name.conf" -N 1 -p "$TMPD/$name.pid"
+	wait_port 127.0.0.1 "$DANTE_PORT" 15 "$LAST_PID" "$name"
+	ls_say "$name: danted on port $DANTE_PORT"
+}
