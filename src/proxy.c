@@ -176,18 +176,13 @@ proxy_parse(const char *s, struct ls_proxy *px, char *err, size_t errlen)
 		colon = memchr(auth, ':', (size_t)(at - auth));
 		if (colon == NULL)
 			colon = at;
+		/* At most 255 bytes each, as RFC 1929 wants. */
 		if (proxy_decode(auth, (size_t)(colon - auth), px->px_user,
 		    sizeof(px->px_user)) == -1 || (colon < at &&
 		    proxy_decode(colon + 1, (size_t)(at - colon - 1),
 		    px->px_pass, sizeof(px->px_pass)) == -1)) {
 			snprintf(err, errlen, "invalid or too long user "
 			    "information in proxy URL");
-			return (-1);
-		}
-		if (px->px_kind == PROXY_SOCKS5 &&
-		    (strlen(px->px_user) > 255 || strlen(px->px_pass) > 255)) {
-			snprintf(err, errlen, "SOCKS5 user name and password "
-			    "are at most 255 bytes");
 			return (-1);
 		}
 		hp = at + 1;
