@@ -764,12 +764,8 @@ config_add_header(struct config *c, const char *h)
 static void
 config_defaults(struct config *c, enum ls_role role)
 {
-	static const char *const unsupported[] = {
-		NULL
-	};
 	const char	*v, *key;
 	long		 n;
-	size_t		 i;
 
 	c->c_role = role;
 	c->c_socks_host = util_xstrdup("127.0.0.1");
@@ -806,11 +802,6 @@ config_defaults(struct config *c, enum ls_role role)
 		config_die("invalid LINKSOCKS_METRICS_LISTEN: \"%s\" "
 		    "([address:]port)", v);
 	config_env_string(&c->c_upstream, "LINKSOCKS_UPSTREAM_PROXY");
-	for (i = 0; i < LS_NITEMS(unsupported); i++)
-		if (unsupported[i] != NULL && config_env(unsupported[i]) != NULL)
-			fprintf(stderr, "linksocks: warning: %s is set but not "
-			    "supported by this release; ignored\n",
-			    unsupported[i]);
 	c->c_pool_lo = LS_PORT_POOL_LO;
 	c->c_pool_hi = LS_PORT_POOL_HI;
 	if (role == ROLE_SERVER) {
