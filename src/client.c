@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +54,9 @@ struct client_slot {
 	struct tunnel		*cs_tun;
 	struct ls_url		 cs_url;	/* after redirects */
 	int			 cs_redirects;
-	double			 cs_delay;
+	double			 cs_delay;	/* backoff ceiling */
 	struct event		*cs_timer;
+	struct ls_proxy		 cs_proxy;	/* from the environment */
 	uint8_t			 cs_reqid[LS_CHANNEL_ID_LEN];
 };
 
@@ -65,6 +67,7 @@ static struct listen_guard	*client_listener;
 static int			 client_ever_open;
 static int			 client_connector_ok;	/* -c: granted once */
 
+static SSL_CTX	*client_tls_ctx(char *, size_t);
 static void	client_init(void);
 static void	client_drain(void);
 static void	client_slot_set_state(struct client_slot *,
@@ -110,24 +113,113 @@ const struct worker_role client_role = {
 	.wr_dispatch = client_dispatch,
 };
 
+/* OpenSSL's reason for the last error, or "error". */
+static const char *
+client_ssl_reason(void)
+{
+	const char	*r = ERR_reason_error_string(ERR_peek_last_error());
+
+	return (r != NULL ? r : "error");
+}
+
+/*
+ * The client's TLS context: the system's CA certificates, or those of
+ * --ca-file/--ca-path instead; --tls-client-cert/--tls-client-key for
+ * servers that ask for one.  NULL with the reason in err.
+ */
+static SSL_CTX *
+client_tls_ctx(char *err, size_t errlen)
+{
+	struct config	*c = ls_conf;
+	SSL_CTX		*ctx;
+	struct stat	 st;
+	static const unsigned char alpn[] = "\x08http/1.1";
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new: %s", client_ssl_reason());
+		return (NULL);
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+	if (c->c_ca_path != NULL && stat(c->c_ca_path, &st) == -1) {
+		snprintf(err, errlen, "--ca-path %s: %s", c->c_ca_path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (c->c_ca_path != NULL && !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "--ca-path %s: not a directory",
+		    c->c_ca_path);
+		goto fail;
+	}
+	if (c->c_ca_file != NULL || c->c_ca_path != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, c->c_ca_file,
+		    c->c_ca_path) != 1) {
+			snprintf(err, errlen, "CA certificates %s: %s",
+			    c->c_ca_file != NULL ? c->c_ca_file : c->c_ca_path,
+			    client_ssl_reason());
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+		log_warnx("cannot load the system CA certificates");
+	if (c->c_client_cert != NULL) {
+		if (SSL_CTX_use_certificate_chain_file(ctx,
+		    c->c_client_cert) != 1) {
+			snprintf(err, errlen, "client certificate %s: %s",
+			    c->c_client_cert, client_ssl_reason());
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, c->c_client_key,
+		    SSL_FILETYPE_PEM) != 1) {
+			snprintf(err, errlen, "client key %s: %s",
+			    c->c_client_key, client_ssl_reason());
+			goto fail;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			snprintf(err, errlen, "client key %s does not match "
+			    "certificate %s", c->c_client_key,
+			    c->c_client_cert);
+			goto fail;
+		}
+	}
+	SSL_CTX_set_verify(ctx, c->c_insecure ? SSL_VERIFY_NONE :
+	    SSL_VERIFY_PEER, NULL);
+	return (ctx);
+ fail:
+	SSL_CTX_free(ctx);
+	return (NULL);
+}
+
+/*
+ * Before the workers start (the master): the TLS files and the
+ * environment's proxy must be usable.  0, or -1 with the reason.
+ */
+int
+client_check(char *err, size_t errlen)
+{
+	struct ls_proxy	 px;
+	SSL_CTX		*ctx;
+
+	if ((ctx = client_tls_ctx(err, errlen)) == NULL)
+		return (-1);
+	SSL_CTX_free(ctx);
+	if (!ls_conf->c_no_env_proxy &&
+	    proxy_from_env(&ls_conf->c_wsurl, &px, err, errlen) == -1)
+		return (-1);
+	return (0);
+}
+
 static void
 client_init(void)
 {
 	struct config	*c = ls_conf;
-	SSL_CTX		*ctx;
+	char		 err[512];
 	int		 i, n;
 
 	front_init(&client_front_ops);
-	if (c->c_wsurl.u_tls || 1) {
-		/* Redirects may lead to wss:// even from ws://. */
-		if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-			fatalx("SSL_CTX_new failed");
-		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
-			log_warnx("cannot load the system CA certificates");
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		ls_worker->w_ssl = ctx;
-	}
+	/* Redirects may lead to wss:// even from ws://. */
+	if ((ls_worker->w_ssl = client_tls_ctx(err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	/* --threads connections in all, at least one per worker. */
 	n = (c->c_threads + c->c_workers - 1) / c->c_workers;
 	if (n < 1)
@@ -227,7 +319,9 @@ static void
 client_connect(struct client_slot *cs)
 {
 	struct config	*c = ls_conf;
-	char		 target[2048];
+	struct ws_dial	 wd;
+	char		 target[2048], err[512];
+	int		 r;
 
 	if (cs->cs_url.u_query_auth) {
 		if (url_auth_target(&cs->cs_url, c->c_token != NULL ?
@@ -239,10 +333,28 @@ client_connect(struct client_slot *cs)
 	log_debug("connecting to %s://%s:%u%s", cs->cs_url.u_tls ? "wss" : "ws",
 	    log_strz(cs->cs_url.u_host), cs->cs_url.u_port,
 	    log_strz(cs->cs_url.u_path));
+	memset(&wd, 0, sizeof(wd));
+	wd.wd_ctx = ls_worker->w_ssl;
+	wd.wd_sni = c->c_sni;
+	wd.wd_insecure = c->c_insecure;
+	wd.wd_host = c->c_host_hdr;
+	wd.wd_headers = c->c_headers;
+	wd.wd_extra = tunnel_feature_line();
+	/* The environment's proxy, for this URL (a redirect may change it). */
+	if (!c->c_no_env_proxy) {
+		r = proxy_from_env(&cs->cs_url, &cs->cs_proxy, err,
+		    sizeof(err));
+		if (r == -1) {
+			log_warnx("%s", err);
+			client_retry(cs, 0);
+			return;
+		}
+		if (r == 1)
+			wd.wd_proxy = &cs->cs_proxy;
+	}
 	client_slot_set_state(cs, CS_CONNECTING);
-	cs->cs_ws = ws_connect(ls_worker->w_base, ls_worker->w_dns,
-	    ls_worker->w_ssl, &cs->cs_url, target,
-	    tunnel_feature_line(), &client_ws_cb, cs);
+	cs->cs_ws = ws_dial(ls_worker->w_base, ls_worker->w_dns, &wd,
+	    &cs->cs_url, target, &client_ws_cb, cs);
 	if (cs->cs_ws == NULL) {
 		log_warnx("cannot start a connection to %s",
 		    log_strz(cs->cs_url.u_host));
@@ -250,11 +362,18 @@ client_connect(struct client_slot *cs)
 	}
 }
 
-/* Schedule the next attempt (spec 6.7 delays). */
+/*
+ * Schedule the next attempt.  The ceiling starts at 1 s, grows by half
+ * each failure up to 10 min (spec 6.7) and the wait is drawn uniformly
+ * below it ("full jitter"), so a fleet does not reconnect in step after
+ * a server restart.
+ */
 static void
 client_retry(struct client_slot *cs, int was_open)
 {
 	struct timeval	tv;
+	uint32_t	r;
+	double		wait;
 
 	client_slot_set_state(cs, CS_IDLE);
 	cs->cs_ws = NULL;
@@ -269,10 +388,13 @@ client_retry(struct client_slot *cs, int was_open)
 		cs->cs_delay = CLIENT_DELAY_MAX;
 	cs->cs_url = ls_conf->c_wsurl;
 	cs->cs_redirects = 0;
-	log_warnx("connection error, waiting %.1fs before retrying",
-	    cs->cs_delay);
-	tv.tv_sec = (time_t)cs->cs_delay;
-	tv.tv_usec = (suseconds_t)((cs->cs_delay - (double)tv.tv_sec) * 1e6);
+	util_random(&r, sizeof(r));
+	wait = cs->cs_delay * ((double)r / 4294967296.0);
+	if (wait < 0.05)
+		wait = 0.05;
+	log_warnx("connection error, waiting %.1fs before retrying", wait);
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
 	evtimer_add(cs->cs_timer, &tv);
 }
 

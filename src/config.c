@@ -52,7 +52,15 @@ enum {
 	OPT_LIMIT_TUNNELS,
 	OPT_LIMIT_CHANNELS,
 	OPT_LIMIT_UPLOAD,
-	OPT_LIMIT_DOWNLOAD
+	OPT_LIMIT_DOWNLOAD,
+	OPT_CA_FILE,
+	OPT_CA_PATH,
+	OPT_CLIENT_CERT,
+	OPT_CLIENT_KEY,
+	OPT_SNI,
+	OPT_HOST_HDR,
+	OPT_HEADER,
+	OPT_INSECURE
 };
 
 static const struct option server_opts[] = {
@@ -64,6 +72,7 @@ static const struct option server_opts[] = {
 	{ "reverse",		optional_argument, NULL, 'r' },
 	{ "connector-token",	required_argument, NULL, 'c' },
 	{ "connector-autonomy",	optional_argument, NULL, 'a' },
+	{ "upstream-proxy",	required_argument, NULL, 'x' },
 	{ "socks-host",		required_argument, NULL, 's' },
 	{ "socks-port",		required_argument, NULL, 'p' },
 	{ "socks-username",	required_argument, NULL, 'n' },
@@ -95,7 +104,7 @@ static const struct option server_opts[] = {
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
-static const char server_short[] = "H:P:t:b:f::r::c:a::s:p:n:w:i::k:dh";
+static const char server_short[] = "H:P:t:b:f::r::c:a::s:p:n:w:i::k:x:dh";
 
 static const struct option client_opts[] = {
 	{ "token",		required_argument, NULL, 't' },
@@ -112,6 +121,15 @@ static const struct option client_opts[] = {
 	{ "threads",		required_argument, NULL, 'T' },
 	{ "fast-open",		optional_argument, NULL, 'f' },
 	{ "no-env-proxy",	optional_argument, NULL, 'E' },
+	{ "upstream-proxy",	required_argument, NULL, 'x' },
+	{ "ca-file",		required_argument, NULL, OPT_CA_FILE },
+	{ "ca-path",		required_argument, NULL, OPT_CA_PATH },
+	{ "tls-client-cert",	required_argument, NULL, OPT_CLIENT_CERT },
+	{ "tls-client-key",	required_argument, NULL, OPT_CLIENT_KEY },
+	{ "sni",		required_argument, NULL, OPT_SNI },
+	{ "host",		required_argument, NULL, OPT_HOST_HDR },
+	{ "header",		required_argument, NULL, OPT_HEADER },
+	{ "insecure",		no_argument,	   NULL, OPT_INSECURE },
 	{ "direct-mode",	required_argument, NULL, OPT_DIRECT_MODE },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "workers",		required_argument, NULL, OPT_WORKERS },
@@ -128,7 +146,7 @@ static const struct option client_opts[] = {
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
-static const char client_short[] = "t:u:r::c:s:p:n:w:i::R::T:f::E::dh";
+static const char client_short[] = "t:u:r::c:s:p:n:w:i::R::T:f::E::x:dh";
 
 static __dead void	config_quit(int);
 static __dead void	config_usage(const char *, int);
@@ -304,6 +322,8 @@ config_usage(const char *sub, int status)
 "      --metrics-listen [ADDR:]PORT\n"
 "                             Prometheus GET /metrics here, no key (ADDR\n"
 "                             127.0.0.1 unless given; LINKSOCKS_METRICS_LISTEN)\n"
+"  -x, --upstream-proxy URL   forward mode: dial targets through socks5:// or\n"
+"                             http:// (LINKSOCKS_UPSTREAM_PROXY)\n"
 "  -k, --api-key KEY          enable the HTTP API with this key (repeatable;\n"
 "                             LINKSOCKS_API_KEY); -t/-c/-r/-a then create no token\n"
 "      --api-key-file FILE    API keys, one a line (# comments); read again on\n"
@@ -350,7 +370,17 @@ config_usage(const char *sub, int status)
 "  -R, --no-reconnect         exit when the tunnel drops\n"
 "      --retry-auth           keep retrying after authentication failures (LINKSOCKS_RETRY_AUTH)\n"
 "  -T, --threads N            WebSocket connections in all (1; at least one per worker)\n"
-"  -E, --no-env-proxy         accepted for compatibility (no proxy is used)\n"
+"  -E, --no-env-proxy         ignore HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY\n"
+"  -x, --upstream-proxy URL   provider: dial targets through socks5:// or http://\n"
+"                             (LINKSOCKS_UPSTREAM_PROXY)\n"
+"      --ca-file FILE         trust the CA certificates in FILE (PEM) for wss://\n"
+"      --ca-path DIR          ... or in DIR (c_rehash layout)\n"
+"      --tls-client-cert FILE present this certificate (PEM chain) to the server\n"
+"      --tls-client-key FILE  ... with this key\n"
+"      --sni NAME             TLS server name to send and verify (URL host)\n"
+"      --host NAME            Host header of the upgrade request (URL host)\n"
+"      --header 'N: V'        add a header to the upgrade request (repeatable)\n"
+"      --insecure             FOR TESTS ONLY: do not verify the server certificate\n"
 "      --workers N            worker processes (online CPUs)\n"
 "      --port-file FILE       write \"socks PORT\" once bound\n"
 "      --drain-timeout SEC    SIGTERM drain limit (30)\n"
@@ -692,15 +722,50 @@ config_parse_listen(const char *s, char **host, int *port)
 	return (0);
 }
 
+/*
+ * --header "Name: value": a token for the name, no CR/LF anywhere, and
+ * none of the headers the upgrade itself sets.  Kept as request lines.
+ */
+static void
+config_add_header(struct config *c, const char *h)
+{
+	static const char *const own[] = { "host", "upgrade", "connection",
+	    "sec-websocket-key", "sec-websocket-version",
+	    "sec-websocket-extensions", "content-length",
+	    "transfer-encoding" };
+	const char	*colon, *v, *p;
+	char		*n;
+	size_t		 nlen, i, old;
+
+	colon = strchr(h, ':');
+	if (colon == NULL || colon == h || strpbrk(h, "\r\n") != NULL)
+		config_die("invalid --header \"%s\" (\"Name: value\")", h);
+	nlen = (size_t)(colon - h);
+	for (p = h; p < colon; p++)
+		if (!isalnum((unsigned char)*p) &&
+		    strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+			config_die("invalid --header name in \"%s\"", h);
+	for (i = 0; i < LS_NITEMS(own); i++)
+		if (strlen(own[i]) == nlen && strncasecmp(h, own[i], nlen) == 0)
+			config_die("--header cannot set %.*s (use --host for "
+			    "Host)", (int)nlen, h);
+	v = colon + 1;
+	v += strspn(v, " \t");
+	old = c->c_headers != NULL ? strlen(c->c_headers) : 0;
+	if (old + nlen + strlen(v) + 4 > 8192)
+		config_die("--header: the extra headers exceed 8192 bytes");
+	if ((n = realloc(c->c_headers, old + nlen + strlen(v) + 5)) == NULL)
+		config_die("out of memory");
+	snprintf(n + old, nlen + strlen(v) + 5, "%.*s: %s\r\n", (int)nlen, h,
+	    v);
+	c->c_headers = n;
+}
+
 static void
 config_defaults(struct config *c, enum ls_role role)
 {
-	static const char *const unsupported[] = {
-		"LINKSOCKS_UPSTREAM_PROXY"
-	};
 	const char	*v, *key;
 	long		 n;
-	size_t		 i;
 
 	c->c_role = role;
 	c->c_socks_host = util_xstrdup("127.0.0.1");
@@ -736,11 +801,7 @@ config_defaults(struct config *c, enum ls_role role)
 	    -1)
 		config_die("invalid LINKSOCKS_METRICS_LISTEN: \"%s\" "
 		    "([address:]port)", v);
-	for (i = 0; i < LS_NITEMS(unsupported); i++)
-		if (config_env(unsupported[i]) != NULL)
-			fprintf(stderr, "linksocks: warning: %s is set but not "
-			    "supported by this release; ignored\n",
-			    unsupported[i]);
+	config_env_string(&c->c_upstream, "LINKSOCKS_UPSTREAM_PROXY");
 	c->c_pool_lo = LS_PORT_POOL_LO;
 	c->c_pool_hi = LS_PORT_POOL_HI;
 	if (role == ROLE_SERVER) {
@@ -873,6 +934,40 @@ config_parse(struct config *c, int argc, char **argv)
 		case 'E':
 			config_optbool(&c->c_no_env_proxy, optarg,
 			    "no-env-proxy");
+			break;
+		case 'x':
+			free(c->c_upstream);
+			c->c_upstream = util_xstrdup(optarg);
+			break;
+		case OPT_CA_FILE:
+			free(c->c_ca_file);
+			c->c_ca_file = util_xstrdup(optarg);
+			break;
+		case OPT_CA_PATH:
+			free(c->c_ca_path);
+			c->c_ca_path = util_xstrdup(optarg);
+			break;
+		case OPT_CLIENT_CERT:
+			free(c->c_client_cert);
+			c->c_client_cert = util_xstrdup(optarg);
+			break;
+		case OPT_CLIENT_KEY:
+			free(c->c_client_key);
+			c->c_client_key = util_xstrdup(optarg);
+			break;
+		case OPT_SNI:
+			free(c->c_sni);
+			c->c_sni = util_xstrdup(optarg);
+			break;
+		case OPT_HOST_HDR:
+			free(c->c_host_hdr);
+			c->c_host_hdr = util_xstrdup(optarg);
+			break;
+		case OPT_HEADER:
+			config_add_header(c, optarg);
+			break;
+		case OPT_INSECURE:
+			c->c_insecure = 1;
 			break;
 		case OPT_RETRY_AUTH:
 			config_optbool(&c->c_retry_auth, optarg, "retry-auth");
@@ -1019,6 +1114,18 @@ config_check(struct config *c)
 		    "bytes (RFC 1929)");
 	if (c->c_token != NULL && strlen(c->c_token) > 255)
 		config_die("token is longer than 255 bytes");
+	if (c->c_upstream != NULL && *c->c_upstream != '\0') {
+		if (proxy_parse(c->c_upstream, &c->c_upx, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "linksocks: invalid --upstream-proxy "
+			    "(or LINKSOCKS_UPSTREAM_PROXY): %s\n", err);
+			config_quit(2);
+		}
+		if (c->c_upx.px_kind == PROXY_HTTP)
+			fprintf(stderr, "linksocks: warning: HTTP proxy does "
+			    "not support UDP forwarding; UDP is dialled "
+			    "directly\n");
+	}
 	if (c->c_connector_token != NULL &&
 	    strlen(c->c_connector_token) > 255)
 		config_die("connector token is longer than 255 bytes");
@@ -1064,6 +1171,19 @@ config_check(struct config *c)
 	}
 	if (url_parse(c->c_url, &c->c_wsurl, err, sizeof(err)) == -1)
 		config_die("invalid --url \"%s\": %s", c->c_url, err);
+	if ((c->c_client_cert == NULL) != (c->c_client_key == NULL))
+		config_die("--tls-client-cert and --tls-client-key go "
+		    "together");
+	if (c->c_sni != NULL && (*c->c_sni == '\0' ||
+	    strlen(c->c_sni) > 253 || strpbrk(c->c_sni, " \t\r\n/:") != NULL))
+		config_die("invalid --sni: \"%s\"", c->c_sni);
+	if (c->c_host_hdr != NULL && (*c->c_host_hdr == '\0' ||
+	    strlen(c->c_host_hdr) > 255 ||
+	    strpbrk(c->c_host_hdr, " \t\r\n/") != NULL))
+		config_die("invalid --host: \"%s\"", c->c_host_hdr);
+	if (c->c_insecure)
+		fprintf(stderr, "linksocks: warning: --insecure: the server's "
+		    "certificate is NOT verified; for tests only\n");
 	if (c->c_threads <= 0)
 		c->c_threads = c->c_threads < 0 ? c->c_workers : 1;
 	util_random(c->c_instance, sizeof(c->c_instance));
@@ -1084,6 +1204,13 @@ config_free(struct config *c)
 	free(c->c_socks_user);
 	free(c->c_socks_pass);
 	free(c->c_upstream);
+	free(c->c_ca_file);
+	free(c->c_ca_path);
+	free(c->c_client_cert);
+	free(c->c_client_key);
+	free(c->c_sni);
+	free(c->c_host_hdr);
+	free(c->c_headers);
 	free(c->c_portfile);
 	free(c->c_ws_host);
 	free(c->c_metrics_host);

@@ -8,6 +8,10 @@
  * Early data (fast open) waits in the socket's output until
  * the connect completes, and a half-close that arrives meanwhile is kept
  * for after it.  Once connected the channel relays through channel.c.
+ *
+ * With -x/--upstream-proxy (ls_conf->c_upx) the target is asked of the
+ * proxy instead (proxy.c), by name; the policy still applies to the
+ * target (dial_proxy_allowed), never to the proxy.
  */
 #include "config.h"
 
@@ -32,6 +36,8 @@ static void	dial_disconnect(struct channel *, const struct msg *,
 static void	dial_timeout(struct channel *);
 static void	dial_close(struct channel *, const char *);
 static void	dial_free(struct channel *);
+static void	dial_proxy(struct channel *);
+static void	dial_proxied(const struct proxy_result *, void *);
 
 static const struct channel_ops dial_ops = {
 	.co_kind = CHK_DIAL,
@@ -58,6 +64,10 @@ dial_free(struct channel *ch)
 	if (ch->ch_ai != NULL) {
 		evutil_freeaddrinfo(ch->ch_ai);
 		ch->ch_ai = ch->ch_ai_next = NULL;
+	}
+	if (ch->ch_proxy != NULL) {
+		proxy_cancel(ch->ch_proxy);
+		ch->ch_proxy = NULL;
 	}
 }
 
@@ -224,6 +234,99 @@ dial_filter(struct channel *ch, struct evutil_addrinfo *ai)
 	return (head);
 }
 
+/*
+ * -x: the proxy dials, so the policy is applied here to the target as
+ * far as it can be known: every address the name resolves to here must
+ * pass (a name that leads to a refused address is refused, as a direct
+ * dial would be); a name that does not resolve here is the proxy's to
+ * resolve and is checked on its port.  The proxy's own address is the
+ * operator's choice and never checked.  1 allowed, 0 refused (done).
+ */
+static int
+dial_proxy_allowed(struct channel *ch, struct evutil_addrinfo *ai)
+{
+	const struct rules	*tok = ch->ch_tun == NULL ? NULL :
+				    access_token_rules(ch->ch_tun->t_token);
+	const char		*why = NULL;
+	char			 addr[INET6_ADDRSTRLEN + 8] = "";
+
+	if (ai == NULL) {
+		if (access_check_host(ACCESS_DIAL, ch->ch_host, ch->ch_port,
+		    tok, &why) == RV_ALLOW)
+			return (1);
+	} else {
+		for (; ai != NULL; ai = ai->ai_next)
+			if (access_check(ACCESS_DIAL, ai->ai_addr, tok,
+			    &why) != RV_ALLOW) {
+				util_sockaddr_str(ai->ai_addr, addr,
+				    sizeof(addr));
+				break;
+			}
+		if (ai == NULL)
+			return (1);
+	}
+	STAT_INC(ST_ACCESS_DIAL);
+	access_refused("channel %s: destination %s:%u%s%s%s not allowed for "
+	    "%s: %s", log_id(ch->ch_id), log_str((const uint8_t *)ch->ch_host,
+	    strlen(ch->ch_host)), ch->ch_port, addr[0] ? " (" : "", addr,
+	    addr[0] ? ")" : "", ch->ch_tun != NULL ? ch->ch_tun->t_name : "?",
+	    why != NULL ? why : "refused");
+	tunnel_count_connect(ch->ch_tun, ST_CONNECT_DENIED);
+	channel_deny(ch, "destination not allowed");
+	return (0);
+}
+
+/* -x: ask the upstream proxy for the target (by name, as the reference). */
+static void
+dial_proxy(struct channel *ch)
+{
+	ch->ch_proxy = proxy_open(ls_worker->w_base, ls_worker->w_dns,
+	    &ls_conf->c_upx, PROXY_CMD_CONNECT, ch->ch_host, ch->ch_port,
+	    dial_proxied, ch);
+	if (ch->ch_proxy == NULL)
+		dial_fail(ch, ST_CONNECT_OTHER, "upstream proxy: out of memory "
+		    "or invalid target");
+}
+
+/*
+ * The proxy answered.  On success its connection becomes the channel's
+ * socket: early data queued meanwhile moves over, and what the target
+ * sent right after the proxy's reply is already in its input.
+ */
+static void
+dial_proxied(const struct proxy_result *res, void *arg)
+{
+	struct channel		*ch = arg;
+	struct bufferevent	*bev = res->pr_bev;
+	struct evbuffer		*old;
+	int			 rc;
+
+	ch->ch_proxy = NULL;
+	if (res->pr_error != 0) {
+		ch->ch_errno = res->pr_error;
+		dial_fail(ch, dial_reason(res->pr_error), res->pr_text);
+		return;
+	}
+	old = bufferevent_get_output(ch->ch_bev);
+	evbuffer_unfreeze(old, 1);
+	rc = evbuffer_add_buffer(bufferevent_get_output(bev), old);
+	limits_channel_unrate(ch);
+	bufferevent_free(ch->ch_bev);
+	ch->ch_bev = bev;
+	bufferevent_setcb(bev, NULL, NULL, dial_event, ch);
+	if (rc == -1) {
+		dial_fail(ch, ST_CONNECT_OTHER, "out of memory");
+		return;
+	}
+	channel_ref(ch);
+	dial_event(bev, BEV_EVENT_CONNECTED, ch);
+	if (!channel_dead(ch) && ch->ch_bev == bev &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+		    BEV_TRIG_DEFER_CALLBACKS);
+	channel_unref(ch);
+}
+
 static void
 dial_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 {
@@ -233,6 +336,17 @@ dial_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 	if (result == EVUTIL_EAI_CANCEL)
 		return;
 	ch->ch_dnsreq = NULL;
+	if (ls_conf->c_upx.px_kind != PROXY_NONE) {
+		if (result != 0 && ai != NULL)
+			evutil_freeaddrinfo(ai);
+		if (result != 0)
+			ai = NULL;	/* the proxy may know it */
+		if (dial_proxy_allowed(ch, ai))
+			dial_proxy(ch);
+		if (ai != NULL)
+			evutil_freeaddrinfo(ai);
+		return;
+	}
 	if (result != 0 || ai == NULL) {
 		if (ai != NULL)
 			evutil_freeaddrinfo(ai);

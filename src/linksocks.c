@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+
 #include "linksocks.h"
 
 int
@@ -14,8 +16,16 @@ linksocks_main(int argc, char **argv)
 {
 	struct config	*c;
 
+	char		 err[600];
+
 	if ((c = config_load(argc, argv)) == NULL)
 		return (0);
+	if (c->c_role != ROLE_SERVER && client_check(err, sizeof(err)) ==
+	    -1) {
+		fprintf(stderr, "linksocks: %s\n", err);
+		config_free(c);
+		return (2);
+	}
 	return (master_run(c, c->c_role == ROLE_SERVER ? &server_role :
 	    &client_role));
 }

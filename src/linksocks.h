@@ -384,6 +384,53 @@ void		 url_sha256(const void *, size_t, uint8_t *);	/* 32 bytes */
 void		 url_sha256_hex(const char *, size_t, char *);	/* 65 bytes */
 
 /* ------------------------------------------------------------------ */
+/* proxy.c: the client end of an HTTP CONNECT or SOCKS5 proxy           */
+
+enum proxy_kind {
+	PROXY_NONE,
+	PROXY_HTTP,		/* CONNECT, Basic authentication */
+	PROXY_SOCKS5		/* RFC 1928, RFC 1929 */
+};
+
+struct ls_proxy {
+	enum proxy_kind	 px_kind;
+	char		 px_host[256];	/* no brackets */
+	uint16_t	 px_port;
+	char		 px_user[256];	/* "": no credentials */
+	char		 px_pass[256];
+	char		 px_name[300];	/* scheme://host:port, for messages */
+};
+
+#define PROXY_CMD_CONNECT	1
+#define PROXY_CMD_UDP		3	/* SOCKS5 UDP ASSOCIATE */
+
+struct proxy_result {
+	int			 pr_error;	/* 0, or an errno value */
+	char			 pr_text[512];	/* why, naming the proxy */
+	struct bufferevent	*pr_bev;	/* success: now the caller's */
+	struct sockaddr_storage	 pr_bound;	/* UDP: the proxy's relay */
+	socklen_t		 pr_boundlen;
+};
+
+struct proxy_conn;
+typedef void	(*proxy_cb)(const struct proxy_result *, void *);
+
+int		 proxy_parse(const char *, struct ls_proxy *, char *, size_t);
+/* 1 a proxy for the URL from the environment, 0 none, -1 bad value. */
+int		 proxy_from_env(const struct ls_url *, struct ls_proxy *,
+		    char *, size_t);
+int		 proxy_no_proxy(const char *, const char *);
+const char	*proxy_socks_strerror(int);
+/*
+ * Connect to the proxy and ask it for host:port; cb once, unless
+ * cancelled first.  NULL: out of memory or a bad request.
+ */
+struct proxy_conn *proxy_open(struct event_base *, struct evdns_base *,
+		    const struct ls_proxy *, int, const char *, uint16_t,
+		    proxy_cb, void *);
+void		 proxy_cancel(struct proxy_conn *);
+
+/* ------------------------------------------------------------------ */
 /* http.c: HTTP/1.1 request/response head parsing (pure)               */
 
 #define HTTP_MAX_HEAD		8192
@@ -669,6 +716,19 @@ struct ws_conn	*ws_accept(struct event_base *, evutil_socket_t,
 struct ws_conn	*ws_connect(struct event_base *, struct evdns_base *,
 		    struct ssl_ctx_st *, const struct ls_url *, const char *,
 		    const char *, const struct ws_cb *, void *);
+/* A client's connection, with everything a front end or proxy needs. */
+struct ws_dial {
+	struct ssl_ctx_st	*wd_ctx;	/* wss:// */
+	const struct ls_proxy	*wd_proxy;	/* NULL: direct */
+	const char		*wd_sni;	/* NULL: the URL host */
+	int			 wd_insecure;	/* --insecure: no verification */
+	const char		*wd_host;	/* Host header; NULL: the URL's */
+	const char		*wd_headers;	/* --header lines (CRLF each) */
+	const char		*wd_extra;	/* more lines (features) */
+};
+struct ws_conn	*ws_dial(struct event_base *, struct evdns_base *,
+		    const struct ws_dial *, const struct ls_url *,
+		    const char *, const struct ws_cb *, void *);
 /* Queue one binary message; 0 or -1 (closed / out of memory). */
 int		 ws_send(struct ws_conn *, const uint8_t *, size_t);
 /* Queue the whole evbuffer as one binary message (moved, not copied). */
@@ -800,7 +860,8 @@ struct config {
 	char		*c_socks_user;
 	char		*c_socks_pass;
 	int		 c_socks_nowait;
-	char		*c_upstream;
+	char		*c_upstream;		/* -x, as given */
+	struct ls_proxy	 c_upx;			/* -x, parsed (PROXY_NONE) */
 	char		*c_portfile;
 	int		 c_syslog;
 	int		 c_drain_timeout;	/* seconds, SIGTERM drain */
@@ -834,6 +895,14 @@ struct config {
 	int		 c_retry_auth;
 	int		 c_threads;
 	int		 c_no_env_proxy;
+	char		*c_ca_file;		/* --ca-file */
+	char		*c_ca_path;		/* --ca-path */
+	char		*c_client_cert;		/* --tls-client-cert */
+	char		*c_client_key;		/* --tls-client-key */
+	char		*c_sni;			/* --sni */
+	char		*c_host_hdr;		/* --host */
+	char		*c_headers;		/* --header lines, CRLF each */
+	int		 c_insecure;		/* --insecure */
 	uint8_t		 c_instance[LS_CHANNEL_ID_LEN];
 };
 
@@ -1722,6 +1791,7 @@ struct channel {
 	char			 ch_peer[64];
 	struct evdns_getaddrinfo_request *ch_dnsreq;	/* dial */
 	struct evutil_addrinfo	*ch_ai, *ch_ai_next;	/* dial */
+	struct proxy_conn	*ch_proxy;	/* dial: -x exchange under way */
 	char			 ch_err[64];	/* dial: last connect error */
 	int			 ch_errno;	/* dial: ... its errno */
 	struct channel		*ch_hnext;	/* chan_table chain */
@@ -1887,6 +1957,8 @@ void		 router_link_gone(struct tunnel *, const char *);
 /* client.c: tunnel client (runs in workers)                           */
 
 extern const struct worker_role client_role;
+/* The master, before forking: TLS files and environment proxy usable? */
+int		 client_check(char *, size_t);
 
 /* ------------------------------------------------------------------ */
 /* linksocks.c: the program: configuration, then the master            */

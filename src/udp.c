@@ -117,6 +117,11 @@ struct udp_assoc {
 	size_t			 ua_pending;	/* bytes queued for DNS */
 	struct event		*ua_idle;
 	double			 ua_last;
+	/* dial side through a SOCKS5 upstream (-x): its relay */
+	struct proxy_conn	*ua_proxy;	/* UDP ASSOCIATE under way */
+	struct bufferevent	*ua_ctl;	/* its control connection */
+	struct sockaddr_storage	 ua_relay;	/* as ua_fd's family wants */
+	socklen_t		 ua_relaylen;
 	/* counters */
 	int			 ua_counted;	/* its outcome, ST_UDP_* */
 	uint64_t		 ua_up;		/* datagrams towards targets */
@@ -165,6 +170,12 @@ static void	udp_disconnect(struct channel *, const struct msg *,
 		    struct evbuffer *);
 static void	udp_socks_gone(struct channel *, const char *);
 static void	udp_socks_timeout(struct channel *);
+static void	udp_dial_timeout(struct channel *);
+static void	udp_proxied(const struct proxy_result *, void *);
+static void	udp_dial_ready(struct channel *);
+static void	udp_ctl_read(struct bufferevent *, void *);
+static void	udp_ctl_event(struct bufferevent *, short, void *);
+static int	udp_map(int, struct sockaddr_storage *, socklen_t *);
 
 static const struct channel_ops udp_socks_ops = {
 	.co_kind = CHK_UDP_SOCKS,
@@ -187,6 +198,7 @@ static const struct channel_ops udp_dial_ops = {
 	.co_connect_response = channel_ignore_response,
 	.co_disconnect = udp_disconnect,
 	.co_gone = channel_gone,
+	.co_timeout = udp_dial_timeout,
 	.co_close = udp_close,
 	.co_free = udp_free,
 };
@@ -305,6 +317,10 @@ udp_free(struct channel *ch)
 	    off > 0 ? drops + 1 : "");
 	while ((ul = TAILQ_FIRST(&ua->ua_lookups)) != NULL)
 		udp_lookup_free(ul);
+	if (ua->ua_proxy != NULL)
+		proxy_cancel(ua->ua_proxy);
+	if (ua->ua_ctl != NULL)
+		bufferevent_free(ua->ua_ctl);
 	if (ua->ua_ev != NULL)
 		event_free(ua->ua_ev);
 	if (ua->ua_idle != NULL)
@@ -409,11 +425,44 @@ udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
 	struct sockaddr_in6	 m6;
 	const struct sockaddr_in *sin;
 	const char		*why;
+	uint8_t			 hdr[S5U_HDR_MAX];
+	char			 addr[INET6_ADDRSTRLEN];
+	struct iovec		 iov[2];
+	struct msghdr		 mh;
+	int			 hlen;
 
 	if (access_check(ACCESS_DIAL, sa, ua->ua_ch->ch_tun == NULL ? NULL :
 	    access_token_rules(ua->ua_ch->ch_tun->t_token), &why) != RV_ALLOW) {
 		STAT_INC(ST_ACCESS_DIAL);
 		udp_drop(ua, UDROP_DENIED, why);
+		return;
+	}
+	if (ua->ua_proxy != NULL) {
+		udp_drop(ua, UDROP_FULL, "upstream proxy not ready");
+		return;
+	}
+	if (ua->ua_relaylen != 0) {
+		/* -x socks5: the target goes in the header, to the relay. */
+		socks5_addr_text(sa, addr, sizeof(addr));
+		if ((hlen = socks5_udp_header(hdr, (const uint8_t *)addr,
+		    strlen(addr), udp_port_of(sa))) == -1) {
+			udp_drop(ua, UDROP_MALFORMED, "bad target address");
+			return;
+		}
+		iov[0].iov_base = hdr;
+		iov[0].iov_len = (size_t)hlen;
+		iov[1].iov_base = (void *)p;
+		iov[1].iov_len = len;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_name = &ua->ua_relay;
+		mh.msg_namelen = ua->ua_relaylen;
+		mh.msg_iov = iov;
+		mh.msg_iovlen = 2;
+		if (sendmsg(ua->ua_fd, &mh, 0) == -1) {
+			udp_drop(ua, UDROP_SEND, strerror(errno));
+			return;
+		}
+		ua->ua_up++;
 		return;
 	}
 	/* An IPv4 target on a dual-stack socket: as a mapped address. */
@@ -782,13 +831,115 @@ udp_dial(struct tunnel *t, const struct msg *m)
 	event_add(ua->ua_ev, NULL);
 	ua->ua_last = util_now();
 	evtimer_add(ua->ua_idle, &tv);
+	if (ls_conf->c_upx.px_kind == PROXY_SOCKS5) {
+		/* Answered once the upstream's relay is known. */
+		ua->ua_proxy = proxy_open(ls_worker->w_base, ls_worker->w_dns,
+		    &ls_conf->c_upx, PROXY_CMD_UDP, "0.0.0.0", 0, udp_proxied,
+		    ch);
+		if (ua->ua_proxy == NULL) {
+			udp_result(ch, ST_UDP_OTHER);
+			channel_refuse(ch, "upstream proxy: out of memory");
+			return;
+		}
+		channel_timer(ch, LS_CONNECT_TIMEOUT);
+		return;
+	}
+	udp_dial_ready(ch);
+}
+
+/* The association is usable: tell the far side. */
+static void
+udp_dial_ready(struct channel *ch)
+{
+	struct tunnel	*t = ch->ch_tun;
+
 	ch->ch_flags |= CHF_CONFIRMED;
 	udp_result(ch, ST_UDP_OK);
 	channel_set_state(ch, CH_RELAY);
-	log_debug("channel %s udp association for %s", log_id(ch->ch_id),
-	    t->t_name);
+	log_debug("channel %s udp association for %s%s%s", log_id(ch->ch_id),
+	    t->t_name, ch->ch_udp->ua_relaylen != 0 ? " via " : "",
+	    ch->ch_udp->ua_relaylen != 0 ? ls_conf->c_upx.px_name : "");
 	if (msg_put_connect_response(t->t_out, 1, ch->ch_id, NULL) == 0)
 		tunnel_flush_msg(t);
+}
+
+/* An address for sendmsg on a socket of family (IPv4 mapped on v6). */
+static int
+udp_map(int family, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	udp_unmap(ss, len);
+	if (family == AF_INET6 && ss->ss_family == AF_INET) {
+		memcpy(&sin, ss, sizeof(sin));
+		memset(ss, 0, sizeof(*ss));
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = sin.sin_port;
+		sin6->sin6_addr.s6_addr[10] = 0xff;
+		sin6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&sin6->sin6_addr.s6_addr[12], &sin.sin_addr, 4);
+		*len = sizeof(*sin6);
+	} else if (family == AF_INET && ss->ss_family != AF_INET)
+		return (-1);
+	return (0);
+}
+
+/* The SOCKS5 upstream answered UDP ASSOCIATE. */
+static void
+udp_proxied(const struct proxy_result *res, void *arg)
+{
+	struct channel		*ch = arg;
+	struct udp_assoc	*ua = ch->ch_udp;
+
+	ua->ua_proxy = NULL;
+	channel_timer(ch, 0);
+	if (res->pr_error != 0) {
+		udp_result(ch, ST_UDP_OTHER);
+		channel_refuse(ch, res->pr_text);
+		return;
+	}
+	ua->ua_ctl = res->pr_bev;
+	memcpy(&ua->ua_relay, &res->pr_bound, sizeof(ua->ua_relay));
+	ua->ua_relaylen = res->pr_boundlen;
+	if (ua->ua_relaylen == 0 || udp_map(ua->ua_family, &ua->ua_relay,
+	    &ua->ua_relaylen) == -1) {
+		ua->ua_relaylen = 0;
+		udp_result(ch, ST_UDP_OTHER);
+		channel_refuse(ch, "upstream proxy: unusable UDP relay "
+		    "address");
+		return;
+	}
+	bufferevent_setcb(ua->ua_ctl, udp_ctl_read, NULL, udp_ctl_event, ch);
+	bufferevent_enable(ua->ua_ctl, EV_READ);
+	udp_dial_ready(ch);
+}
+
+/* Nothing is expected on the control connection; it only must stay. */
+static void
+udp_ctl_read(struct bufferevent *bev, void *arg)
+{
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void
+udp_ctl_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct channel	*ch = arg;
+
+	channel_close(ch, "upstream proxy ended the UDP association", 0);
+}
+
+static void
+udp_dial_timeout(struct channel *ch)
+{
+	if (ch->ch_udp != NULL && ch->ch_udp->ua_proxy != NULL) {
+		proxy_cancel(ch->ch_udp->ua_proxy);
+		ch->ch_udp->ua_proxy = NULL;
+		udp_result(ch, ST_UDP_OTHER);
+		channel_refuse(ch, "upstream proxy: i/o timeout");
+	}
 }
 
 static void
@@ -822,11 +973,14 @@ udp_dial_read(evutil_socket_t fd, short ev, void *arg)
 {
 	struct channel		*ch = arg;
 	struct udp_assoc	*ua = ch->ch_udp;
-	struct sockaddr_storage	 from;
-	socklen_t		 flen;
-	char			 addr[INET6_ADDRSTRLEN];
+	struct sockaddr_storage	 from, relay;
+	socklen_t		 flen, rlen;
+	struct socks5_udp	 su;
+	char			 addr[256];
 	ssize_t			 n;
-	int			 i;
+	size_t			 off;
+	uint16_t		 sport;
+	int			 i, e;
 
 	for (i = 0; i < UDP_BATCH && ch->ch_tun != NULL; i++) {
 		if ((n = udp_recv(ch, &from, &flen)) == -1)
@@ -841,10 +995,36 @@ udp_dial_read(evutil_socket_t fd, short ev, void *arg)
 			continue;
 		}
 		udp_unmap(&from, &flen);
-		socks5_addr_text((struct sockaddr *)&from, addr, sizeof(addr));
-		if (msg_put_data_udp(ch->ch_tun->t_out, ch->ch_id, udp_buf,
-		    (size_t)n, addr, udp_port_of((struct sockaddr *)&from),
-		    NULL, 0) == -1) {
+		off = 0;
+		if (ua->ua_relaylen != 0) {
+			/* Only the relay speaks, with a header: the source. */
+			relay = ua->ua_relay;
+			rlen = ua->ua_relaylen;
+			udp_unmap(&relay, &rlen);
+			if (!udp_same_host((struct sockaddr *)&from,
+			    (struct sockaddr *)&relay) ||
+			    udp_port_of((struct sockaddr *)&from) !=
+			    udp_port_of((struct sockaddr *)&relay)) {
+				udp_drop(ua, UDROP_FOREIGN, NULL);
+				continue;
+			}
+			if ((e = socks5_udp_parse(udp_buf, (size_t)n, &su)) !=
+			    S5U_OK) {
+				udp_drop(ua, e == S5U_FRAG ? UDROP_FRAGMENT :
+				    UDROP_MALFORMED, socks5_udp_strerror(e));
+				continue;
+			}
+			snprintf(addr, sizeof(addr), "%s", su.su_host);
+			sport = su.su_port;
+			off = su.su_hdrlen;
+		} else {
+			socks5_addr_text((struct sockaddr *)&from, addr,
+			    sizeof(addr));
+			sport = udp_port_of((struct sockaddr *)&from);
+		}
+		n -= (ssize_t)off;
+		if (msg_put_data_udp(ch->ch_tun->t_out, ch->ch_id,
+		    udp_buf + off, (size_t)n, addr, sport, NULL, 0) == -1) {
 			udp_drop(ua, UDROP_MALFORMED, "cannot encode");
 			continue;
 		}

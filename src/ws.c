@@ -90,6 +90,9 @@ struct ws_conn {
 	size_t			 wc_ctllen;
 	size_t			 wc_rx_max;	/* largest message (read limit) */
 	struct preauth		*wc_budget;	/* told what we buffer */
+	/* client through a proxy: the exchange, then TLS on its socket */
+	struct proxy_conn	*wc_proxy;
+	SSL			*wc_ssl;	/* until the proxy answers */
 };
 
 struct ws_linger {
@@ -199,6 +202,10 @@ ws_new(struct event_base *base, const struct ws_cb *cb, void *arg,
 static void
 ws_destroy(struct ws_conn *wc)
 {
+	if (wc->wc_proxy != NULL)
+		proxy_cancel(wc->wc_proxy);
+	if (wc->wc_ssl != NULL)
+		SSL_free(wc->wc_ssl);
 	if (wc->wc_bev != NULL)
 		bufferevent_free(wc->wc_bev);
 	if (wc->wc_msg != NULL)
@@ -233,6 +240,10 @@ ws_release(struct ws_conn *wc, int linger)
 	ws_set_state(wc, WS_DEAD);
 	event_del(wc->wc_timer);
 	event_del(wc->wc_resume);
+	if (wc->wc_proxy != NULL) {
+		proxy_cancel(wc->wc_proxy);
+		wc->wc_proxy = NULL;
+	}
 	if (wc->wc_bev != NULL) {
 		if (linger)
 			ws_linger(wc->wc_bev);
@@ -476,12 +487,76 @@ ws_connect(struct event_base *base, struct evdns_base *dns,
     struct ssl_ctx_st *ctx, const struct ls_url *url, const char *target,
     const char *extra, const struct ws_cb *cb, void *arg)
 {
+	struct ws_dial	wd;
+
+	memset(&wd, 0, sizeof(wd));
+	wd.wd_ctx = ctx;
+	wd.wd_extra = extra;
+	return (ws_dial(base, dns, &wd, url, target, cb, arg));
+}
+
+/*
+ * The proxy answered a client's CONNECT: its socket carries TLS (a
+ * new bufferevent on the same descriptor) or the upgrade itself.
+ */
+static void
+ws_proxied(const struct proxy_result *res, void *arg)
+{
+	struct ws_conn		*wc = arg;
+	struct bufferevent	*bev = res->pr_bev;
+	evutil_socket_t		 fd;
+
+	wc->wc_proxy = NULL;
+	ws_enter(wc);
+	if (res->pr_error != 0) {
+		ws_fail(wc, res->pr_text);
+		goto out;
+	}
+	if (wc->wc_ssl == NULL) {
+		wc->wc_bev = bev;
+		bufferevent_setcb(bev, ws_read, ws_write, ws_event, wc);
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		ws_leave(wc);
+		ws_event(bev, BEV_EVENT_CONNECTED, wc);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		bufferevent_free(bev);
+		ws_fail(wc, "the proxy sent data before the TLS handshake");
+		goto out;
+	}
+	/* Keep the descriptor, drop the plain bufferevent. */
+	fd = bufferevent_getfd(bev);
+	bufferevent_setfd(bev, -1);
+	bufferevent_free(bev);
+	wc->wc_bev = bufferevent_openssl_socket_new(wc->wc_base, fd,
+	    wc->wc_ssl, BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (wc->wc_bev == NULL) {
+		evutil_closesocket(fd);
+		ws_fail(wc, "out of memory");
+		goto out;
+	}
+	wc->wc_ssl = NULL;	/* the bufferevent's now */
+	bufferevent_openssl_set_allow_dirty_shutdown(wc->wc_bev, 1);
+	bufferevent_setcb(wc->wc_bev, ws_read, ws_write, ws_event, wc);
+	bufferevent_enable(wc->wc_bev, EV_READ | EV_WRITE);
+ out:
+	ws_leave(wc);
+}
+
+struct ws_conn *
+ws_dial(struct event_base *base, struct evdns_base *dns,
+    const struct ws_dial *wd, const struct ls_url *url, const char *target,
+    const struct ws_cb *cb, void *arg)
+{
 	struct ws_conn	*wc;
 	SSL		*ssl = NULL;
 	struct in6_addr	 a6;
 	struct in_addr	 a4;
 	uint8_t		 raw[16];
 	char		 key[32], hostport[300];
+	const char	*name;
 	int		 isip, opts = BEV_OPT_CLOSE_ON_FREE |
 			    BEV_OPT_DEFER_CALLBACKS;
 	struct timeval	 tv = { WS_HANDSHAKE_TIMEOUT, 0 };
@@ -502,28 +577,37 @@ ws_connect(struct event_base *base, struct evdns_base *dns,
 		    url->u_host, url->u_port);
 	if (url->u_tls) {
 		wc->wc_tls = 1;
-		if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL) {
+		if (wd->wd_ctx == NULL || (ssl = SSL_new(wd->wd_ctx)) == NULL) {
 			log_warnx("%s: no TLS context", __func__);
 			goto fail;
 		}
-		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-		if (isip) {
-			if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-			    url->u_host) != 1)
+		/* --sni names the server to verify, too (a CDN's name). */
+		name = wd->wd_sni != NULL ? wd->wd_sni : url->u_host;
+		SSL_set_verify(ssl, wd->wd_insecure ? SSL_VERIFY_NONE :
+		    SSL_VERIFY_PEER, NULL);
+		if (isip && wd->wd_sni == NULL) {
+			if (!wd->wd_insecure && X509_VERIFY_PARAM_set1_ip_asc(
+			    SSL_get0_param(ssl), url->u_host) != 1)
 				goto fail;
 		} else {
-			if (SSL_set_tlsext_host_name(ssl, url->u_host) != 1 ||
-			    SSL_set1_host(ssl, url->u_host) != 1)
+			if (SSL_set_tlsext_host_name(ssl, name) != 1 ||
+			    (!wd->wd_insecure && SSL_set1_host(ssl, name) != 1))
 				goto fail;
 		}
-		wc->wc_bev = bufferevent_openssl_socket_new(base, -1, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, opts);
-		if (wc->wc_bev == NULL)
-			goto fail;
-		ssl = NULL;	/* owned by the bufferevent now */
-		bufferevent_openssl_set_allow_dirty_shutdown(wc->wc_bev, 1);
-	} else if ((wc->wc_bev = bufferevent_socket_new(base, -1, opts)) ==
-	    NULL)
+		if (wd->wd_proxy == NULL) {
+			wc->wc_bev = bufferevent_openssl_socket_new(base, -1,
+			    ssl, BUFFEREVENT_SSL_CONNECTING, opts);
+			if (wc->wc_bev == NULL)
+				goto fail;
+			ssl = NULL;	/* owned by the bufferevent now */
+			bufferevent_openssl_set_allow_dirty_shutdown(
+			    wc->wc_bev, 1);
+		} else {
+			wc->wc_ssl = ssl;	/* for after the proxy */
+			ssl = NULL;
+		}
+	} else if (wd->wd_proxy == NULL &&
+	    (wc->wc_bev = bufferevent_socket_new(base, -1, opts)) == NULL)
 		goto fail;
 
 	/* The request is written once connected. */
@@ -531,7 +615,9 @@ ws_connect(struct event_base *base, struct evdns_base *dns,
 		goto fail;
 	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
 	wsframe_accept_key(key, wc->wc_accept);
-	if ((url->u_tls && url->u_port == 443) ||
+	if (wd->wd_host != NULL)
+		snprintf(hostport, sizeof(hostport), "%s", wd->wd_host);
+	else if ((url->u_tls && url->u_port == 443) ||
 	    (!url->u_tls && url->u_port == 80))
 		snprintf(hostport, sizeof(hostport), "%s%s%s",
 		    isip && strchr(url->u_host, ':') ? "[" : "", url->u_host,
@@ -544,14 +630,25 @@ ws_connect(struct event_base *base, struct evdns_base *dns,
 	    "Connection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: %s\r\n"
 	    "Sec-WebSocket-Version: 13\r\n"
-	    "%s\r\n", target != NULL ? target : url->u_path, hostport, key,
-	    extra != NULL ? extra : "") == -1)
+	    "%s%s\r\n", target != NULL ? target : url->u_path, hostport, key,
+	    wd->wd_headers != NULL ? wd->wd_headers : "",
+	    wd->wd_extra != NULL ? wd->wd_extra : "") == -1)
 		goto fail;
 
 	wc->wc_state = WS_CONNECTING;
+	evtimer_add(wc->wc_timer, &tv);
+	if (wd->wd_proxy != NULL) {
+		log_debug("%s: %s%s via %s", __func__, wc->wc_peer,
+		    url->u_tls ? " (tls)" : "", wd->wd_proxy->px_name);
+		wc->wc_proxy = proxy_open(base, dns, wd->wd_proxy,
+		    PROXY_CMD_CONNECT, url->u_host, url->u_port, ws_proxied,
+		    wc);
+		if (wc->wc_proxy == NULL)
+			goto fail;
+		return (wc);
+	}
 	bufferevent_setcb(wc->wc_bev, ws_read, ws_write, ws_event, wc);
 	bufferevent_enable(wc->wc_bev, EV_READ | EV_WRITE);
-	evtimer_add(wc->wc_timer, &tv);
 	log_debug("%s: %s%s", __func__, wc->wc_peer, url->u_tls ? " (tls)" :
 	    "");
 	if (bufferevent_socket_connect_hostname(wc->wc_bev, dns, AF_UNSPEC,

@@ -63,7 +63,7 @@ ls_init() {
 	    LINKSOCKS_ALLOW_PRIVATE LINKSOCKS_MAX_CHANNELS LINKSOCKS_MAX_UDP \
 	    LINKSOCKS_METRICS_LISTEN LINKSOCKS_LIMIT_TUNNELS \
 	    LINKSOCKS_LIMIT_CHANNELS LINKSOCKS_LIMIT_UPLOAD \
-	    LINKSOCKS_LIMIT_DOWNLOAD
+	    LINKSOCKS_LIMIT_DOWNLOAD LINKSOCKS_UPSTREAM_PROXY
 	export PYTHONDONTWRITEBYTECODE=1
 	TMPD=$(mktemp -d "${TMPDIR:-/tmp}/ls-$LS_TEST.XXXXXX") ||
 	    fail "mktemp"
@@ -1099,4 +1099,169 @@ ls_wait_rc() {
 	done
 	[ "$(cat "$TMPD/$1.rc" 2>/dev/null)" = 0 ] ||
 	    fail "$1: curl failed: $(cat "$TMPD/$1.err" 2>/dev/null)"
+}
+
+# ---- real proxies from Debian (issue 11) ------------------------------
+# Each listens on 127.0.0.1 on a port nobody used a moment ago (these
+# daemons cannot take port 0 and report it) and is stopped by PID.
+
+# ls_free_port: a port to give a daemon that cannot report port 0.
+ls_free_port() {
+	local p
+	p=$(ls_refused_port)
+	[ -n "$p" ] || fail "no free port"
+	echo "$p"
+}
+
+# ls_microsocks NAME [ARGS...]: microsocks (SOCKS5, CONNECT only); sets
+# MS_PORT.
+ls_microsocks() {
+	local name=$1
+	shift
+	command -v microsocks >/dev/null 2>&1 || ls_skip "microsocks not installed"
+	MS_PORT=$(ls_free_port)
+	ls_bg "$name" microsocks -i 127.0.0.1 -p "$MS_PORT" "$@"
+	wait_port 127.0.0.1 "$MS_PORT" 10 "$LAST_PID" "$name"
+	ls_say "$name: microsocks on port $MS_PORT"
+}
+
+# ls_tinyproxy NAME [USER PASS]: tinyproxy (HTTP proxy, CONNECT to any
+# port), Basic authentication when USER is given; sets TP_PORT.  Its log
+# is $TMPD/NAME.tplog.
+ls_tinyproxy() {
+	local name=$1 user=${2:-} pass=${3:-}
+	command -v tinyproxy >/dev/null 2>&1 || ls_skip "tinyproxy not installed"
+	TP_PORT=$(ls_free_port)
+	{
+		echo "Port $TP_PORT"
+		echo "Listen 127.0.0.1"
+		echo "Timeout 120"
+		echo "LogFile \"$TMPD/$name.tplog\""
+		echo "LogLevel Connect"
+		echo "MaxClients 200"
+		echo "Allow 127.0.0.1"
+		echo "DisableViaHeader Yes"
+		[ -n "$user" ] && echo "BasicAuth $user $pass"
+	} >"$TMPD/$name.conf"
+	ls_bg "$name" tinyproxy -d -c "$TMPD/$name.conf"
+	wait_port 127.0.0.1 "$TP_PORT" 10 "$LAST_PID" "$name"
+	ls_say "$name: tinyproxy on port $TP_PORT"
+}
+
+# ls_danted NAME: Dante (SOCKS5 with UDP ASSOCIATE), no authentication,
+# connections and UDP associations logged in $TMPD/NAME.dlog; sets
+# DANTE_PORT.
+ls_danted() {
+	local name=$1
+	command -v danted >/dev/null 2>&1 || ls_skip "danted not installed"
+	DANTE_PORT=$(ls_free_port)
+	cat >"$TMPD/$name.conf" <<EOT
+logoutput: $TMPD/$name.dlog
+internal: 127.0.0.1 port = $DANTE_PORT
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: root
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass {
+	from: 127.0.0.0/8 to: 0.0.0.0/0
+	command: connect udpassociate udpreply
+	log: connect disconnect
+}
+EOT
+	ls_bg "$name" danted -f "$TMPD/$name.conf" -N 1 -p "$TMPD/$name.pid"
+	wait_port 127.0.0.1 "$DANTE_PORT" 15 "$LAST_PID" "$name"
+	ls_say "$name: danted on port $DANTE_PORT"
+}
+
+# ls_squid NAME USER PASS: squid as a corporate HTTP proxy that wants
+# Basic authentication (407 without it), no cache; its files live in
+# $TMPD/NAME.d (squid drops to its own user); sets SQUID_PORT.
+ls_squid() {
+	local name=$1 user=$2 pass=$3 d
+	command -v squid >/dev/null 2>&1 || ls_skip "squid not installed"
+	[ -x /usr/lib/squid/basic_ncsa_auth ] || ls_skip "squid's basic_ncsa_auth missing"
+	d="$TMPD/$name.d"
+	# squid's user must reach it: the test directory becomes 711.
+	chmod o+x "$TMPD"
+	mkdir -p "$d" && chmod 777 "$d"
+	SQUID_PORT=$(ls_free_port)
+	echo "$user:$(openssl passwd -apr1 "$pass")" >"$d/passwd"
+	chmod 644 "$d/passwd"
+	cat >"$d/squid.conf" <<EOT
+http_port 127.0.0.1:$SQUID_PORT
+pid_filename $d/squid.pid
+cache_log $d/cache.log
+access_log stdio:$d/access.log
+cache deny all
+cache_mem 8 MB
+coredump_dir $d
+auth_param basic program /usr/lib/squid/basic_ncsa_auth $d/passwd
+auth_param basic realm linksocks-test
+acl authed proxy_auth REQUIRED
+http_access allow localhost authed
+http_access deny all
+shutdown_lifetime 1 seconds
+EOT
+	ls_bg "$name" squid -N -f "$d/squid.conf"
+	wait_port 127.0.0.1 "$SQUID_PORT" 30 "$LAST_PID" "$name"
+	ls_say "$name: squid on port $SQUID_PORT"
+}
+
+# ---- certificates (openssl) -------------------------------------------
+
+# ls_make_ca NAME: a test CA, $TMPD/NAME.crt and $TMPD/NAME.key.
+ls_make_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$TMPD/$1.key" -out "$TMPD/$1.crt" -days 2 \
+	    -subj "/CN=linksocks test CA $1" \
+	    -addext "basicConstraints=critical,CA:TRUE" \
+	    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+	    >"$TMPD/openssl.log" 2>&1 || fail "openssl req (CA $1): $(cat "$TMPD/openssl.log")"
+}
+
+# ls_make_cert CA NAME CN SAN: a certificate for server and client use
+# signed by CA, $TMPD/NAME.crt (leaf then CA: a full chain) and
+# $TMPD/NAME.key; SAN as for subjectAltName, e.g.
+# "DNS:localhost,IP:127.0.0.1".
+ls_make_cert() {
+	local ca=$1 name=$2
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	    -keyout "$TMPD/$name.key" -out "$TMPD/$name.csr" -subj "/CN=$3" \
+	    >"$TMPD/openssl.log" 2>&1 || fail "openssl req ($name): $(cat "$TMPD/openssl.log")"
+	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' \
+	    "$4" >"$TMPD/$name.ext"
+	openssl x509 -req -in "$TMPD/$name.csr" -CA "$TMPD/$ca.crt" \
+	    -CAkey "$TMPD/$ca.key" -CAcreateserial -CAserial "$TMPD/$ca.srl" \
+	    -days 2 -extfile "$TMPD/$name.ext" -out "$TMPD/$name.leaf" \
+	    >"$TMPD/openssl.log" 2>&1 || fail "openssl x509 ($name): $(cat "$TMPD/openssl.log")"
+	cat "$TMPD/$name.leaf" "$TMPD/$ca.crt" >"$TMPD/$name.crt"
+}
+
+# ls_nginx NAME CONF: run nginx (master and one worker) with the http{}
+# body CONF (logs and temporary files in $TMPD/NAME.d, which the worker
+# may write); wait for PORT (the caller's) with ls_nginx_wait.
+ls_nginx() {
+	local name=$1 d="$TMPD/$1.d"
+	command -v nginx >/dev/null 2>&1 || ls_skip "nginx not installed"
+	mkdir -p "$d" && chmod 777 "$d"
+	cat >"$d/nginx.conf" <<EOT
+daemon off;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 512; }
+http {
+	access_log $d/access.log;
+	client_body_temp_path $d/body;
+	proxy_temp_path $d/proxy;
+	fastcgi_temp_path $d/fastcgi;
+	uwsgi_temp_path $d/uwsgi;
+	scgi_temp_path $d/scgi;
+$2
+}
+EOT
+	ls_bg "$name" nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf"
+	NGINX_PID=$LAST_PID
 }
