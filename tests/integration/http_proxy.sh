@@ -17,7 +17,8 @@
 #           the body with -U user:pass, through CONNECT too.
 #  rules    an access rule that allows only the web port: 403 elsewhere.
 #  reverse  the same GET, CONNECT and pipelined CONNECT on a reverse
-#           server's SOCKS5 port.
+#           server's SOCKS5 port, and on a fast-open connector's port
+#           (agent mode).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
@@ -178,5 +179,11 @@ ls_start_rsocks rplain
 suite "$RSOCKS_PORT" reverse-plain -
 ls_start_rsocks rfast -f
 suite "$RSOCKS_PORT" reverse-fast -
+
+# Agent mode: a connector's port.
+ls_start_rserver aserver -c "$LS_CTOKEN"
+ls_start_provider aprov
+ls_start_connector aconn -f
+suite "$SOCKS_PORT" agent-fast -
 
 ls_finish
