@@ -150,11 +150,12 @@ START_TEST(test_flagstr)
 	    "<LOCAL_EOF,FASTOPEN>");
 	ck_assert_str_eq(channel_flagstr(CHF_FROM_LINK | CHF_REMOTE_EOF |
 	    CHF_NOCREDIT), "<REMOTE_EOF,NOCREDIT,FROM_LINK>");
-	ck_assert_str_eq(channel_flagstr(0x3fff),
+	ck_assert_str_eq(channel_flagstr(0xffff),
 	    "<LOCAL_EOF,REMOTE_EOF,PAUSING,BLOCKED,FASTOPEN,CONFIRMED,SHUTWR,"
-	    "DISC_SENT,EOF_PENDING,NOCREDIT,FOHOLD,WAITING,ADOPTED,FROM_LINK>");
+	    "DISC_SENT,EOF_PENDING,NOCREDIT,FOHOLD,WAITING,ADOPTED,FROM_LINK,"
+	    "HTTP,HTTP_FWD>");
 	/* Bits without a name are left out. */
-	ck_assert_str_eq(channel_flagstr(0x4000 | CHF_BLOCKED), "<BLOCKED>");
+	ck_assert_str_eq(channel_flagstr(0x10000 | CHF_BLOCKED), "<BLOCKED>");
 }
 END_TEST
 
