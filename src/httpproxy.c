@@ -518,6 +518,7 @@ httpproxy_reply(struct evbuffer *out, int status, const char *text)
 	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\n"
 	    "Connection: close\r\n\r\n%s\n", status, httpproxy_reason(status),
-	    status == 407 ? "Proxy-Authenticate: Basic realm=\"linksocks\"\r\n" :
-	    "", strlen(text) + 1, text);
+	    status == 407 ?
+	    "Proxy-Authenticate: Basic realm=\"linksocks\"\r\n" : "",
+	    strlen(text) + 1, text);
 }

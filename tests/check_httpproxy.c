@@ -157,7 +157,8 @@ END_TEST
 
 START_TEST(test_nul)
 {
-	static const char	 req[] = "GET http://h/ HTTP/1.1\r\nA: \0\r\n\r\n";
+	static const char	 req[] =
+	    "GET http://h/ HTTP/1.1\r\nA: \0\r\n\r\n";
 
 	evbuffer_add(in, req, sizeof(req) - 1);
 	ck_assert_int_eq(httpproxy_parse(in, &hr, NULL, NULL, fwd), -1);
@@ -167,7 +168,8 @@ END_TEST
 
 START_TEST(test_rewrite)
 {
-	ck_assert_int_eq(parse("GET http://Example.org:8080/a/b?c=d HTTP/1.1\r\n"
+	ck_assert_int_eq(parse(
+	    "GET http://Example.org:8080/a/b?c=d HTTP/1.1\r\n"
 	    "Host: wrong\r\n"
 	    "User-Agent: t\r\n"
 	    "Connection: keep-alive, X-Hop\r\n"
