@@ -16,6 +16,8 @@
 #  auth     407 with Proxy-Authenticate without or with wrong credentials,
 #           the body with -U user:pass, through CONNECT too.
 #  rules    an access rule that allows only the web port: 403 elsewhere.
+#  timeout  a fake server that never answers the Connect: 504 after the
+#           connect guard.
 #  reverse  the same GET, CONNECT and pipelined CONNECT on a reverse
 #           server's SOCKS5 port, and on a fast-open connector's port
 #           (agent mode).
@@ -30,8 +32,8 @@ hp() {
 	for s in "$@"; do
 		a+=(--send "$s")
 	done
-	timeout 30 python3 "$LS_LIB/httpproxy.py" --proxy "127.0.0.1:$port" \
-	    "${a[@]}" >"$TMPD/hp" || rc=$?
+	timeout 40 python3 "$LS_LIB/httpproxy.py" --proxy "127.0.0.1:$port" \
+	    --timeout 30 "${a[@]}" >"$TMPD/hp" || rc=$?
 	[ "$rc" -eq 0 ] || fail "raw request to $port: not closed by the proxy (rc $rc)"
 }
 
@@ -179,6 +181,19 @@ ls_start_rsocks rplain
 suite "$RSOCKS_PORT" reverse-plain -
 ls_start_rsocks rfast -f
 suite "$RSOCKS_PORT" reverse-fast -
+
+# A far side that never answers the Connect: 504 once the connect
+# guard (15 s) runs out.
+ls_helper fake fakeserver.py --delay 30
+ls_bg mute "$LINKSOCKS_BIN" client -t x -u "ws://127.0.0.1:$HELPER_PORT" \
+    -s 127.0.0.1 -p 0 --port-file "$TMPD/mute.port" --workers 1 -d
+LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+MUTE=$(ls_wait_portline "$TMPD/mute.port" socks "$LS_STARTUP" "$LAST_PID" \
+    mute) || exit 1
+wait_port 127.0.0.1 "$MUTE" "$LS_STARTUP"
+hp "$MUTE" "CONNECT 127.0.0.1:$WEB HTTP/1.1\r\n\r\n"
+hp_status 'HTTP/1.1 504 Gateway Timeout' "unanswered CONNECT"
+ls_say "timeout: 504 ok"
 
 # Agent mode: a connector's port.
 ls_start_rserver aserver -c "$LS_CTOKEN"
