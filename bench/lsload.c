@@ -3,6 +3,7 @@
  *
  *	lsload serve [-H host] [-P port] --port-file file
  *	lsload client (--socks host:port --target host:port | --direct host:port)
+ *	    (or --http host:port --target host:port: an HTTP proxy, CONNECT)
  *	    [-c conc] [--timeout sec] [--hold sec] mode args
  *	lsload freeport
  *
@@ -108,6 +109,7 @@ enum client_job {
 enum client_state {
 	CLIENT_CONNECT,		/* non-blocking connect() in progress */
 	CLIENT_GREET,		/* SOCKS5 greeting sent, want 05 00 */
+	CLIENT_HTTP,		/* HTTP CONNECT sent, want 200 and its head */
 	CLIENT_REPLY,		/* SOCKS5 CONNECT sent, want the reply */
 	CLIENT_RUN,		/* request line sent; job running */
 	CLIENT_HELD,		/* idle: established and held */
@@ -133,7 +135,7 @@ struct client_conn {
 struct client {
 	struct sockaddr_in	 cl_proxy;	/* where we connect() */
 	struct sockaddr_in	 cl_target;	/* SOCKS CONNECT address */
-	int			 cl_socks;
+	int			 cl_socks;	/* 1 SOCKS5, 2 HTTP CONNECT */
 	enum client_job		 cl_job;
 	uint64_t		 cl_want;	/* bytes per stream, 0 = timed */
 	int64_t			 cl_duration;	/* ns, timed runs */
@@ -191,6 +193,7 @@ static void		client_event(struct client *, struct client_conn *,
 static int		client_fill(struct client_conn *);
 static int		client_greet(struct client *, struct client_conn *);
 static int		client_reply(struct client *, struct client_conn *);
+static int		client_http(struct client *, struct client_conn *);
 static int		client_start(struct client *, struct client_conn *);
 static int		client_run(struct client *, struct client_conn *,
 			    uint32_t);
@@ -212,8 +215,8 @@ lsload_usage(void)
 {
 	fprintf(stderr,
 	    "usage: lsload serve [-H host] [-P port] --port-file file\n"
-	    "       lsload client (--socks host:port --target host:port |"
-	    " --direct host:port)\n"
+	    "       lsload client ((--socks | --http) host:port --target"
+	    " host:port |\n           --direct host:port)\n"
 	    "           [-c conc] [--timeout sec] [--hold sec] mode args\n"
 	    "       modes: down SIZE | up SIZE | streams N SIZE |"
 	    " cps SECS|COUNT |\n"
@@ -712,6 +715,7 @@ client_main(int argc, char **argv)
 {
 	static const struct option	 opts[] = {
 		{ "socks",	required_argument, NULL, 's' },
+		{ "http",	required_argument, NULL, 'H' },
 		{ "target",	required_argument, NULL, 't' },
 		{ "direct",	required_argument, NULL, 'D' },
 		{ "timeout",	required_argument, NULL, 'T' },
@@ -729,15 +733,16 @@ client_main(int argc, char **argv)
 	cl.cl_conc = 16;
 	cl.cl_timeout = 300 * NSEC;
 	cl.cl_hold = 600 * NSEC;
-	while ((ch = getopt_long(argc, argv, "+s:t:D:c:T:h:", opts,
+	while ((ch = getopt_long(argc, argv, "+s:H:t:D:c:T:h:", opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
+		case 'H':
 		case 'D':
 			if (lsload_addr(optarg, &cl.cl_proxy) == -1)
 				errx(2, "%s: bad address %s", __func__,
 				    optarg);
-			cl.cl_socks = ch == 's';
+			cl.cl_socks = ch == 's' ? 1 : ch == 'H' ? 2 : 0;
 			have_proxy = 1;
 			break;
 		case 't':
@@ -861,7 +866,23 @@ client_event(struct client *cl, struct client_conn *cc, uint32_t events)
 			rv = -1;
 			break;
 		}
-		if (cl->cl_socks) {
+		if (cl->cl_socks == 2) {
+			char	 req[128], a[INET_ADDRSTRLEN];
+			int	 len;
+
+			inet_ntop(AF_INET, &cl->cl_target.sin_addr, a,
+			    sizeof(a));
+			len = snprintf(req, sizeof(req), "CONNECT %s:%u "
+			    "HTTP/1.1\r\nHost: %s:%u\r\n\r\n", a,
+			    ntohs(cl->cl_target.sin_port), a,
+			    ntohs(cl->cl_target.sin_port));
+			if (write(cc->cc_fd, req, (size_t)len) != len) {
+				rv = -1;
+				break;
+			}
+			cc->cc_state = CLIENT_HTTP;
+			cc->cc_len = 0;
+		} else if (cl->cl_socks) {
 			static const uint8_t greet[3] = { 5, 1, 0 };
 
 			if (write(cc->cc_fd, greet, 3) != 3) {
@@ -875,6 +896,9 @@ client_event(struct client *cl, struct client_conn *cc, uint32_t events)
 		break;
 	case CLIENT_GREET:
 		rv = client_greet(cl, cc);
+		break;
+	case CLIENT_HTTP:
+		rv = client_http(cl, cc);
 		break;
 	case CLIENT_REPLY:
 		rv = client_reply(cl, cc);
@@ -974,6 +998,37 @@ client_reply(struct client *cl, struct client_conn *cc)
 	if ((size_t)n < want)
 		return (0);
 	if ((size_t)n > want) {
+		warnx("%s: data before the request", __func__);
+		return (-1);
+	}
+	return (client_start(cl, cc));
+}
+
+/* The HTTP proxy's answer to CONNECT: a 200 head, nothing after it. */
+static int
+client_http(struct client *cl, struct client_conn *cc)
+{
+	uint8_t	*end;
+	int	 n;
+
+	if ((n = client_fill(cc)) == -1)
+		return (-1);
+	end = memmem(cc->cc_buf, (size_t)n, "\r\n\r\n", 4);
+	if (end == NULL) {
+		if ((size_t)n == sizeof(cc->cc_buf)) {
+			warnx("%s: HTTP proxy head too long", __func__);
+			return (-1);
+		}
+		return (0);
+	}
+	if (n < 12 || memcmp(cc->cc_buf, "HTTP/1.", 7) != 0 ||
+	    memcmp(cc->cc_buf + 8, " 200", 4) != 0) {
+		if (cl->cl_errors < 5)
+			warnx("%s: HTTP proxy answered %.12s", __func__,
+			    (const char *)cc->cc_buf);
+		return (-1);
+	}
+	if (end + 4 != cc->cc_buf + n) {
 		warnx("%s: data before the request", __func__);
 		return (-1);
 	}

@@ -13,6 +13,14 @@
  * A CONNECT to a literal address the access rules refuse (access.c) is
  * answered 05 02 here, before any tunnel is involved; a name is refused
  * here only when no rule allows its port, else the dial side decides.
+ *
+ * The same port is an HTTP proxy: a first byte that is an upper-case
+ * letter starts an HTTP request head (httpproxy.c) instead of a SOCKS5
+ * greeting.  A parsed CONNECT or absolute-form request becomes the same
+ * TCP channel as a SOCKS5 CONNECT (CHF_HTTP), and front_reply() speaks
+ * HTTP for it: 200 Connection Established for a CONNECT (nothing for an
+ * absolute-form request, whose rewritten head goes first on the channel
+ * and whose answer is the origin's), 403, 502 or 504 for a failure.
  */
 #include "config.h"
 
@@ -25,6 +33,9 @@
 #include "linksocks.h"
 
 #define FRONT_HANDSHAKE_TIMEOUT	30	/* seconds for greeting + request */
+/* ih_cmd of a handed-off HTTP request (beside the SOCKS5 commands). */
+#define FRONT_CMD_HTTP_CONNECT	0xf1
+#define FRONT_CMD_HTTP_FORWARD	0xf2
 
 static TAILQ_HEAD(, channel) front_waiters =
     TAILQ_HEAD_INITIALIZER(front_waiters);
@@ -42,6 +53,8 @@ static struct preauth_pool	 front_preauth = PREAUTH_POOL_INITIALIZER(
 
 static struct channel *front_new(evutil_socket_t, struct group *);
 static void	front_read(struct bufferevent *, void *);
+static void	front_http_read(struct channel *);
+static void	front_http_reply(struct channel *, uint8_t, const char *);
 static void	front_event(struct bufferevent *, short, void *);
 static void	front_request(struct channel *);
 static int	front_allowed(struct channel *);
@@ -52,6 +65,7 @@ static void	front_start(struct channel *, struct tunnel *);
 static void	front_unwait(struct channel *);
 static void	front_connect(struct channel *, struct tunnel *);
 static int	front_fastopen_holds(const struct tunnel *);
+static void	front_http_failed(struct channel *, const char *);
 static void	front_connect_response(struct channel *, const struct msg *,
 		    struct evbuffer *);
 static void	front_disconnect(struct channel *, const struct msg *,
@@ -103,8 +117,45 @@ front_unwait(struct channel *ch)
 void
 front_reply(struct channel *ch, uint8_t rep, const struct sockaddr *sa)
 {
-	if (ch->ch_bev != NULL)
+	if (ch->ch_bev == NULL)
+		return;
+	if (ch->ch_flags & CHF_HTTP)
+		front_http_reply(ch, rep, NULL);
+	else
 		socks5_reply(bufferevent_get_output(ch->ch_bev), rep, sa);
+}
+
+/*
+ * The HTTP form of a SOCKS5 reply code: 200 for a CONNECT (an absolute-
+ * form request gets the origin's answer), 403 for the access rules, 504
+ * for a connect that timed out (S5_REP_TTL, used only here), 502 else.
+ */
+static void
+front_http_reply(struct channel *ch, uint8_t rep, const char *why)
+{
+	struct evbuffer	*out = bufferevent_get_output(ch->ch_bev);
+
+	switch (rep) {
+	case S5_REP_OK:
+		if (!(ch->ch_flags & CHF_HTTP_FWD))
+			httpproxy_reply(out, 200, NULL);
+		break;
+	case S5_REP_NOTALLOWED:
+		httpproxy_reply(out, 403, "destination not allowed");
+		break;
+	case S5_REP_TTL:
+		httpproxy_reply(out, 504, why != NULL ? why :
+		    "connect to the destination timed out");
+		break;
+	case S5_REP_NETUNREACH:
+		httpproxy_reply(out, 502, why != NULL ? why :
+		    "no tunnel to the destination");
+		break;
+	default:
+		httpproxy_reply(out, 502, why != NULL ? why :
+		    "cannot connect to the destination");
+		break;
+	}
 }
 
 static struct channel *
@@ -174,6 +225,13 @@ front_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
 	ch->ch_flags |= CHF_ADOPTED;
 	ch->ch_s5->s5_state = S5_DONE;
 	ch->ch_s5->s5_cmd = h->ih_cmd;
+	if (h->ih_cmd == FRONT_CMD_HTTP_CONNECT ||
+	    h->ih_cmd == FRONT_CMD_HTTP_FORWARD) {
+		ch->ch_flags |= CHF_HTTP;
+		if (h->ih_cmd == FRONT_CMD_HTTP_FORWARD)
+			ch->ch_flags |= CHF_HTTP_FWD;
+		ch->ch_s5->s5_cmd = S5_CMD_CONNECT;
+	}
 	ch->ch_s5->s5_port = h->ih_port;
 	snprintf(ch->ch_s5->s5_host, sizeof(ch->ch_s5->s5_host), "%s",
 	    h->ih_host);
@@ -228,7 +286,10 @@ front_preauth_drop(struct preauth *pa, void *arg)
 static void
 front_fail(struct channel *ch, uint8_t rep, const char *why)
 {
-	front_reply(ch, rep, NULL);
+	if ((ch->ch_flags & CHF_HTTP) && ch->ch_bev != NULL)
+		front_http_reply(ch, rep, why);
+	else
+		front_reply(ch, rep, NULL);
 	log_ratelimit(&front_rl, LL_INFO, "socks %s: %s", ch->ch_peer, why);
 	channel_close(ch, why, 1);
 }
@@ -237,7 +298,21 @@ static void
 front_read(struct bufferevent *bev, void *arg)
 {
 	struct channel	*ch = arg;
+	uint8_t		 c;
 
+	/* The first byte decides: 0x05 SOCKS5, a method letter HTTP. */
+	if (!(ch->ch_flags & CHF_HTTP) && ch->ch_s5->s5_state == S5_GREETING &&
+	    evbuffer_copyout(bufferevent_get_input(bev), &c, 1) == 1 &&
+	    c >= 'A' && c <= 'Z') {
+		ch->ch_flags |= CHF_HTTP;
+		/* Room for a whole head, and a little of what follows. */
+		bufferevent_setwatermark(bev, EV_READ, 0,
+		    HTTPPROXY_HEAD_MAX + 1024);
+	}
+	if (ch->ch_flags & CHF_HTTP) {
+		front_http_read(ch);
+		return;
+	}
 	switch (socks5_input(ch->ch_s5, bufferevent_get_input(bev),
 	    bufferevent_get_output(bev))) {
 	case S5_FAILED:
@@ -252,6 +327,62 @@ front_read(struct bufferevent *bev, void *arg)
 	default:
 		return;
 	}
+}
+
+/*
+ * An HTTP proxy request head: refused with its status, or made into the
+ * request of a SOCKS5 CONNECT.  An absolute-form request's rewritten head
+ * goes in front of what the application sent after it, so the channel
+ * sends it first; nothing the application sent is lost.
+ */
+static void
+front_http_read(struct channel *ch)
+{
+	struct httpproxy_req	 hr;
+	struct evbuffer		*in = bufferevent_get_input(ch->ch_bev);
+	struct evbuffer		*fwd;
+	int			 r;
+
+	if ((fwd = evbuffer_new()) == NULL) {
+		channel_close(ch, "out of memory", 0);
+		return;
+	}
+	r = httpproxy_parse(in, &hr, ch->ch_s5->s5_user, ch->ch_s5->s5_pass,
+	    fwd);
+	if (r == 0) {
+		evbuffer_free(fwd);
+		return;
+	}
+	if (r == -1) {
+		evbuffer_free(fwd);
+		STAT_INC(ST_HTTPPROXY_REFUSED);
+		log_ratelimit(&front_rl, LL_INFO, "http %s: %d: %s",
+		    ch->ch_peer, hr.hr_status, hr.hr_error);
+		httpproxy_reply(bufferevent_get_output(ch->ch_bev),
+		    hr.hr_status, hr.hr_error);
+		bufferevent_disable(ch->ch_bev, EV_READ);
+		channel_close(ch, hr.hr_error, 1);
+		return;
+	}
+	if (hr.hr_kind == HTTPPROXY_FORWARD) {
+		STAT_INC(ST_HTTPPROXY_FORWARD);
+		ch->ch_flags |= CHF_HTTP_FWD;
+		if (evbuffer_prepend_buffer(in, fwd) == -1) {
+			evbuffer_free(fwd);
+			channel_close(ch, "out of memory", 0);
+			return;
+		}
+	} else
+		STAT_INC(ST_HTTPPROXY_CONNECT);
+	evbuffer_free(fwd);
+	log_debug("http %s: %s %s:%u", ch->ch_peer, hr.hr_method,
+	    log_strz(hr.hr_host), hr.hr_port);
+	snprintf(ch->ch_s5->s5_host, sizeof(ch->ch_s5->s5_host), "%s",
+	    hr.hr_host);
+	ch->ch_s5->s5_port = hr.hr_port;
+	ch->ch_s5->s5_cmd = S5_CMD_CONNECT;
+	ch->ch_s5->s5_state = S5_DONE;
+	front_request(ch);
 }
 
 /*
@@ -308,6 +439,9 @@ front_handoff(struct channel *ch, int worker)
 	h->ih_worker = (uint32_t)worker;
 	h->ih_port = ch->ch_port;
 	h->ih_cmd = ch->ch_s5->s5_cmd;
+	if (ch->ch_flags & CHF_HTTP)
+		h->ih_cmd = (ch->ch_flags & CHF_HTTP_FWD) ?
+		    FRONT_CMD_HTTP_FORWARD : FRONT_CMD_HTTP_CONNECT;
 	h->ih_datalen = (uint32_t)n;
 	snprintf(h->ih_key, sizeof(h->ih_key), "%s", ch->ch_group->g_key);
 	snprintf(h->ih_host, sizeof(h->ih_host), "%s", ch->ch_host);
@@ -531,6 +665,10 @@ front_connect_response(struct channel *ch, const struct msg *m,
 		if (ch->ch_flags & CHF_FASTOPEN)
 			STAT_INC(ST_FASTOPEN_FAILED);
 		ch->ch_flags |= CHF_DISC_SENT;	/* dial side forgot it */
+		if (ch->ch_flags & CHF_HTTP) {
+			front_http_failed(ch, err);
+			return;
+		}
 		if (ch->ch_state != CH_REPLY_OWED) {
 			/* The app already has success: closing is all we can do. */
 			channel_close(ch, "fast open: remote connect failed", 0);
@@ -559,6 +697,31 @@ front_connect_response(struct channel *ch, const struct msg *m,
 		return;
 	front_reply(ch, S5_REP_OK, NULL);
 	channel_start_relay(ch);
+}
+
+/*
+ * An HTTP request's connect failed.  Nothing came from the destination
+ * yet, so an absolute-form request, or a CONNECT still owed its 200, gets
+ * a status: 403 (rules), 504 (timed out) or 502, with the reason.
+ */
+static void
+front_http_failed(struct channel *ch, const char *err)
+{
+	uint8_t	 rep;
+
+	if (ch->ch_state != CH_REPLY_OWED && !(ch->ch_flags & CHF_HTTP_FWD)) {
+		channel_close(ch, "fast open: remote connect failed", 0);
+		return;
+	}
+	if (strcmp(err, "destination not allowed") == 0)
+		rep = S5_REP_NOTALLOWED;
+	else if (strstr(err, "timeout") != NULL ||
+	    strstr(err, "timed out") != NULL)
+		rep = S5_REP_TTL;
+	else
+		rep = S5_REP_HOSTUNREACH;
+	front_http_reply(ch, rep, rep == S5_REP_NOTALLOWED ? NULL : err);
+	channel_close(ch, "remote connect failed", 1);
 }
 
 static void
@@ -597,8 +760,16 @@ front_timeout(struct channel *ch)
 {
 	switch (ch->ch_state) {
 	case CH_SOCKS:
-		log_ratelimit(&front_rl, LL_INFO, "socks %s: handshake timeout",
-		    ch->ch_peer);
+		log_ratelimit(&front_rl, LL_INFO, "%s %s: handshake timeout",
+		    (ch->ch_flags & CHF_HTTP) ? "http" : "socks", ch->ch_peer);
+		if (ch->ch_flags & CHF_HTTP) {
+			STAT_INC(ST_HTTPPROXY_REFUSED);
+			httpproxy_reply(bufferevent_get_output(ch->ch_bev), 408,
+			    "request head timeout");
+			bufferevent_disable(ch->ch_bev, EV_READ);
+			channel_close(ch, "HTTP request head timeout", 1);
+			break;
+		}
 		channel_close(ch, "SOCKS5 handshake timeout", 0);
 		break;
 	case CH_WAIT_TUNNEL:
@@ -611,12 +782,15 @@ front_timeout(struct channel *ch)
 	case CH_REPLY_OWED:
 		/* No ConnectResponse in time (P-8: tell the far side). */
 		tunnel_count_connect(ch->ch_tun, ST_CONNECT_TIMEOUT);
-		front_reply(ch, S5_REP_HOSTUNREACH, NULL);
+		front_reply(ch, (ch->ch_flags & CHF_HTTP) ? S5_REP_TTL :
+		    S5_REP_HOSTUNREACH, NULL);
 		channel_close(ch, "connect response timeout", 1);
 		break;
 	case CH_CONNECTING:
 		tunnel_count_connect(ch->ch_tun, ST_CONNECT_TIMEOUT);
 		STAT_INC(ST_FASTOPEN_FAILED);
+		if (ch->ch_flags & CHF_HTTP_FWD)
+			front_reply(ch, S5_REP_TTL, NULL);
 		channel_close(ch, "connect response timeout", 1);
 		break;
 	case CH_RELAY:

@@ -471,6 +471,37 @@ void		 http_respond(struct evbuffer *, int, const char *,
 		    const char *, const char *);
 
 /* ------------------------------------------------------------------ */
+/* httpproxy.c: the HTTP proxy on a SOCKS5 port, heads and replies (pure) */
+
+#define HTTPPROXY_HEAD_MAX	8192
+#define HTTPPROXY_CONNECT	1	/* CONNECT host:port */
+#define HTTPPROXY_FORWARD	2	/* GET http://host/... and the like */
+
+struct httpproxy_req {
+	int		 hr_kind;	/* HTTPPROXY_* */
+	char		 hr_method[16];
+	char		 hr_host[256];	/* name or address, no brackets */
+	uint16_t	 hr_port;
+	size_t		 hr_headlen;	/* bytes of the head */
+	int		 hr_status;	/* refused: the status to answer */
+	const char	*hr_error;	/* ... and why (static text) */
+};
+
+/*
+ * Parse a request head at the start of in: 0 need more, 1 parsed (the
+ * head drained; a forwarded request's rewritten head added to fwd), -1
+ * refused with hr_status and hr_error.  user and pass, both non-empty,
+ * are required as Proxy-Authorization: Basic.
+ */
+int		 httpproxy_parse(struct evbuffer *, struct httpproxy_req *,
+		    const char *, const char *, struct evbuffer *);
+/* The proxy's reply: 200 Connection Established, or status and text. */
+void		 httpproxy_reply(struct evbuffer *, int, const char *);
+const char	*httpproxy_reason(int);
+/* Standard base64 with padding into out; its length, -1 if invalid. */
+int		 httpproxy_b64decode(const char *, uint8_t *, size_t);
+
+/* ------------------------------------------------------------------ */
 /* wsframe.c: RFC 6455 framing and handshake keys (pure)               */
 
 #define WS_OP_CONT		0x0
@@ -578,6 +609,9 @@ enum stat_id {
 	ST_FDLIMIT,		/* a listener paused at the open-file limit */
 	ST_ACCESS_DIAL,		/* destinations refused */
 	ST_ACCESS_ENTRY,
+	ST_HTTPPROXY_CONNECT,	/* HTTP proxy requests: CONNECT parsed */
+	ST_HTTPPROXY_FORWARD,	/* ... absolute-form parsed */
+	ST_HTTPPROXY_REFUSED,	/* ... answered 4xx from the head alone */
 	ST_MAX
 };
 
@@ -1723,9 +1757,12 @@ enum channel_state {
 #define CHF_WAITING		0x0800	/* on its kind's waiting list */
 #define CHF_ADOPTED		0x1000	/* front.c: handed from a worker */
 #define CHF_FROM_LINK		0x2000	/* agent.c: came over a worker link */
+#define CHF_HTTP		0x4000	/* front.c: an HTTP proxy request */
+#define CHF_HTTP_FWD		0x8000	/* ... absolute form: no 200 owed */
 #define CHF_BITS	"\020\001LOCAL_EOF\002REMOTE_EOF\003PAUSING\004BLOCKED" \
 	"\005FASTOPEN\006CONFIRMED\007SHUTWR\010DISC_SENT\011EOF_PENDING" \
-	"\012NOCREDIT\013FOHOLD\014WAITING\015ADOPTED\016FROM_LINK"
+	"\012NOCREDIT\013FOHOLD\014WAITING\015ADOPTED\016FROM_LINK" \
+	"\017HTTP\020HTTP_FWD"
 
 #define CH_OUT_HIGH		(2u * 1024 * 1024)
 #define CH_OUT_LOW		(512u * 1024)

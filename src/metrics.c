@@ -152,6 +152,12 @@ static const struct metrics_stat metrics_stats[ST_MAX] = {
 	    "dial", MS_WORKERS },
 	[ST_ACCESS_ENTRY] = { "linksocks_access_refusals_total", "side",
 	    "entry", MS_WORKERS },
+	[ST_HTTPPROXY_CONNECT] = { "linksocks_http_proxy_requests_total",
+	    "kind", "connect", MS_WORKERS },
+	[ST_HTTPPROXY_FORWARD] = { "linksocks_http_proxy_requests_total",
+	    "kind", "forward", MS_WORKERS },
+	[ST_HTTPPROXY_REFUSED] = { "linksocks_http_proxy_requests_total",
+	    "kind", "refused", MS_WORKERS },
 };
 
 static const struct metrics_family metrics_families[] = {
@@ -190,6 +196,9 @@ static const struct metrics_family metrics_families[] = {
 	    "open-file limit.", 0 },
 	{ "linksocks_access_refusals_total", "Destinations refused by the "
 	    "access rules.", 0 },
+	{ "linksocks_http_proxy_requests_total", "HTTP proxy requests on the "
+	    "SOCKS5 ports: CONNECT, absolute-form, or refused from the head.",
+	    0 },
 };
 
 static const struct metrics_family metrics_tfamilies[TS_MAX] = {

@@ -150,11 +150,12 @@ START_TEST(test_flagstr)
 	    "<LOCAL_EOF,FASTOPEN>");
 	ck_assert_str_eq(channel_flagstr(CHF_FROM_LINK | CHF_REMOTE_EOF |
 	    CHF_NOCREDIT), "<REMOTE_EOF,NOCREDIT,FROM_LINK>");
-	ck_assert_str_eq(channel_flagstr(0x3fff),
+	ck_assert_str_eq(channel_flagstr(0xffff),
 	    "<LOCAL_EOF,REMOTE_EOF,PAUSING,BLOCKED,FASTOPEN,CONFIRMED,SHUTWR,"
-	    "DISC_SENT,EOF_PENDING,NOCREDIT,FOHOLD,WAITING,ADOPTED,FROM_LINK>");
+	    "DISC_SENT,EOF_PENDING,NOCREDIT,FOHOLD,WAITING,ADOPTED,FROM_LINK,"
+	    "HTTP,HTTP_FWD>");
 	/* Bits without a name are left out. */
-	ck_assert_str_eq(channel_flagstr(0x4000 | CHF_BLOCKED), "<BLOCKED>");
+	ck_assert_str_eq(channel_flagstr(0x10000 | CHF_BLOCKED), "<BLOCKED>");
 }
 END_TEST
 
@@ -835,6 +836,115 @@ START_TEST(test_tunnel_close_every_channel)
 	ck_assert(p->p_closed);
 	ck_assert_str_eq(p->p_why, "bye");
 	fx_expect_none(p);
+	all_closed();
+}
+END_TEST
+
+/* ---- the HTTP proxy on the same port ---------------------------------- */
+
+/* An HTTP request head through p, up to the Connect p receives. */
+static void
+http_open(struct fx_peer *p, int *app, uint8_t *id, const char *req,
+    const char *host, uint16_t port)
+{
+	struct fx_msg	 fm;
+
+	*app = fx_app_new(NULL);
+	fx_pick_tunnel = p->p_tun;
+	fx_app_write(*app, req, strlen(req));
+	fx_expect(p, MSG_CONNECT, NULL, &fm);
+	ck_assert_int_eq(fm.fm_m.m_proto, PROTO_TCP);
+	ck_assert_uint_eq(fm.fm_m.m_addr.len, strlen(host));
+	ck_assert_int_eq(memcmp(fm.fm_m.m_addr.p, host, strlen(host)), 0);
+	ck_assert_uint_eq(fm.fm_m.m_port, port);
+	memcpy(id, fm.fm_m.m_id, LS_CHANNEL_ID_LEN);
+	fx_msg_free(&fm);
+	ck_assert_int_eq(fx_chan(p, id)->ch_ops->co_kind, CHK_SOCKS);
+	ck_assert(fx_chan(p, id)->ch_flags & CHF_HTTP);
+}
+
+#define HTTP_200	"HTTP/1.1 200 Connection Established\r\n\r\n"
+
+START_TEST(test_http_connect)
+{
+	struct fx_peer	*p = fx_peer_new("p", 1);
+	uint8_t		 id[LS_CHANNEL_ID_LEN];
+	int		 app;
+
+	http_open(p, &app, id, "CONNECT [::1]:8443 HTTP/1.1\r\n"
+	    "Host: x\r\n\r\nearly", "::1", 8443);
+	ck_assert_int_eq(fx_chan(p, id)->ch_state, CH_REPLY_OWED);
+	fx_app_quiet(app);
+	fx_send_cr(p, 1, id, NULL);
+	fx_app_expect(app, HTTP_200, strlen(HTTP_200));
+	/* The bytes behind the head follow, after the 200. */
+	fx_expect_data(p, id, (const uint8_t *)"early", 5);
+	fx_send_data(p, id, "back", 4);
+	fx_app_expect(app, "back", 4);
+	fx_close(app);
+	fx_expect(p, MSG_DISCONNECT, id, NULL);
+	fx_send_disc(p, id, NULL);
+	all_closed();
+}
+END_TEST
+
+START_TEST(test_http_connect_refused)
+{
+	struct fx_peer	*p = fx_peer_new("p", 1);
+	uint8_t		 id[LS_CHANNEL_ID_LEN];
+	char		 buf[16];
+	int		 app;
+
+	http_open(p, &app, id, "CONNECT h:1 HTTP/1.1\r\n\r\n", "h", 1);
+	fx_send_cr(p, 0, id, "connection refused");
+	fx_app_read(app, buf, 12);
+	ck_assert_int_eq(memcmp(buf, "HTTP/1.1 502", 12), 0);
+	while (fx_app_avail(app) > 0)
+		fx_app_read(app, buf, 1);
+	ck_assert(fx_app_eof(app));
+	all_closed();
+}
+END_TEST
+
+START_TEST(test_http_forward_fastopen)
+{
+	static const char	 fwd[] = "GET /x HTTP/1.1\r\nHost: h:81\r\n"
+				    "Connection: close\r\n\r\n";
+	struct fx_peer		*p = fx_peer_new("p", 1);
+	uint8_t			 id[LS_CHANNEL_ID_LEN];
+	char			 buf[16];
+	int			 app;
+
+	ls_conf->c_fastopen = 1;
+	http_open(p, &app, id, "GET http://h:81/x HTTP/1.1\r\n"
+	    "Proxy-Connection: keep-alive\r\n\r\n", "h", 81);
+	/* No reply of ours: the rewritten head goes with the Connect. */
+	fx_expect_data(p, id, (const uint8_t *)fwd, strlen(fwd));
+	fx_app_quiet(app);
+	/* Nothing came from the origin yet: a failure is still a 502. */
+	fx_send_cr(p, 0, id, "connection refused");
+	fx_app_read(app, buf, 12);
+	ck_assert_int_eq(memcmp(buf, "HTTP/1.1 502", 12), 0);
+	while (fx_app_avail(app) > 0)
+		fx_app_read(app, buf, 1);
+	ck_assert(fx_app_eof(app));
+	all_closed();
+}
+END_TEST
+
+START_TEST(test_http_bad_head)
+{
+	static const char	 want[] = "HTTP/1.1 400 Bad Request\r\n";
+	char			 buf[sizeof(want)];
+	int			 app;
+
+	app = fx_app_new(NULL);
+	fx_app_write(app, "GET / HTTP/1.1\r\n\r\n", 18);
+	fx_app_read(app, buf, sizeof(want) - 1);
+	ck_assert_int_eq(memcmp(buf, want, sizeof(want) - 1), 0);
+	while (fx_app_avail(app) > 0)
+		fx_app_read(app, buf, 1);
+	ck_assert(fx_app_eof(app));
 	all_closed();
 }
 END_TEST
@@ -1884,6 +1994,10 @@ channel_suite(void)
 	tcase_add_test(tc, test_socks_handshake_timeout);
 	tcase_add_test(tc, test_socks_bad_command);
 	tcase_add_test(tc, test_socks_bad_version);
+	tcase_add_test(tc, test_http_connect);
+	tcase_add_test(tc, test_http_connect_refused);
+	tcase_add_test(tc, test_http_forward_fastopen);
+	tcase_add_test(tc, test_http_bad_head);
 	tcase_add_test(tc, test_socks_udp_to_role);
 	tcase_add_test(tc, test_socks_udp_unsupported);
 	tcase_add_test(tc, test_wait_tunnel_then_tunnel);

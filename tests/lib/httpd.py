@@ -8,6 +8,8 @@ newline, to FILE atomically once the socket listens.  "dual" listens on
 :: with IPV6_V6ONLY off, so both 127.0.0.1 and ::1 reach it.
 
   GET  /hello                 -> "hello\\n"
+  GET  /headers               -> the request line and header lines as
+                                 received
   GET  /file?size=N[&seed=S][&rate=R]
                               -> N bytes of deterministic pseudo-random
                                  data; header X-Content-SHA256 holds the
@@ -79,6 +81,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 		q = urllib.parse.parse_qs(u.query)
 		if u.path == "/hello":
 			self.reply(200, b"hello\n")
+			return
+		if u.path == "/headers":
+			# The request line and headers as received.
+			body = (self.requestline + "\n" +
+			    str(self.headers)).encode("latin-1")
+			self.reply(200, body)
 			return
 		if u.path != "/file":
 			self.reply(404, b"not found\n")
