@@ -21,6 +21,9 @@
 #   UDP:     ASSOCIATE echo, 200 datagrams of 1..60000 bytes, through our
 #            server + reference client and reference server + our client
 #            (valid datagrams only: the reference crashes on malformed)
+#   -x:      reference server -x socks5:// (Dante) and -x http:// (tinyproxy,
+#            Basic) with our client; our server -x socks5:// with a
+#            reference client
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 
@@ -174,5 +177,34 @@ case $out in
 	fail "ref server + our connector -f: not all of 40 requests succeeded" ;;
 esac
 ls_say "ref server + our connector -f: 40 requests ok"
+
+# ---- upstream proxies (-x), the reference's semantics on both sides -------
+# Dante logs every connection it makes for us, so each run shows that the
+# target was reached through it; the HTTP run uses tinyproxy with Basic
+# authentication (the reference: CONNECT with Proxy-Authorization).
+ls_danted dante
+RWS=$(ref_port)
+ref_bg refxserver "$RWS" server -t "$LS_TOKEN" -H 127.0.0.1 -P "$RWS" \
+    -x "socks5://127.0.0.1:$DANTE_PORT"
+WS_PORT=$RWS
+ls_start_client xclient
+checks "$SOCKS_PORT" "ref server -x socks5 + our client" refused
+grep -aq "127.0.0.1.$WEB" "$TMPD/dante.dlog" ||
+    fail "ref server -x: Dante logged no connection to port $WEB"
+ls_tinyproxy tp alice secret
+RWS=$(ref_port)
+ref_bg refhserver "$RWS" server -t "$LS_TOKEN" -H 127.0.0.1 -P "$RWS" \
+    -x "http://alice:secret@127.0.0.1:$TP_PORT"
+WS_PORT=$RWS
+ls_start_client hclient
+checks "$SOCKS_PORT" "ref server -x http + our client"
+: >"$TMPD/dante.dlog"
+ls_start_server xserver -x "socks5://127.0.0.1:$DANTE_PORT"
+P5=$(ref_port)
+ref_bg refxclient "$P5" client -t "$LS_TOKEN" -u "ws://127.0.0.1:$WS_PORT" \
+    -s 127.0.0.1 -p "$P5" "${REFX[@]}"
+checks "$P5" "our server -x socks5 + ref client" refused
+grep -aq "127.0.0.1.$WEB" "$TMPD/dante.dlog" ||
+    fail "our server -x: Dante logged no connection to port $WEB"
 
 ls_finish
