@@ -16,6 +16,9 @@ linksocks_main(int argc, char **argv)
 
 	if ((c = config_load(argc, argv)) == NULL)
 		return (0);
+	/* A client on wss:// (the server's TLS does this in master.c). */
+	if (c->c_role != ROLE_SERVER && c->c_wsurl.u_tls)
+		tls_tune_memory();
 	return (master_run(c, c->c_role == ROLE_SERVER ? &server_role :
 	    &client_role));
 }

@@ -733,6 +733,7 @@ void		 tls_keys_rotate(void);		/* master */
 void		 tls_keys_get(struct ipc_tls_keys *);
 int		 tls_keys_set(const struct ipc_tls_keys *);	/* worker */
 int		 tls_ktls_available(void);
+void		 tls_tune_memory(void);	/* malloc for TLS throughput */
 
 /* ------------------------------------------------------------------ */
 /* log.c: OpenBSD-style logging                                        */

@@ -747,6 +747,7 @@ master_tls_init(struct master *m)
 		exit(2);
 	}
 	tls_keys_rotate();
+	tls_tune_memory();
 	tls_server_describe(desc, sizeof(desc));
 	log_info("TLS: certificate %s (%s), TLS %s and up",
 	    log_strz(c->c_tls_cert), desc, c->c_tls_minver == 13 ? "1.3" :
