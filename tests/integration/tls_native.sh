@@ -5,9 +5,9 @@
 # over wss:// (the connector and the provider on different workers go
 # through the worker links); a client that does not trust the CA is
 # refused with a clear message; a session made on one worker resumes on
-# the other; SIGHUP serves a new certificate (serial before and after)
-# while the tunnel made before it keeps carrying data, and a bad key on
-# SIGHUP keeps the old certificate.
+# the other, and on workers respawned since; SIGHUP serves a new
+# certificate (serial before and after) while the tunnel made before it
+# keeps carrying data, and a bad key on SIGHUP keeps the old certificate.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
@@ -128,6 +128,23 @@ for w in 0 1; do
 	[ "$n" -ge 2 ] || fail "worker $w resumed $n sessions, want >= 2"
 	ls_say "worker $w resumed $n sessions"
 done
+# A respawned worker has the ticket keys too (the master's, by fork).
+TPID=$SERVER_PID
+ls_wait_kids "$TPID" 2 10 || fail "tickets server: workers '$KIDS', want 2"
+OLDKIDS=$KIDS
+for k in $OLDKIDS; do
+	ls_kill_worker "$TPID" "$k" "$KIDS"
+done
+reused=0
+for i in 1 2 3 4 5 6; do
+	sleep 0.1 | timeout 10 openssl s_client -connect "127.0.0.1:$TPORT" \
+	    -tls1_2 -CAfile "$TMPD/ca.pem" -sess_in "$TMPD/sess.pem" \
+	    >"$TMPD/s.out" 2>&1
+	grep -qa '^Reused,' "$TMPD/s.out" && reused=$((reused + 1))
+done
+[ "$reused" -eq 6 ] ||
+    fail "after both workers were respawned: $reused of 6 resumed"
+ls_say "respawned workers resume the session made before: 6 of 6"
 
 # ---- SIGHUP: a new certificate, the open tunnel stays --------------------
 s0=$(ls_tls_serial 127.0.0.1 "$SPORT" ca)
