@@ -60,7 +60,11 @@ enum {
 	OPT_SNI,
 	OPT_HOST_HDR,
 	OPT_HEADER,
-	OPT_INSECURE
+	OPT_INSECURE,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_MINVER,
+	OPT_TLS_KTLS
 };
 
 static const struct option server_opts[] = {
@@ -101,6 +105,10 @@ static const struct option server_opts[] = {
 	{ "limit-channels",	required_argument, NULL, OPT_LIMIT_CHANNELS },
 	{ "limit-upload",	required_argument, NULL, OPT_LIMIT_UPLOAD },
 	{ "limit-download",	required_argument, NULL, OPT_LIMIT_DOWNLOAD },
+	{ "tls-cert",		required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
+	{ "tls-min-version",	required_argument, NULL, OPT_TLS_MINVER },
+	{ "tls-ktls",		optional_argument, NULL, OPT_TLS_KTLS },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -164,6 +172,7 @@ static int		 config_parse_int(const char *, long, long, int *);
 static int		 config_parse_duration(const char *, int *);
 static int		 config_parse_listen(const char *, char **, int *);
 static void		 config_env_string(char **, const char *);
+static int		 config_parse_tlsver(const char *, int *);
 static void		 config_env_bool(int *, const char *);
 static void		 config_add_api_key(struct config *, const char *);
 static void		 config_clear_api_keys(struct config *);
@@ -289,6 +298,8 @@ config_usage(const char *sub, int status)
 "                        [--port-pool lo-hi] [--state-file file]\n"
 "                        [--limit-tunnels n] [--limit-channels n]\n"
 "                        [--limit-upload rate] [--limit-download rate]\n"
+"                        [--tls-cert file --tls-key file]\n"
+"                        [--tls-min-version 1.2|1.3] [--tls-ktls[=BOOL]]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -339,6 +350,12 @@ config_usage(const char *sub, int status)
 "      --limit-upload RATE    bytes/s application to target per token, e.g.\n"
 "                             10M or 512Ki (LINKSOCKS_LIMIT_UPLOAD)\n"
 "      --limit-download RATE  bytes/s back to the application (LINKSOCKS_LIMIT_DOWNLOAD)\n"
+"      --tls-cert FILE        serve wss:// with this PEM certificate chain, read\n"
+"                             again on SIGHUP (LINKSOCKS_TLS_CERT)\n"
+"      --tls-key FILE         ... and its PEM private key (LINKSOCKS_TLS_KEY)\n"
+"      --tls-min-version V    1.2 or 1.3 (1.2; LINKSOCKS_TLS_MIN_VERSION)\n"
+"      --tls-ktls[=BOOL]      kernel TLS where OpenSSL and the kernel offer it\n"
+"                             (LINKSOCKS_TLS_KTLS)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -803,6 +820,7 @@ config_defaults(struct config *c, enum ls_role role)
 		    "([address:]port)", v);
 	config_env_string(&c->c_upstream, "LINKSOCKS_UPSTREAM_PROXY");
 	c->c_pool_lo = LS_PORT_POOL_LO;
+	c->c_tls_minver = 12;
 	c->c_pool_hi = LS_PORT_POOL_HI;
 	if (role == ROLE_SERVER) {
 		if ((key = config_env("LINKSOCKS_API_KEY")) != NULL &&
@@ -811,6 +829,13 @@ config_defaults(struct config *c, enum ls_role role)
 		config_env_string(&c->c_ws_host, "LINKSOCKS_WEBSOCKET_HOST");
 		config_env_string(&c->c_state_file, "LINKSOCKS_STATE_FILE");
 		config_env_string(&c->c_api_key_file, "LINKSOCKS_API_KEY_FILE");
+		config_env_string(&c->c_tls_cert, "LINKSOCKS_TLS_CERT");
+		config_env_string(&c->c_tls_key, "LINKSOCKS_TLS_KEY");
+		if ((v = config_env("LINKSOCKS_TLS_MIN_VERSION")) != NULL &&
+		    config_parse_tlsver(v, &c->c_tls_minver) == -1)
+			config_die("invalid LINKSOCKS_TLS_MIN_VERSION: \"%s\" "
+			    "(1.2 or 1.3)", v);
+		config_env_bool(&c->c_tls_ktls, "LINKSOCKS_TLS_KTLS");
 		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
 		    65535);
 		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
@@ -831,6 +856,21 @@ config_defaults(struct config *c, enum ls_role role)
 		config_env_string(&c->c_url, "LINKSOCKS_URL");
 		config_env_bool(&c->c_retry_auth, "LINKSOCKS_RETRY_AUTH");
 	}
+}
+
+/* "1.2" or "1.3" (also "12", "13", "TLSv1.2"): 12 or 13. */
+static int
+config_parse_tlsver(const char *s, int *dst)
+{
+	if (strncasecmp(s, "TLSv", 4) == 0)
+		s += 4;
+	if (strcmp(s, "1.2") == 0 || strcmp(s, "12") == 0)
+		*dst = 12;
+	else if (strcmp(s, "1.3") == 0 || strcmp(s, "13") == 0)
+		*dst = 13;
+	else
+		return (-1);
+	return (0);
 }
 
 static void
@@ -1066,6 +1106,22 @@ config_parse(struct config *c, int argc, char **argv)
 			free(c->c_api_key_file);
 			c->c_api_key_file = util_xstrdup(optarg);
 			break;
+		case OPT_TLS_CERT:
+			free(c->c_tls_cert);
+			c->c_tls_cert = util_xstrdup(optarg);
+			break;
+		case OPT_TLS_KEY:
+			free(c->c_tls_key);
+			c->c_tls_key = util_xstrdup(optarg);
+			break;
+		case OPT_TLS_MINVER:
+			if (config_parse_tlsver(optarg, &c->c_tls_minver) == -1)
+				config_die("invalid --tls-min-version: \"%s\" "
+				    "(1.2 or 1.3)", optarg);
+			break;
+		case OPT_TLS_KTLS:
+			config_optbool(&c->c_tls_ktls, optarg, "tls-ktls");
+			break;
 		case OPT_PORT_POOL:
 			if (config_parse_pool(optarg, &c->c_pool_lo,
 			    &c->c_pool_hi) == -1)
@@ -1140,6 +1196,16 @@ config_check(struct config *c)
 			fprintf(stderr, "linksocks: warning: API key file %s "
 			    "can be read by other users\n", c->c_api_key_file);
 	}
+	if (c->c_role == ROLE_SERVER && (c->c_tls_cert == NULL) !=
+	    (c->c_tls_key == NULL)) {
+		fprintf(stderr, "linksocks: TLS needs both --tls-cert and "
+		    "--tls-key (LINKSOCKS_TLS_CERT, LINKSOCKS_TLS_KEY)\n");
+		config_quit(2);
+	}
+	if (c->c_role == ROLE_SERVER && c->c_tls_ktls &&
+	    !tls_ktls_available())
+		fprintf(stderr, "linksocks: warning: --tls-ktls: this OpenSSL "
+		    "has no kernel TLS; ignored\n");
 	if (c->c_role == ROLE_SERVER) {
 		if (c->c_token != NULL && strcmp(c->c_token, "anonymous") == 0)
 			config_die("'anonymous' is reserved and cannot be used "
@@ -1217,6 +1283,8 @@ config_free(struct config *c)
 	config_clear_api_keys(c);
 	free(c->c_api_key_file);
 	free(c->c_state_file);
+	free(c->c_tls_cert);
+	free(c->c_tls_key);
 	free(c->c_url);
 	rules_clear(&c->c_rules);
 	free(c);

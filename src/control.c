@@ -1640,16 +1640,17 @@ control_reload_state(void)
 }
 
 /*
- * SIGHUP in the master: the API key file and the state file again.
+ * SIGHUP in the master: the API key file and the state file again;
+ * changes counts what the caller reloaded already (the TLS certificate).
  */
 void
-control_reload(void)
+control_reload(int changes)
 {
 	struct config	*c = ls_conf;
 	uint8_t		 old[LS_MAX_API_KEYS][LS_SHA256_LEN];
 	size_t		 nold = ctl.nkeys;
 	char		 err[512];
-	int		 n, changes = 0;
+	int		 n;
 
 	if (c->c_api_key_file != NULL) {
 		memcpy(old, ctl.keys, sizeof(old));
@@ -1674,8 +1675,9 @@ control_reload(void)
 	}
 	if (changes == 0)
 		log_info("SIGHUP: nothing changed%s", c->c_state_file == NULL &&
-		    c->c_api_key_file == NULL ? " (no --state-file or "
-		    "--api-key-file to read)" : "");
+		    c->c_api_key_file == NULL && c->c_tls_cert == NULL ?
+		    " (no --state-file, --api-key-file or --tls-cert to read)" :
+		    "");
 }
 
 /* An autonomy provider's connector token was added or removed. */

@@ -78,6 +78,8 @@ ipc_typename(int type)
 	case IPC_FATAL:		return ("FATAL");
 	case IPC_STATS_REQ:	return ("STATS_REQ");
 	case IPC_LOG_LEVEL:	return ("LOG_LEVEL");
+	case IPC_TLS_KEYS:	return ("TLS_KEYS");
+	case IPC_TLS_RELOAD:	return ("TLS_RELOAD");
 	case IPC_STATS:		return ("STATS");
 	default:		return ("unknown");
 	}
@@ -307,7 +309,10 @@ ipc_payload_ok(int type, const void *data, size_t len)
 		return (len == sizeof(struct ipc_load));
 	case IPC_STATS_REQ:
 	case IPC_LOG_LEVEL:
+	case IPC_TLS_RELOAD:
 		return (len == sizeof(uint32_t));
+	case IPC_TLS_KEYS:
+		return (len == sizeof(struct ipc_tls_keys));
 	case IPC_STATS:
 		if (len < IPC_STATS_SIZE(0))
 			return (0);

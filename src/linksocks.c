@@ -15,7 +15,6 @@ int
 linksocks_main(int argc, char **argv)
 {
 	struct config	*c;
-
 	char		 err[600];
 
 	if ((c = config_load(argc, argv)) == NULL)
@@ -26,6 +25,9 @@ linksocks_main(int argc, char **argv)
 		config_free(c);
 		return (2);
 	}
+	/* A client on wss:// (the server's TLS does this in master.c). */
+	if (c->c_role != ROLE_SERVER && c->c_wsurl.u_tls)
+		tls_tune_memory();
 	return (master_run(c, c->c_role == ROLE_SERVER ? &server_role :
 	    &client_role));
 }

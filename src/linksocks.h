@@ -742,6 +742,10 @@ struct ws_cb {
 /* Server: serve an accepted socket (HTTP first, then maybe WebSocket). */
 struct ws_conn	*ws_accept(struct event_base *, evutil_socket_t,
 		    const struct ws_cb *, void *);
+/* The same under TLS with ctx (server side of the handshake), or plain
+ * when ctx is NULL. */
+struct ws_conn	*ws_accept_tls(struct event_base *, evutil_socket_t,
+		    struct ssl_ctx_st *, const struct ws_cb *, void *);
 /*
  * Client: resolve (evdns), connect, TLS if url->u_tls (SNI + hostname
  * verification with ctx), send the upgrade for target (path?query) with
@@ -800,6 +804,30 @@ const struct http_head *ws_handshake_head(struct ws_conn *);
 /* Peer address text "1.2.3.4:5" / "[::1]:5" for logs. */
 const char	*ws_peer(struct ws_conn *);
 time_t		 ws_last_rx(struct ws_conn *);	/* monotonic seconds */
+
+/* ------------------------------------------------------------------ */
+/* tls.c: the server's TLS context and shared session-ticket keys      */
+
+#define LS_TLS_TICKET_ROTATE	(12 * 3600)	/* seconds */
+
+struct ipc_tls_keys;
+
+/*
+ * Remember the files (minver 12 or 13) and build the context: 0, or -1
+ * with "certificate FILE: reason" (or key) in err.
+ */
+int		 tls_server_init(const char *, const char *, int, int, char *,
+		    size_t);
+/* Build it again from the same files; -1 (err) keeps the old one. */
+int		 tls_server_reload(char *, size_t);
+struct ssl_ctx_st *tls_server_ctx(void);	/* NULL: no TLS */
+/* The leaf's serial and expiry, for logs. */
+void		 tls_server_describe(char *, size_t);
+void		 tls_keys_rotate(void);		/* master */
+void		 tls_keys_get(struct ipc_tls_keys *);
+int		 tls_keys_set(const struct ipc_tls_keys *);	/* worker */
+int		 tls_ktls_available(void);
+void		 tls_tune_memory(void);	/* malloc for TLS throughput */
 
 /* ------------------------------------------------------------------ */
 /* log.c: OpenBSD-style logging                                        */
@@ -918,6 +946,10 @@ struct config {
 	size_t		 c_napi_keys_fixed;	/* of -k and the environment */
 	char		*c_api_key_file;	/* --api-key-file */
 	char		*c_state_file;		/* --state-file */
+	char		*c_tls_cert;		/* --tls-cert: PEM chain */
+	char		*c_tls_key;		/* --tls-key */
+	int		 c_tls_minver;		/* --tls-min-version: 12, 13 */
+	int		 c_tls_ktls;		/* --tls-ktls */
 	int		 c_api_keep_cli;	/* --api-keep-cli-tokens */
 	int		 c_pool_lo;		/* --port-pool */
 	int		 c_pool_hi;
@@ -1189,6 +1221,8 @@ enum ipc_type {
 	IPC_RULES = 8,		/* struct ipc_rules: an access rule list */
 	IPC_STATS_REQ = 9,	/* uint32 request number: send IPC_STATS */
 	IPC_LOG_LEVEL = 10,	/* uint32: 0 info, 1 debug, 2 trace */
+	IPC_TLS_KEYS = 11,	/* struct ipc_tls_keys: session-ticket keys */
+	IPC_TLS_RELOAD = 12,	/* uint32 0: build the TLS context again */
 	/* worker -> master: 100..199 */
 	IPC_LOAD = 100,		/* struct ipc_load */
 	IPC_FATAL = 101,	/* text: worker stops everything */
@@ -1202,6 +1236,20 @@ enum ipc_type {
 };
 
 #define IPC_KEYLEN	300
+
+/* One session-ticket key (tls.c): its name in the ticket, then keys. */
+struct tls_ticket_key {
+	uint8_t		 ttk_name[16];
+	uint8_t		 ttk_aes[32];
+	uint8_t		 ttk_hmac[32];
+};
+
+/* The master's ticket keys: [0] seals and opens, [1] (if n 2) opens. */
+struct ipc_tls_keys {
+	uint32_t	 itk_n;
+	uint32_t	 itk_pad;
+	struct tls_ticket_key itk_keys[2];
+};
 
 struct ipc_provider {
 	uint32_t	 ip_count;
@@ -1512,7 +1560,7 @@ void		 control_worker_gone(int);
 /* --state-file at start-up (before the ports are bound): exits 2 if
  * the file cannot be used. */
 void		 control_load(struct config *);
-void		 control_reload(void);		/* SIGHUP */
+void		 control_reload(int);		/* SIGHUP */
 void		 control_registry_changed(void);	/* save the state */
 /* GET /metrics: where the metrics module answers (the API key passed). */
 void		 control_metrics(struct control_conn *);

@@ -29,6 +29,8 @@
 #include <sys/prctl.h>
 #endif
 
+#include <openssl/crypto.h>
+
 #include "linksocks.h"
 
 #define MASTER_RESPAWN_MIN	1.0	/* seconds */
@@ -81,6 +83,7 @@ struct master {
 	struct event		*m_sigev[5];
 	struct event		*m_killtimer;
 	struct event		*m_rl_ev;	/* held log counts */
+	struct event		*m_tls_ev;	/* ticket key rotation */
 	TAILQ_HEAD(, master_tunnel) m_tunnels;	/* passed, not yet taken */
 	uint32_t		 m_seq;
 	struct log_rl		 m_rl_back;	/* clients handed back */
@@ -120,6 +123,9 @@ static void	master_event_log(int, const char *);
 static void	master_bind_metrics(struct master *);
 static void	master_broadcast(struct master *, int, const void *, size_t);
 static void	master_stats_request(uint32_t);
+static void	master_tls_init(struct master *);
+static int	master_tls_reload(struct master *);
+static void	master_tls_rotate(evutil_socket_t, short, void *);
 
 static void
 master_bind(struct master *m)
@@ -711,7 +717,7 @@ master_signal(evutil_socket_t sig, short ev, void *arg)
 		break;
 	case SIGHUP:
 		if (m->m_conf->c_role == ROLE_SERVER && m->m_state == MS_RUNNING)
-			control_reload();
+			control_reload(master_tls_reload(m));
 		else
 			log_info("SIGHUP: nothing to reload (configuration "
 			    "comes from the command line)");
@@ -721,6 +727,72 @@ master_signal(evutil_socket_t sig, short ev, void *arg)
 		    m->m_conf->c_syslog ? "syslog" : "stderr");
 		break;
 	}
+}
+
+/*
+ * --tls-cert: the context and the first ticket key, before the workers
+ * fork (they inherit both).  A bad file stops the start with status 2.
+ */
+static void
+master_tls_init(struct master *m)
+{
+	struct config	*c = m->m_conf;
+	char		 err[1280], desc[160];
+
+	if (c->c_role != ROLE_SERVER || c->c_tls_cert == NULL)
+		return;
+	if (tls_server_init(c->c_tls_cert, c->c_tls_key, c->c_tls_minver,
+	    c->c_tls_ktls, err, sizeof(err)) == -1) {
+		log_warnx("TLS: %s", log_strz(err));
+		exit(2);
+	}
+	tls_keys_rotate();
+	tls_tune_memory();
+	tls_server_describe(desc, sizeof(desc));
+	log_info("TLS: certificate %s (%s), TLS %s and up",
+	    log_strz(c->c_tls_cert), desc, c->c_tls_minver == 13 ? "1.3" :
+	    "1.2");
+}
+
+/*
+ * SIGHUP: the certificate and key again.  Checked here first, so a bad
+ * file is one error and the workers keep what they have; otherwise the
+ * master keeps the new context (for workers it respawns) and every
+ * worker builds its own.  1 if reloaded, else 0.
+ */
+static int
+master_tls_reload(struct master *m)
+{
+	struct config	*c = m->m_conf;
+	char		 err[1280], desc[160];
+	uint32_t	 z = 0;
+
+	if (c->c_tls_cert == NULL)
+		return (0);
+	if (tls_server_reload(err, sizeof(err)) == -1) {
+		log_warnx("SIGHUP: TLS: %s; the old certificate stays",
+		    log_strz(err));
+		return (0);
+	}
+	master_broadcast(m, IPC_TLS_RELOAD, &z, sizeof(z));
+	tls_server_describe(desc, sizeof(desc));
+	log_info("SIGHUP: TLS certificate %s reloaded (%s)",
+	    log_strz(c->c_tls_cert), desc);
+	return (1);
+}
+
+/* Every LS_TLS_TICKET_ROTATE seconds: a new ticket key, the old kept. */
+static void
+master_tls_rotate(evutil_socket_t fd, short ev, void *arg)
+{
+	struct master		*m = arg;
+	struct ipc_tls_keys	 ik;
+
+	tls_keys_rotate();
+	tls_keys_get(&ik);
+	master_broadcast(m, IPC_TLS_KEYS, &ik, sizeof(ik));
+	OPENSSL_cleanse(&ik, sizeof(ik));
+	log_debug("TLS: session-ticket key rotated");
 }
 
 static void
@@ -1071,6 +1143,7 @@ master_run(struct config *c, const struct worker_role *role)
 	static const int	 sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
 				    SIGUSR1 };
 	struct master		*m;
+	struct timeval		 rot = { LS_TLS_TICKET_ROTATE, 0 };
 	size_t			 i;
 
 	log_init(c->c_debug, c->c_syslog);
@@ -1099,6 +1172,7 @@ master_run(struct config *c, const struct worker_role *role)
 	if (c->c_role == ROLE_SERVER) {
 		registry_init(c);
 		control_load(c);	/* --state-file */
+		master_tls_init(m);
 	}
 
 	master_bind(m);
@@ -1117,6 +1191,12 @@ master_run(struct config *c, const struct worker_role *role)
 	}
 	m->m_killtimer = evtimer_new(m->m_base, master_killtimer, m);
 	m->m_rl_ev = evtimer_new(m->m_base, master_rl_tick, m);
+	if (c->c_role == ROLE_SERVER && c->c_tls_cert != NULL) {
+		m->m_tls_ev = event_new(m->m_base, -1, EV_PERSIST,
+		    master_tls_rotate, m);
+		if (m->m_tls_ev == NULL || event_add(m->m_tls_ev, &rot) == -1)
+			fatalx("cannot arm the ticket key rotation");
+	}
 	metrics_init(m->m_base, m->m_nworkers, master_stats_request);
 	log_rl_sethook(master_rl_arm);
 	for (i = 0; i < (size_t)m->m_nworkers; i++) {

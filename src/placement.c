@@ -6,7 +6,10 @@
  * token with limits goes to one worker chosen from its digest (but its
  * providers spread), a connector goes where its group's providers are, a
  * provider's connections spread over the workers, anything else (TLS,
- * message auth, an unknown token) goes to the least loaded worker.
+ * message auth, an unknown token) goes to the least loaded worker.  A
+ * native TLS client (first byte 0x16, --tls-cert) is always placed by
+ * load: agent mode then relies on the worker links, and a token with
+ * limits counts per worker it lands on.
  *
  * The master owns the worker table: it passes a view of it (struct
  * placement_worker) and a callback that sends the socket, so nothing
@@ -130,7 +133,8 @@ placement_place(int fd, const struct placement_worker *pw, int n)
 	int			 i, best = -1, connector = 0;
 
 	r = recv(fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
-	if (r <= 0)
+	/* A TLS record (ClientHello): the token is inside, out of reach. */
+	if (r <= 0 || buf[0] == 0x16)
 		return (placement_pick(pw, n));
 	buf[r] = '\0';
 	if (placement_parse(buf, &pr) == -1 ||

@@ -95,6 +95,8 @@ static void	server_report(struct group *);
 static void	server_partners(struct group *);
 static void	server_connector_msg(struct tunnel *, struct msg *);
 static int	server_dispatch(int, const void *, size_t, int);
+static void	server_tls_keys(const void *);
+static void	server_tls_reload(void);
 
 static const struct ws_cb server_ws_cb = {
 	.ws_request = server_ws_request,
@@ -176,6 +178,16 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 			goto badsize;
 		server_connector_result(data);
 		break;
+	case IPC_TLS_KEYS:
+		if (!ipc_payload_ok(type, data, len) || fd != -1)
+			goto badsize;
+		server_tls_keys(data);
+		break;
+	case IPC_TLS_RELOAD:
+		if (!ipc_payload_ok(type, data, len) || fd != -1)
+			goto badsize;
+		server_tls_reload();
+		break;
 	default:
 		return (-1);
 	}
@@ -185,6 +197,34 @@ server_dispatch(int type, const void *data, size_t len, int fd)
 		close(fd);
 	fatalx("%s: bad %s size %zu from master", __func__,
 	    ipc_typename(type), len);
+}
+
+/* The master's session-ticket keys (start-up keys came with the fork). */
+static void
+server_tls_keys(const void *data)
+{
+	struct ipc_tls_keys	ik;
+
+	memcpy(&ik, data, sizeof(ik));
+	if (tls_keys_set(&ik) == -1)
+		log_warnx("%s: malformed ticket key set ignored", __func__);
+	OPENSSL_cleanse(&ik, sizeof(ik));
+}
+
+/*
+ * SIGHUP: the master read the certificate and key files fine; build our
+ * own context from them.  Open connections keep theirs.
+ */
+static void
+server_tls_reload(void)
+{
+	char	err[1280];
+
+	if (tls_server_reload(err, sizeof(err)) == -1)
+		log_warnx("TLS reload: %s; the old certificate stays",
+		    log_strz(err));
+	else
+		log_debug("TLS reload: new certificate in use");
 }
 
 /*
@@ -626,8 +666,8 @@ server_accept_fd(int fd)
 	if (getpeername(fd, (struct sockaddr *)&sc->sc_ss, &slen) == -1)
 		sc->sc_ss.ss_family = AF_UNSPEC;	/* counts as one */
 	preauth_add(&server_preauth, &sc->sc_preauth, server_preauth_drop, sc);
-	if ((sc->sc_ws = ws_accept(ls_worker->w_base, fd, &server_ws_cb,
-	    sc)) == NULL) {
+	if ((sc->sc_ws = ws_accept_tls(ls_worker->w_base, fd,
+	    tls_server_ctx(), &server_ws_cb, sc)) == NULL) {
 		log_warnx("%s: cannot serve connection", __func__);
 		server_conn_free(sc);
 		return;
@@ -709,7 +749,13 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 		}
 		return (1);
 	}
-	if (strcmp(path, "/") == 0)
+	/* The master answers the API from the request head, which it
+	 * cannot read under TLS. */
+	if (tls_server_ctx() != NULL && (strcmp(path, "/api") == 0 ||
+	    strncmp(path, "/api/", 5) == 0))
+		ws_http_reply(ws, 501, NULL, "The HTTP API is not served on "
+		    "a native TLS port (--tls-cert) in this release.\n", NULL);
+	else if (strcmp(path, "/") == 0)
 		ws_http_reply(ws, 200, NULL, ls_conf->c_napi_keys > 0 ?
 		    "LinkSocks " LS_REF_VERSION " is running. API endpoints "
 		    "available at /api/*\n" : "LinkSocks " LS_REF_VERSION

@@ -3,7 +3,8 @@
  *
  * One struct ws_conn per connection, server (ws_accept) or client
  * (ws_connect): the HTTP upgrade on either side, the client's connect
- * and TLS, and the frame stream of an open connection.  The pure framing
+ * and TLS, the server's TLS (ws_accept_tls, with tls.c's context), and
+ * the frame stream of an open connection.  The pure framing
  * (headers, masking, handshake keys) is in wsframe.c.  Frames are read
  * and written on evbuffers, so payload bytes are never copied in user
  * space: a received frame is unmasked in place and its chains are moved
@@ -121,6 +122,7 @@ static void	 ws_write(struct bufferevent *, void *);
 static void	 ws_event(struct bufferevent *, short, void *);
 static void	 ws_timer(evutil_socket_t, short, void *);
 static void	 ws_resume(evutil_socket_t, short, void *);
+static void	 ws_server_tls_error(struct ws_conn *, short);
 static void	 ws_server_head(struct ws_conn *);
 static void	 ws_server_upgrade(struct ws_conn *);
 static void	 ws_server_reject(struct ws_conn *, int, const char *,
@@ -342,10 +344,25 @@ struct ws_conn *
 ws_accept(struct event_base *base, evutil_socket_t fd, const struct ws_cb *cb,
     void *arg)
 {
+	return (ws_accept_tls(base, fd, NULL, cb, arg));
+}
+
+/*
+ * With ctx the bufferevent is bufferevent_openssl's, accepting: the
+ * handshake runs before the first read callback, under the request
+ * head's deadline.
+ */
+struct ws_conn *
+ws_accept_tls(struct event_base *base, evutil_socket_t fd,
+    struct ssl_ctx_st *ctx, const struct ws_cb *cb, void *arg)
+{
 	struct ws_conn		*wc;
 	struct sockaddr_storage	 ss;
 	socklen_t		 slen = sizeof(ss);
 	struct timeval		 tv = { WS_HEAD_TIMEOUT, 0 };
+	SSL			*ssl;
+	int			 opts = BEV_OPT_CLOSE_ON_FREE |
+				    BEV_OPT_DEFER_CALLBACKS;
 
 	if ((wc = ws_new(base, cb, arg, 1)) == NULL) {
 		log_warnx("%s: out of memory", __func__);
@@ -356,10 +373,21 @@ ws_accept(struct event_base *base, evutil_socket_t fd, const struct ws_cb *cb,
 		util_sockaddr_str((struct sockaddr *)&ss, wc->wc_peer,
 		    sizeof(wc->wc_peer));
 	evutil_make_socket_nonblocking(fd);
-	wc->wc_bev = bufferevent_socket_new(base, fd,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (ctx != NULL) {
+		wc->wc_tls = 1;
+		if ((ssl = SSL_new(ctx)) == NULL)
+			wc->wc_bev = NULL;
+		else if ((wc->wc_bev = bufferevent_openssl_socket_new(base,
+		    fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts)) == NULL)
+			SSL_free(ssl);
+		else
+			bufferevent_openssl_set_allow_dirty_shutdown(
+			    wc->wc_bev, 1);
+	} else
+		wc->wc_bev = bufferevent_socket_new(base, fd, opts);
 	if (wc->wc_bev == NULL) {
-		log_warnx("%s: bufferevent_socket_new failed", __func__);
+		log_warnx("%s: cannot make the %sbufferevent", __func__,
+		    ctx != NULL ? "TLS " : "");
 		evutil_closesocket(fd);
 		ws_destroy(wc);
 		return (NULL);
@@ -403,6 +431,31 @@ ws_server_head(struct ws_conn *wc)
 		return;
 	}
 	ws_server_upgrade(wc);
+}
+
+/*
+ * Before the request head under TLS: most often a failed handshake (a
+ * client that does not trust our certificate, a plain-text client, a
+ * scanner); the reason is OpenSSL's.
+ */
+static void
+ws_server_tls_error(struct ws_conn *wc, short what)
+{
+	char		 msg[300];
+	const char	*reason = NULL;
+	unsigned long	 e, x = 0;
+
+	while ((e = bufferevent_get_openssl_error(wc->wc_bev)) != 0)
+		if (x == 0 && ERR_GET_LIB(e) != 0)
+			x = e;
+	if (x != 0)
+		reason = ERR_reason_error_string(x);
+	if (reason != NULL)
+		snprintf(msg, sizeof(msg), "TLS: %s", reason);
+	else
+		snprintf(msg, sizeof(msg), "%s", (what & BEV_EVENT_EOF) ?
+		    "connection closed before request" : "read error");
+	ws_fail(wc, msg);
 }
 
 /* A request we refuse to upgrade: answer, and the owner hears of it. */
@@ -1119,6 +1172,7 @@ static void
 ws_event(struct bufferevent *bev LS_UNUSED, short what, void *arg)
 {
 	struct ws_conn	*wc = arg;
+	SSL		*ssl;
 
 	ws_enter(wc);
 	switch (wc->wc_state) {
@@ -1136,8 +1190,18 @@ ws_event(struct bufferevent *bev LS_UNUSED, short what, void *arg)
 		ws_error(wc, what);
 		break;
 	case WS_HTTP:
-		ws_fail(wc, (what & BEV_EVENT_EOF) ?
-		    "connection closed before request" : "read error");
+		if (what & BEV_EVENT_CONNECTED) {
+			ssl = bufferevent_openssl_get_ssl(wc->wc_bev);
+			log_debug("%s: %s: %s %s%s%s", __func__, wc->wc_peer,
+			    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+			    SSL_session_reused(ssl) ? ", resumed" : "",
+			    BIO_get_ktls_send(SSL_get_wbio(ssl)) ?
+			    ", kernel TLS" : "");
+		} else if (wc->wc_tls)
+			ws_server_tls_error(wc, what);
+		else
+			ws_fail(wc, (what & BEV_EVENT_EOF) ?
+			    "connection closed before request" : "read error");
 		break;
 	case WS_OPEN:
 		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {

@@ -77,6 +77,7 @@ fuzz_receive(int type, const uint8_t *p, size_t len)
 	struct ipc_sync_done	 sd;
 	struct ipc_rules	 ir;
 	struct ipc_stat		 st;
+	struct ipc_tls_keys	 tk;
 	struct evbuffer		*out;
 	uint32_t		 peer, i;
 	uint8_t			 x = 0;
@@ -120,9 +121,18 @@ fuzz_receive(int type, const uint8_t *p, size_t len)
 	case IPC_FATAL:
 		x = (uint8_t)strnlen((const char *)p, len);
 		break;
+	case IPC_TLS_KEYS:
+		/* server.c installs the set; tls.c refuses a bad count. */
+		fuzz_check(len == sizeof(tk));
+		memcpy(&tk, p, sizeof(tk));
+		fuzz_check((tls_keys_set(&tk) == 0) ==
+		    (tk.itk_n == 1 || tk.itk_n == 2));
+		x = tk.itk_keys[0].ttk_name[0];
+		break;
 	case IPC_STATS_REQ:
 	case IPC_LOG_LEVEL:
-		/* worker.c clamps a level above 2. */
+	case IPC_TLS_RELOAD:
+		/* worker.c clamps a level above 2; a reload ignores it. */
 		memcpy(&peer, p, sizeof(peer));
 		x = (uint8_t)peer;
 		break;

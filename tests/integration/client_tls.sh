@@ -14,9 +14,10 @@ command -v openssl >/dev/null 2>&1 || ls_skip "openssl not installed"
 ls_web
 ls_make_ca ca
 ls_make_ca other
-ls_make_cert ca front localhost "DNS:localhost,DNS:cdn.test,IP:127.0.0.1"
-ls_make_cert ca alice alice "DNS:alice.test"
-ls_make_cert other mallory mallory "DNS:mallory.test"
+ls_make_cert front ca "" localhost "DNS:localhost,DNS:cdn.test,IP:127.0.0.1"
+ls_make_cert alice ca "" alice "DNS:alice.test"
+ls_make_cert mallory other "" mallory "DNS:mallory.test"
+echo "not a certificate" >"$TMPD/junk.txt"
 
 ls_start_server server
 NP=$(ls_free_port)
@@ -28,7 +29,7 @@ ls_nginx nginx "
 	server {
 		listen 127.0.0.1:$NP ssl;
 		access_log $ND/front.log lsfront;
-		ssl_certificate $TMPD/front.crt;
+		ssl_certificate $TMPD/front.pem;
 		ssl_certificate_key $TMPD/front.key;
 		location / {
 			proxy_pass http://127.0.0.1:$WS_PORT;
@@ -44,9 +45,9 @@ ls_nginx nginx "
 	server {
 		listen 127.0.0.1:$NM ssl;
 		access_log $ND/front.log lsfront;
-		ssl_certificate $TMPD/front.crt;
+		ssl_certificate $TMPD/front.pem;
 		ssl_certificate_key $TMPD/front.key;
-		ssl_client_certificate $TMPD/ca.crt;
+		ssl_client_certificate $TMPD/ca.pem;
 		ssl_verify_client on;
 		location / {
 			proxy_pass http://127.0.0.1:$WS_PORT;
@@ -100,19 +101,19 @@ ls_register_master() {
 }
 
 U="wss://127.0.0.1:$NP"
-up cafile "$U" --ca-file "$TMPD/ca.crt"
+up cafile "$U" --ca-file "$TMPD/ca.pem"
 ls_check_get "$SOCKS_PORT" "http://127.0.0.1:$WEB/file?size=5000000" \
     "wss:// through nginx: 5 MB"
 ls_stop cafile; ls_drop_master cafile
 
 mkdir -p "$TMPD/capath"
-cp "$TMPD/ca.crt" "$TMPD/capath/$(openssl x509 -hash -noout -in "$TMPD/ca.crt").0"
+cp "$TMPD/ca.pem" "$TMPD/capath/$(openssl x509 -hash -noout -in "$TMPD/ca.pem").0"
 up capath "$U" --ca-path "$TMPD/capath"
 ls_stop capath; ls_drop_master capath
 
 refused wrongca "$U" \
     "cannot connect to 127\.0\.0\.1:$NP: TLS: certificate verify failed" \
-    --ca-file "$TMPD/other.crt"
+    --ca-file "$TMPD/other.pem"
 refused sysca "$U" "TLS: certificate verify failed"
 
 up insecure "$U" --insecure
@@ -121,22 +122,22 @@ grep -aq "NOT verified; for tests only" "$TMPD/insecure.log" ||
 ls_stop insecure; ls_drop_master insecure
 
 # --sni: sent, and the name verified; --host and --header reach nginx.
-up sni "$U" --ca-file "$TMPD/ca.crt" --sni cdn.test --host front.test \
+up sni "$U" --ca-file "$TMPD/ca.pem" --sni cdn.test --host front.test \
     --header "X-Linksocks-Test: 42"
 ls_stop sni; ls_drop_master sni
 # nginx logs an upgraded request when it ends.
 ls_poll 10 "$NGINX_PID" nginx "the access log line of the tunnel" \
     grep -aq "^$NP 101 host=front.test sni=cdn.test xt=42" "$ND/front.log"
 refused badsni "$U" "TLS: certificate verify failed \(hostname mismatch\)" \
-    --ca-file "$TMPD/ca.crt" --sni wrong.test
+    --ca-file "$TMPD/ca.pem" --sni wrong.test
 
 # A client certificate that the front end requires.
 UM="wss://127.0.0.1:$NM"
-refused nocert "$UM" "handshake failed: .*400" --ca-file "$TMPD/ca.crt"
-refused badcert "$UM" "handshake failed: .*400" --ca-file "$TMPD/ca.crt" \
-    --tls-client-cert "$TMPD/mallory.crt" --tls-client-key "$TMPD/mallory.key"
-up cert "$UM" --ca-file "$TMPD/ca.crt" \
-    --tls-client-cert "$TMPD/alice.crt" --tls-client-key "$TMPD/alice.key"
+refused nocert "$UM" "handshake failed: .*400" --ca-file "$TMPD/ca.pem"
+refused badcert "$UM" "handshake failed: .*400" --ca-file "$TMPD/ca.pem" \
+    --tls-client-cert "$TMPD/mallory.pem" --tls-client-key "$TMPD/mallory.key"
+up cert "$UM" --ca-file "$TMPD/ca.pem" \
+    --tls-client-cert "$TMPD/alice.pem" --tls-client-key "$TMPD/alice.key"
 ls_stop cert; ls_drop_master cert
 ls_poll 10 "$NGINX_PID" nginx "the access log line of the tunnel" \
     grep -aq "^$NM 101 .*cn=CN=alice" "$ND/front.log"
@@ -144,7 +145,7 @@ ls_poll 10 "$NGINX_PID" nginx "the access log line of the tunnel" \
 # wss:// through a corporate proxy from the environment.
 ls_tinyproxy tp alice secret
 HTTPS_PROXY="http://alice:secret@127.0.0.1:$TP_PORT" \
-    up viaproxy "$U" --ca-file "$TMPD/ca.crt"
+    up viaproxy "$U" --ca-file "$TMPD/ca.pem"
 grep -aq "CONNECT.*127.0.0.1:$NP" "$TMPD/tp.tplog" ||
     fail "HTTPS_PROXY: tinyproxy logged no CONNECT to 127.0.0.1:$NP"
 grep -aq "via http://127.0.0.1:$TP_PORT" "$TMPD/viaproxy.log" ||
@@ -164,13 +165,13 @@ bad() {
 bad "missing --ca-file" "CA certificates $TMPD/nope.pem" \
     --ca-file "$TMPD/nope.pem"
 bad "--ca-path not a directory" "--ca-path .*not a directory" \
-    --ca-path "$TMPD/ca.crt"
+    --ca-path "$TMPD/ca.pem"
 bad "key of another certificate" "client key .*(does not match|mismatch)" \
-    --tls-client-cert "$TMPD/alice.crt" --tls-client-key "$TMPD/mallory.key"
-bad "a certificate that is not PEM" "client certificate $TMPD/ca.srl" \
-    --tls-client-cert "$TMPD/ca.srl" --tls-client-key "$TMPD/alice.key"
+    --tls-client-cert "$TMPD/alice.pem" --tls-client-key "$TMPD/mallory.key"
+bad "a certificate that is not PEM" "client certificate $TMPD/junk.txt" \
+    --tls-client-cert "$TMPD/junk.txt" --tls-client-key "$TMPD/alice.key"
 rc=0
-"$LINKSOCKS_BIN" client -t x -u "$U" --tls-client-cert "$TMPD/alice.crt" \
+"$LINKSOCKS_BIN" client -t x -u "$U" --tls-client-cert "$TMPD/alice.pem" \
     >"$TMPD/bad.out" 2>&1 || rc=$?
 [ "$rc" = 1 ] && grep -aq "go together" "$TMPD/bad.out" ||
     fail "--tls-client-cert alone: exit $rc: $(cat "$TMPD/bad.out")"

@@ -63,7 +63,9 @@ ls_init() {
 	    LINKSOCKS_ALLOW_PRIVATE LINKSOCKS_MAX_CHANNELS LINKSOCKS_MAX_UDP \
 	    LINKSOCKS_METRICS_LISTEN LINKSOCKS_LIMIT_TUNNELS \
 	    LINKSOCKS_LIMIT_CHANNELS LINKSOCKS_LIMIT_UPLOAD \
-	    LINKSOCKS_LIMIT_DOWNLOAD LINKSOCKS_UPSTREAM_PROXY
+	    LINKSOCKS_LIMIT_DOWNLOAD LINKSOCKS_UPSTREAM_PROXY LINKSOCKS_TLS_CERT \
+	    LINKSOCKS_TLS_KEY LINKSOCKS_TLS_MIN_VERSION LINKSOCKS_TLS_KTLS \
+	    SSL_CERT_FILE SSL_CERT_DIR
 	export PYTHONDONTWRITEBYTECODE=1
 	TMPD=$(mktemp -d "${TMPDIR:-/tmp}/ls-$LS_TEST.XXXXXX") ||
 	    fail "mktemp"
@@ -198,7 +200,7 @@ ls_start_client() {
 	shift
 	rm -f "$TMPD/$name.port"
 	ls_bg "$name" "$LINKSOCKS_BIN" client -t "${LS_CLIENT_TOKEN:-$LS_TOKEN}" \
-	    -u "ws://$(ls_urlhost "$WS_HOST"):$WS_PORT" -s "$LS_HOST" -p 0 \
+	    -u "${LS_SCHEME:-ws}://$(ls_urlhost "$WS_HOST"):$WS_PORT" -s "$LS_HOST" -p 0 \
 	    --port-file "$TMPD/$name.port" --workers "$LS_WORKERS" -d "$@"
 	CLIENT_PID=$LAST_PID
 	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
@@ -633,7 +635,7 @@ ls_start_provider() {
 	shift
 	ls_bg "$name" "$LINKSOCKS_BIN" provider \
 	    -t "${LS_PROVIDER_TOKEN:-$LS_PTOKEN}" \
-	    -u "ws://$(ls_urlhost "$WS_HOST"):$WS_PORT" \
+	    -u "${LS_SCHEME:-ws}://$(ls_urlhost "$WS_HOST"):$WS_PORT" \
 	    --workers "${LS_PROVIDER_WORKERS:-$LS_WORKERS}" -d "$@"
 	PROVIDER_PID=$LAST_PID
 	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
@@ -651,7 +653,7 @@ ls_start_connector() {
 	rm -f "$TMPD/$name.port"
 	ls_bg "$name" "$LINKSOCKS_BIN" connector \
 	    -t "${LS_CONNECTOR_TOKEN:-$LS_CTOKEN}" \
-	    -u "ws://$(ls_urlhost "$WS_HOST"):$WS_PORT" -s "$LS_HOST" -p 0 \
+	    -u "${LS_SCHEME:-ws}://$(ls_urlhost "$WS_HOST"):$WS_PORT" -s "$LS_HOST" -p 0 \
 	    --port-file "$TMPD/$name.port" --workers "$LS_WORKERS" -d "$@"
 	CONNECTOR_PID=$LAST_PID
 	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
@@ -785,6 +787,47 @@ ls_bulk_via() {
 	ls_bulk "$1" "$2" "$MB" "$TMPD/up.bin" "$UPSUM"
 	[ $(($(ls_dials "$3" "$WEB") - d0)) -ge 2 ] ||
 	    fail "$2: the provider logged fewer than 2 dials to 127.0.0.1:$WEB"
+}
+
+# ls_make_ca NAME: a test CA in $TMPD/NAME.pem (key NAME.key).
+ls_make_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+	    -nodes -days 2 -subj "/CN=linksocks test CA $1" \
+	    -keyout "$TMPD/$1.key" -out "$TMPD/$1.pem" \
+	    -addext basicConstraints=critical,CA:TRUE \
+	    -addext keyUsage=critical,keyCertSign,cRLSign \
+	    >"$TMPD/$1.openssl.log" 2>&1 ||
+	    fail "openssl req (CA $1): $(cat "$TMPD/$1.openssl.log")"
+}
+
+# ls_make_cert NAME CA [SERIAL [CN SAN]]: a certificate for server and
+# client use signed by CA, in $TMPD/NAME.pem (NAME.key); SERIAL (hex) is
+# its serial number (random if omitted or empty), CN its common name
+# (localhost) and SAN its subjectAltName (IP:127.0.0.1,IP:::1,
+# DNS:localhost).
+ls_make_cert() {
+	local name=$1 ca=$2 serial=${3:-$(openssl rand -hex 8)}
+	local cn=${4:-localhost} san=${5:-IP:127.0.0.1,IP:::1,DNS:localhost}
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -subj "/CN=$cn" -keyout "$TMPD/$name.key" \
+	    -out "$TMPD/$name.csr" >"$TMPD/$name.openssl.log" 2>&1 ||
+	    fail "openssl req ($name): $(cat "$TMPD/$name.openssl.log")"
+	printf '%s\n' "subjectAltName=$san" \
+	    "extendedKeyUsage=serverAuth,clientAuth" "basicConstraints=CA:FALSE" \
+	    >"$TMPD/$name.ext"
+	openssl x509 -req -in "$TMPD/$name.csr" -CA "$TMPD/$ca.pem" \
+	    -CAkey "$TMPD/$ca.key" -days 2 -extfile "$TMPD/$name.ext" \
+	    -set_serial "0x$serial" \
+	    -out "$TMPD/$name.pem" >>"$TMPD/$name.openssl.log" 2>&1 ||
+	    fail "openssl x509 ($name): $(cat "$TMPD/$name.openssl.log")"
+}
+
+# ls_tls_serial HOST PORT CA: the serial number (hex, as openssl prints
+# it) of the certificate served on HOST:PORT, verified against CA.
+ls_tls_serial() {
+	echo | timeout 10 openssl s_client -connect "$1:$2" \
+	    -CAfile "$TMPD/$3.pem" -verify_return_error 2>/dev/null |
+	    openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
 }
 
 ls_now() {
@@ -1207,36 +1250,6 @@ EOT
 	ls_bg "$name" squid -N -f "$d/squid.conf"
 	wait_port 127.0.0.1 "$SQUID_PORT" 30 "$LAST_PID" "$name"
 	ls_say "$name: squid on port $SQUID_PORT"
-}
-
-# ---- certificates (openssl) -------------------------------------------
-
-# ls_make_ca NAME: a test CA, $TMPD/NAME.crt and $TMPD/NAME.key.
-ls_make_ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-	    -nodes -keyout "$TMPD/$1.key" -out "$TMPD/$1.crt" -days 2 \
-	    -subj "/CN=linksocks test CA $1" \
-	    -addext "basicConstraints=critical,CA:TRUE" \
-	    -addext "keyUsage=critical,keyCertSign,cRLSign" \
-	    >"$TMPD/openssl.log" 2>&1 || fail "openssl req (CA $1): $(cat "$TMPD/openssl.log")"
-}
-
-# ls_make_cert CA NAME CN SAN: a certificate for server and client use
-# signed by CA, $TMPD/NAME.crt (leaf then CA: a full chain) and
-# $TMPD/NAME.key; SAN as for subjectAltName, e.g.
-# "DNS:localhost,IP:127.0.0.1".
-ls_make_cert() {
-	local ca=$1 name=$2
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	    -keyout "$TMPD/$name.key" -out "$TMPD/$name.csr" -subj "/CN=$3" \
-	    >"$TMPD/openssl.log" 2>&1 || fail "openssl req ($name): $(cat "$TMPD/openssl.log")"
-	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' \
-	    "$4" >"$TMPD/$name.ext"
-	openssl x509 -req -in "$TMPD/$name.csr" -CA "$TMPD/$ca.crt" \
-	    -CAkey "$TMPD/$ca.key" -CAcreateserial -CAserial "$TMPD/$ca.srl" \
-	    -days 2 -extfile "$TMPD/$name.ext" -out "$TMPD/$name.leaf" \
-	    >"$TMPD/openssl.log" 2>&1 || fail "openssl x509 ($name): $(cat "$TMPD/openssl.log")"
-	cat "$TMPD/$name.leaf" "$TMPD/$ca.crt" >"$TMPD/$name.crt"
 }
 
 # ls_nginx NAME CONF: run nginx (master and one worker) with the http{}
