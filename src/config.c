@@ -64,7 +64,8 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_TLS_MINVER,
-	OPT_TLS_KTLS
+	OPT_TLS_KTLS,
+	OPT_TLS_CLIENT_CA
 };
 
 static const struct option server_opts[] = {
@@ -109,6 +110,7 @@ static const struct option server_opts[] = {
 	{ "tls-key",		required_argument, NULL, OPT_TLS_KEY },
 	{ "tls-min-version",	required_argument, NULL, OPT_TLS_MINVER },
 	{ "tls-ktls",		optional_argument, NULL, OPT_TLS_KTLS },
+	{ "tls-client-ca",	required_argument, NULL, OPT_TLS_CLIENT_CA },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -300,6 +302,7 @@ config_usage(const char *sub, int status)
 "                        [--limit-upload rate] [--limit-download rate]\n"
 "                        [--tls-cert file --tls-key file]\n"
 "                        [--tls-min-version 1.2|1.3] [--tls-ktls[=BOOL]]\n"
+"                        [--tls-client-ca file]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -356,6 +359,8 @@ config_usage(const char *sub, int status)
 "      --tls-min-version V    1.2 or 1.3 (1.2; LINKSOCKS_TLS_MIN_VERSION)\n"
 "      --tls-ktls[=BOOL]      kernel TLS where OpenSSL and the kernel offer it\n"
 "                             (LINKSOCKS_TLS_KTLS)\n"
+"      --tls-client-ca FILE   require a client certificate issued by a CA in\n"
+"                             FILE (PEM; LINKSOCKS_TLS_CLIENT_CA)\n"
 "      --syslog               log to syslog instead of stderr\n"
 "  -d, --debug                debug logging; -dd for trace\n"
 "  -h, --help                 this help\n");
@@ -836,6 +841,8 @@ config_defaults(struct config *c, enum ls_role role)
 			config_die("invalid LINKSOCKS_TLS_MIN_VERSION: \"%s\" "
 			    "(1.2 or 1.3)", v);
 		config_env_bool(&c->c_tls_ktls, "LINKSOCKS_TLS_KTLS");
+		config_env_string(&c->c_tls_client_ca,
+		    "LINKSOCKS_TLS_CLIENT_CA");
 		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
 		    65535);
 		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
@@ -1119,6 +1126,10 @@ config_parse(struct config *c, int argc, char **argv)
 				config_die("invalid --tls-min-version: \"%s\" "
 				    "(1.2 or 1.3)", optarg);
 			break;
+		case OPT_TLS_CLIENT_CA:
+			free(c->c_tls_client_ca);
+			c->c_tls_client_ca = util_xstrdup(optarg);
+			break;
 		case OPT_TLS_KTLS:
 			config_optbool(&c->c_tls_ktls, optarg, "tls-ktls");
 			break;
@@ -1200,6 +1211,12 @@ config_check(struct config *c)
 	    (c->c_tls_key == NULL)) {
 		fprintf(stderr, "linksocks: TLS needs both --tls-cert and "
 		    "--tls-key (LINKSOCKS_TLS_CERT, LINKSOCKS_TLS_KEY)\n");
+		config_quit(2);
+	}
+	if (c->c_role == ROLE_SERVER && c->c_tls_client_ca != NULL &&
+	    c->c_tls_cert == NULL) {
+		fprintf(stderr, "linksocks: --tls-client-ca needs --tls-cert "
+		    "and --tls-key\n");
 		config_quit(2);
 	}
 	if (c->c_role == ROLE_SERVER && c->c_tls_ktls &&
@@ -1285,6 +1302,7 @@ config_free(struct config *c)
 	free(c->c_state_file);
 	free(c->c_tls_cert);
 	free(c->c_tls_key);
+	free(c->c_tls_client_ca);
 	free(c->c_url);
 	rules_clear(&c->c_rules);
 	free(c);

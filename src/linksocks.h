@@ -818,6 +818,8 @@ struct ipc_tls_keys;
  */
 int		 tls_server_init(const char *, const char *, int, int, char *,
 		    size_t);
+/* Before tls_server_init: require client certificates from this CA. */
+int		 tls_server_client_ca(const char *);
 /* Build it again from the same files; -1 (err) keeps the old one. */
 int		 tls_server_reload(char *, size_t);
 struct ssl_ctx_st *tls_server_ctx(void);	/* NULL: no TLS */
@@ -950,6 +952,7 @@ struct config {
 	char		*c_tls_key;		/* --tls-key */
 	int		 c_tls_minver;		/* --tls-min-version: 12, 13 */
 	int		 c_tls_ktls;		/* --tls-ktls */
+	char		*c_tls_client_ca;	/* --tls-client-ca */
 	int		 c_api_keep_cli;	/* --api-keep-cli-tokens */
 	int		 c_pool_lo;		/* --port-pool */
 	int		 c_pool_hi;

@@ -741,6 +741,10 @@ master_tls_init(struct master *m)
 
 	if (c->c_role != ROLE_SERVER || c->c_tls_cert == NULL)
 		return;
+	if (tls_server_client_ca(c->c_tls_client_ca) == -1) {
+		log_warnx("TLS: client CA file name too long");
+		exit(2);
+	}
 	if (tls_server_init(c->c_tls_cert, c->c_tls_key, c->c_tls_minver,
 	    c->c_tls_ktls, err, sizeof(err)) == -1) {
 		log_warnx("TLS: %s", log_strz(err));
@@ -749,9 +753,11 @@ master_tls_init(struct master *m)
 	tls_keys_rotate();
 	tls_tune_memory();
 	tls_server_describe(desc, sizeof(desc));
-	log_info("TLS: certificate %s (%s), TLS %s and up",
+	log_info("TLS: certificate %s (%s), TLS %s and up%s%s",
 	    log_strz(c->c_tls_cert), desc, c->c_tls_minver == 13 ? "1.3" :
-	    "1.2");
+	    "1.2", c->c_tls_client_ca != NULL ?
+	    ", client certificates required from " : "",
+	    c->c_tls_client_ca != NULL ? log_strz(c->c_tls_client_ca) : "");
 }
 
 /*

@@ -48,6 +48,7 @@
 static SSL_CTX		*tls_ctx;		/* the current context */
 static char		 tls_cert[1024];	/* the files, for reloads */
 static char		 tls_key[1024];
+static char		 tls_client_ca[1024];	/* "": no client certificates */
 static int		 tls_minver;
 static int		 tls_ktls;
 static struct ipc_tls_keys tls_keys;	/* [0] current, [1] previous */
@@ -117,6 +118,19 @@ tls_build(char *err, size_t errlen)
 		    " (key for certificate %s)", tls_cert);
 		goto fail;
 	}
+	if (tls_client_ca[0] != '\0') {
+		STACK_OF(X509_NAME)	*names;
+
+		if (SSL_CTX_load_verify_locations(ctx, tls_client_ca,
+		    NULL) != 1 ||
+		    (names = SSL_load_client_CA_file(tls_client_ca)) == NULL) {
+			tls_err(err, errlen, "client CA", tls_client_ca);
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"linksocks",
 	    9);
@@ -142,6 +156,20 @@ tls_server_init(const char *cert, const char *key, int minver, int ktls,
 	tls_minver = minver == 13 ? TLS1_3_VERSION : TLS1_2_VERSION;
 	tls_ktls = ktls;
 	return (tls_server_reload(err, errlen));
+}
+
+/* Client certificates from this CA are required (read on each build). */
+int
+tls_server_client_ca(const char *file)
+{
+	if (file == NULL) {
+		tls_client_ca[0] = '\0';
+		return (0);
+	}
+	if (strlen(file) >= sizeof(tls_client_ca))
+		return (-1);
+	snprintf(tls_client_ca, sizeof(tls_client_ca), "%s", file);
+	return (0);
 }
 
 int

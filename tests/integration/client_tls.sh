@@ -5,7 +5,8 @@
 # clear message, --insecure, --sni (sent and verified), --host and
 # --header (seen by nginx), a client certificate that nginx requires,
 # and wss:// through an HTTPS_PROXY (tinyproxy with Basic
-# authentication).  Bad TLS files are an error at start (exit 2).
+# authentication); our own TLS server requiring client certificates
+# (--tls-client-ca).  Bad TLS files are an error at start (exit 2).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
 ls_init
@@ -151,6 +152,27 @@ grep -aq "CONNECT.*127.0.0.1:$NP" "$TMPD/tp.tplog" ||
 grep -aq "via http://127.0.0.1:$TP_PORT" "$TMPD/viaproxy.log" ||
     fail "HTTPS_PROXY: the client did not say it used the proxy"
 ls_stop viaproxy; ls_drop_master viaproxy
+
+# Our own TLS server requiring a client certificate (--tls-client-ca).
+ls_start_server tlsca --tls-cert "$TMPD/front.pem" --tls-key "$TMPD/front.key" \
+    --tls-client-ca "$TMPD/ca.pem"
+UT="wss://127.0.0.1:$WS_PORT"
+# TLS 1.3: the client has sent its upgrade when the server's alert comes,
+# so the alert or, having lost the race with it, a reset is what it sees.
+refused tnocert "$UT" "cannot connect to 127\.0\.0\.1:$WS_PORT: (TLS: .*certificate required|handshake failed: Connection reset by peer)" \
+    --ca-file "$TMPD/ca.pem"
+refused tbadcert "$UT" "cannot connect to 127\.0\.0\.1:$WS_PORT: TLS: .*(unknown ca|certificate)" \
+    --ca-file "$TMPD/ca.pem" --tls-client-cert "$TMPD/mallory.pem" \
+    --tls-client-key "$TMPD/mallory.key"
+up tcert "$UT" --ca-file "$TMPD/ca.pem" --tls-client-cert "$TMPD/alice.pem" \
+    --tls-client-key "$TMPD/alice.key"
+ls_stop tcert; ls_drop_master tcert
+rc=0
+"$LINKSOCKS_BIN" server -t x -P 0 --tls-cert "$TMPD/front.pem" \
+    --tls-key "$TMPD/front.key" --tls-client-ca "$TMPD/junk.txt" \
+    >"$TMPD/bad.out" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -aq "client CA $TMPD/junk.txt" "$TMPD/bad.out" ||
+    fail "--tls-client-ca junk: exit $rc: $(cat "$TMPD/bad.out")"
 
 # Bad files: exit status 2 at start, naming the file.
 bad() {
