@@ -65,7 +65,8 @@ enum {
 	OPT_TLS_KEY,
 	OPT_TLS_MINVER,
 	OPT_TLS_KTLS,
-	OPT_TLS_CLIENT_CA
+	OPT_TLS_CLIENT_CA,
+	OPT_API_LISTEN
 };
 
 static const struct option server_opts[] = {
@@ -111,6 +112,7 @@ static const struct option server_opts[] = {
 	{ "tls-min-version",	required_argument, NULL, OPT_TLS_MINVER },
 	{ "tls-ktls",		optional_argument, NULL, OPT_TLS_KTLS },
 	{ "tls-client-ca",	required_argument, NULL, OPT_TLS_CLIENT_CA },
+	{ "api-listen",		required_argument, NULL, OPT_API_LISTEN },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -302,7 +304,7 @@ config_usage(const char *sub, int status)
 "                        [--limit-upload rate] [--limit-download rate]\n"
 "                        [--tls-cert file --tls-key file]\n"
 "                        [--tls-min-version 1.2|1.3] [--tls-ktls[=BOOL]]\n"
-"                        [--tls-client-ca file]\n"
+"                        [--tls-client-ca file] [--api-listen [addr:]port]\n"
 "\n"
 "Accept linksocks clients over WebSocket: dial for forward clients, or\n"
 "(-r) serve SOCKS5 through providers and relay connectors.\n"
@@ -340,6 +342,9 @@ config_usage(const char *sub, int status)
 "                             http:// (LINKSOCKS_UPSTREAM_PROXY)\n"
 "  -k, --api-key KEY          enable the HTTP API with this key (repeatable;\n"
 "                             LINKSOCKS_API_KEY); -t/-c/-r/-a then create no token\n"
+"      --api-listen [ADDR:]PORT\n"
+"                             the HTTP API on a plain port of its own (ADDR\n"
+"                             127.0.0.1 unless given; LINKSOCKS_API_LISTEN)\n"
 "      --api-key-file FILE    API keys, one a line (# comments); read again on\n"
 "                             SIGHUP (LINKSOCKS_API_KEY_FILE)\n"
 "      --api-keep-cli-tokens  with -k, keep the tokens of -t/-c/-r/-a too\n"
@@ -843,6 +848,11 @@ config_defaults(struct config *c, enum ls_role role)
 		config_env_bool(&c->c_tls_ktls, "LINKSOCKS_TLS_KTLS");
 		config_env_string(&c->c_tls_client_ca,
 		    "LINKSOCKS_TLS_CLIENT_CA");
+		if ((v = config_env("LINKSOCKS_API_LISTEN")) != NULL &&
+		    config_parse_listen(v, &c->c_api_host, &c->c_api_port) ==
+		    -1)
+			config_die("invalid LINKSOCKS_API_LISTEN: \"%s\" "
+			    "([address:]port)", v);
 		config_env_int(&c->c_ws_port, "LINKSOCKS_WEBSOCKET_PORT", 0,
 		    65535);
 		config_env_bool(&c->c_autonomy, "LINKSOCKS_CONNECTOR_AUTONOMY");
@@ -1126,6 +1136,12 @@ config_parse(struct config *c, int argc, char **argv)
 				config_die("invalid --tls-min-version: \"%s\" "
 				    "(1.2 or 1.3)", optarg);
 			break;
+		case OPT_API_LISTEN:
+			if (config_parse_listen(optarg, &c->c_api_host,
+			    &c->c_api_port) == -1)
+				config_die("invalid --api-listen: \"%s\" "
+				    "([address:]port)", optarg);
+			break;
 		case OPT_TLS_CLIENT_CA:
 			free(c->c_tls_client_ca);
 			c->c_tls_client_ca = util_xstrdup(optarg);
@@ -1213,6 +1229,10 @@ config_check(struct config *c)
 		    "--tls-key (LINKSOCKS_TLS_CERT, LINKSOCKS_TLS_KEY)\n");
 		config_quit(2);
 	}
+	if (c->c_role == ROLE_SERVER && c->c_api_host != NULL &&
+	    c->c_napi_keys == 0 && c->c_api_key_file == NULL)
+		config_die("--api-listen needs an API key (-k or "
+		    "--api-key-file)");
 	if (c->c_role == ROLE_SERVER && c->c_tls_client_ca != NULL &&
 	    c->c_tls_cert == NULL) {
 		fprintf(stderr, "linksocks: --tls-client-ca needs --tls-cert "
@@ -1297,6 +1317,7 @@ config_free(struct config *c)
 	free(c->c_portfile);
 	free(c->c_ws_host);
 	free(c->c_metrics_host);
+	free(c->c_api_host);
 	config_clear_api_keys(c);
 	free(c->c_api_key_file);
 	free(c->c_state_file);

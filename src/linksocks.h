@@ -939,6 +939,8 @@ struct config {
 	struct token_limits c_limits;		/* --limit-*: the CLI tokens */
 	char		*c_metrics_host;	/* --metrics-listen */
 	int		 c_metrics_port;
+	char		*c_api_host;		/* --api-listen (server) */
+	int		 c_api_port;
 	/* server */
 	char		*c_ws_host;
 	int		 c_ws_port;

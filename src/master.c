@@ -79,6 +79,8 @@ struct master {
 	int			 m_nworkers;
 	int			 m_ws_fd;
 	int			 m_metrics_fd;	/* --metrics-listen, -1 none */
+	int			 m_api_fd;	/* --api-listen, -1 none */
+	struct listen_guard	*m_api_listener;
 	struct listen_guard	*m_ws_listener;
 	struct event		*m_sigev[5];
 	struct event		*m_killtimer;
@@ -121,6 +123,9 @@ static void	master_links(struct master *, struct master_worker *);
 static void	master_worker_gone(struct master *, struct master_worker *);
 static void	master_event_log(int, const char *);
 static void	master_bind_metrics(struct master *);
+static void	master_bind_api(struct master *);
+static void	master_api_accept(evutil_socket_t, struct sockaddr *, int,
+		    void *);
 static void	master_broadcast(struct master *, int, const void *, size_t);
 static void	master_stats_request(uint32_t);
 static void	master_tls_init(struct master *);
@@ -136,6 +141,7 @@ master_bind(struct master *m)
 
 	m->m_ws_fd = -1;
 	master_bind_metrics(m);
+	master_bind_api(m);
 	if (c->c_role == ROLE_SERVER) {
 		if ((m->m_ws_fd = util_bind_tcp(c->c_ws_host, c->c_ws_port, 0,
 		    1024, err, sizeof(err))) == -1)
@@ -196,6 +202,41 @@ master_bind_metrics(struct master *m)
 	access_own_port(util_local_port(m->m_metrics_fd));
 }
 
+/*
+ * --api-listen: the HTTP API on a plain port of its own in the master,
+ * for a server whose tunnel port speaks TLS (where the master cannot
+ * read a request to keep it), or to keep the API off the public port.
+ */
+static void
+master_bind_api(struct master *m)
+{
+	struct config	*c = m->m_conf;
+	char		 err[256];
+	const char	*h = c->c_api_host;
+
+	m->m_api_fd = -1;
+	if (h == NULL)
+		return;
+	if ((m->m_api_fd = util_bind_tcp(h, c->c_api_port, 0, 64, err,
+	    sizeof(err))) == -1)
+		fatalx("API listener: %s", err);
+	log_info("HTTP API on http://%s%s%s:%d/api/", strchr(h, ':') ?
+	    "[" : "", log_strz(h), strchr(h, ':') ? "]" : "",
+	    util_local_port(m->m_api_fd));
+	access_own_port(util_local_port(m->m_api_fd));
+}
+
+static void
+master_api_accept(evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	char	peer[INET6_ADDRSTRLEN + 8];
+
+	util_sockaddr_str(sa, peer, sizeof(peer));
+	util_socket_nonblock(fd);
+	control_accept(fd, peer);
+}
+
 /* A scrape wants fresh counters from every worker. */
 static void
 master_stats_request(uint32_t seq)
@@ -247,6 +288,8 @@ master_portfile(struct master *m)
 		fprintf(f, "ws %d\n", util_local_port(m->m_ws_fd));
 	if (m->m_metrics_fd != -1)
 		fprintf(f, "metrics %d\n", util_local_port(m->m_metrics_fd));
+	if (m->m_api_fd != -1)
+		fprintf(f, "api %d\n", util_local_port(m->m_api_fd));
 	if (c->c_role == ROLE_CLIENT || c->c_role == ROLE_CONNECTOR)
 		fprintf(f, "socks %d\n", c->c_socks_port);
 	else if (c->c_role == ROLE_SERVER) {
@@ -291,6 +334,8 @@ master_spawn(struct master *m, struct master_worker *w)
 			close(m->m_ws_fd);
 		if (m->m_metrics_fd != -1)
 			close(m->m_metrics_fd);
+		if (m->m_api_fd != -1)
+			close(m->m_api_fd);
 		for (i = 0; i < m->m_nworkers; i++) {
 			if (&m->m_workers[i] == w)
 				continue;
@@ -668,6 +713,11 @@ master_stop(struct master *m, enum master_state st, int exitcode)
 		listen_free(m->m_ws_listener);		/* closes the port */
 		m->m_ws_listener = NULL;
 		m->m_ws_fd = -1;
+	}
+	if (m->m_api_listener != NULL) {
+		listen_free(m->m_api_listener);
+		m->m_api_listener = NULL;
+		m->m_api_fd = -1;
 	}
 	sig = st == MS_DRAINING ? SIGTERM : SIGINT;
 	for (i = 0; i < m->m_nworkers; i++) {
@@ -1212,6 +1262,9 @@ master_run(struct config *c, const struct worker_role *role)
 	}
 	if (m->m_metrics_fd != -1 && metrics_listen(m->m_metrics_fd) == -1)
 		fatalx("cannot listen for metrics");
+	if (m->m_api_fd != -1 && (m->m_api_listener = listen_new(m->m_base,
+	    m->m_api_fd, -1, "API port", master_api_accept, NULL, m)) == NULL)
+		fatalx("cannot listen for the HTTP API");
 	if (m->m_ws_fd != -1) {
 		/* The slot for a 503 at the master's own limit. */
 		listen_reserve();

@@ -754,7 +754,8 @@ server_ws_request(struct ws_conn *ws, const struct http_head *h, void *arg)
 	if (tls_server_ctx() != NULL && (strcmp(path, "/api") == 0 ||
 	    strncmp(path, "/api/", 5) == 0))
 		ws_http_reply(ws, 501, NULL, "The HTTP API is not served on "
-		    "a native TLS port (--tls-cert) in this release.\n", NULL);
+		    "a native TLS port (--tls-cert): use --api-listen.\n",
+		    NULL);
 	else if (strcmp(path, "/") == 0)
 		ws_http_reply(ws, 200, NULL, ls_conf->c_napi_keys > 0 ?
 		    "LinkSocks " LS_REF_VERSION " is running. API endpoints "

@@ -82,6 +82,33 @@ case $out in
 *"not served on a native TLS port"*" 501") ;;
 *)	fail "GET /api/status over TLS: $out" ;;
 esac
+# --api-listen: the API on a plain port of its own beside a TLS port.
+ls_start_server apisrv "${TLS[@]}" -k itest-key --api-listen 0
+AP=$(ls_port_of "$TMPD/apisrv.port" api)
+[ -n "$AP" ] || fail "--api-listen: no 'api PORT' line: $(cat "$TMPD/apisrv.port")"
+out=$(curl -sS -m 10 -w ' %{http_code}' -H "X-API-Key: itest-key" \
+    -X POST --data-binary '{"type":"forward","token":"via-api-port"}' \
+    "http://127.0.0.1:$AP/api/token" 2>&1)
+case $out in
+*'"success":true'*" 200") ;;
+*)	fail "--api-listen: POST /api/token: $out" ;;
+esac
+out=$(curl -sS -m 10 -w ' %{http_code}' "http://127.0.0.1:$AP/api/status" 2>&1)
+case $out in
+*" 401") ;;
+*)	fail "--api-listen: GET /api/status without a key: $out" ;;
+esac
+LS_CLIENT_TOKEN=via-api-port ls_start_client apiclient
+ls_curl_hello "$SOCKS_PORT" "a token added on the API port, over wss://"
+ls_stop apiclient; ls_drop_master apiclient
+ls_stop apisrv; ls_drop_master apisrv
+rc=0
+timeout 10 "$LINKSOCKS_BIN" server -t x -P 0 --api-listen 0 \
+    >"$TMPD/bad.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -qa -- "--api-listen needs an API key" "$TMPD/bad.out" ||
+    fail "--api-listen without a key: status $rc: $(cat "$TMPD/bad.out")"
+WS_PORT=$SPORT
+
 # TLS 1.2 only with ECDHE and AEAD; no TLS 1.1.
 echo | timeout 10 openssl s_client -connect "127.0.0.1:$WS_PORT" -tls1_2 \
     -CAfile "$TMPD/ca.pem" >"$TMPD/s12.out" 2>&1
