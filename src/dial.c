@@ -37,6 +37,7 @@ static void	dial_timeout(struct channel *);
 static void	dial_close(struct channel *, const char *);
 static void	dial_free(struct channel *);
 static void	dial_proxy(struct channel *);
+static int	dial_take_early(struct channel *, struct bufferevent *);
 static void	dial_proxied(const struct proxy_result *, void *);
 
 static const struct channel_ops dial_ops = {
@@ -142,14 +143,34 @@ dial_event(struct bufferevent *bev, short what, void *arg)
 	dial_next(ch);
 }
 
+/*
+ * bev becomes the channel's socket: early data (fast open) waiting in the
+ * old one's output moves over, and the old one goes.  The bufferevent
+ * freezes its output's front: thaw to take it.  -1: out of memory.
+ */
+static int
+dial_take_early(struct channel *ch, struct bufferevent *bev)
+{
+	struct evbuffer	*old;
+	int		 rc = 0;
+
+	if (ch->ch_bev != NULL) {
+		old = bufferevent_get_output(ch->ch_bev);
+		evbuffer_unfreeze(old, 1);
+		rc = evbuffer_add_buffer(bufferevent_get_output(bev), old);
+		limits_channel_unrate(ch);
+		bufferevent_free(ch->ch_bev);
+	}
+	ch->ch_bev = bev;
+	return (rc);
+}
+
 /* Try the next resolved address on a fresh socket, keeping queued data. */
 static void
 dial_next(struct channel *ch)
 {
 	struct evutil_addrinfo	*ai = ch->ch_ai_next;
 	struct bufferevent	*bev;
-	struct evbuffer		*old;
-	int			 rc;
 
 	if (ai == NULL) {
 		char	err[300];
@@ -166,24 +187,10 @@ dial_next(struct channel *ch)
 		dial_fail(ch, ST_CONNECT_OTHER, "out of memory");
 		return;
 	}
-	if (ch->ch_bev != NULL) {
-		/*
-		 * Early data (fast open) waits in the old output; move it.  The
-		 * bufferevent freezes its output's front: thaw to take it.
-		 */
-		old = bufferevent_get_output(ch->ch_bev);
-		evbuffer_unfreeze(old, 1);
-		rc = evbuffer_add_buffer(bufferevent_get_output(bev), old);
-		limits_channel_unrate(ch);
-		bufferevent_free(ch->ch_bev);
-		ch->ch_bev = NULL;
-		if (rc == -1) {
-			bufferevent_free(bev);
-			dial_fail(ch, ST_CONNECT_OTHER, "out of memory");
-			return;
-		}
+	if (dial_take_early(ch, bev) == -1) {
+		dial_fail(ch, ST_CONNECT_OTHER, "out of memory");
+		return;
 	}
-	ch->ch_bev = bev;
 	bufferevent_setcb(bev, NULL, NULL, dial_event, ch);
 	if (bufferevent_socket_connect(bev, ai->ai_addr,
 	    (int)ai->ai_addrlen) == -1) {
@@ -298,7 +305,6 @@ dial_proxied(const struct proxy_result *res, void *arg)
 {
 	struct channel		*ch = arg;
 	struct bufferevent	*bev = res->pr_bev;
-	struct evbuffer		*old;
 	int			 rc;
 
 	ch->ch_proxy = NULL;
@@ -307,12 +313,7 @@ dial_proxied(const struct proxy_result *res, void *arg)
 		dial_fail(ch, dial_reason(res->pr_error), res->pr_text);
 		return;
 	}
-	old = bufferevent_get_output(ch->ch_bev);
-	evbuffer_unfreeze(old, 1);
-	rc = evbuffer_add_buffer(bufferevent_get_output(bev), old);
-	limits_channel_unrate(ch);
-	bufferevent_free(ch->ch_bev);
-	ch->ch_bev = bev;
+	rc = dial_take_early(ch, bev);
 	bufferevent_setcb(bev, NULL, NULL, dial_event, ch);
 	if (rc == -1) {
 		dial_fail(ch, ST_CONNECT_OTHER, "out of memory");

@@ -295,28 +295,36 @@ http_header(const struct http_head *hh, const char *name)
 	return (NULL);
 }
 
+/* Is token an item of the comma-separated list (case-insensitive)? */
+int
+http_list_has(const char *list, const char *token)
+{
+	const char	*v, *e;
+	size_t		 tlen = strlen(token), n;
+
+	for (v = list; *v != '\0'; v = e) {
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		e = v + strcspn(v, ",");
+		n = (size_t)(e - v);
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		if (n == tlen && n > 0 && strncasecmp(v, token, n) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 int
 http_header_has_token(const struct http_head *hh, const char *name,
     const char *token)
 {
-	const char	*v, *e;
-	size_t		 tlen = strlen(token), n;
-	int		 i;
+	int	i;
 
-	for (i = 0; i < hh->hh_nheaders; i++) {
-		if (strcasecmp(hh->hh_headers[i].h_name, name) != 0)
-			continue;
-		for (v = hh->hh_headers[i].h_value; *v != '\0'; v = e) {
-			while (*v == ' ' || *v == '\t' || *v == ',')
-				v++;
-			e = v + strcspn(v, ",");
-			n = (size_t)(e - v);
-			while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-				n--;
-			if (n == tlen && strncasecmp(v, token, n) == 0)
-				return (1);
-		}
-	}
+	for (i = 0; i < hh->hh_nheaders; i++)
+		if (strcasecmp(hh->hh_headers[i].h_name, name) == 0 &&
+		    http_list_has(hh->hh_headers[i].h_value, token))
+			return (1);
 	return (0);
 }
 

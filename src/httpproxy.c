@@ -35,7 +35,6 @@ static int	 hp_istoken(const char *);
 static int	 hp_authority(const char *, size_t, uint16_t,
 		    struct httpproxy_req *);
 static int	 hp_auth_ok(const char *, const char *, const char *);
-static int	 hp_listed(const char *, const char *);
 static int	 hp_hopbyhop(const char *, struct hp_hdr *, int);
 
 /* Methods forwarded in absolute form; CONNECT is the tunnel. */
@@ -246,26 +245,6 @@ httpproxy_b64decode(const char *s, uint8_t *out, size_t outlen)
 	return ((int)n);
 }
 
-/* Is name in the comma-separated list (case-insensitive)? */
-static int
-hp_listed(const char *list, const char *name)
-{
-	const char	*v, *e;
-	size_t		 n, nlen = strlen(name);
-
-	for (v = list; *v != '\0'; v = e) {
-		while (*v == ' ' || *v == '\t' || *v == ',')
-			v++;
-		e = v + strcspn(v, ",");
-		n = (size_t)(e - v);
-		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-			n--;
-		if (n == nlen && n > 0 && strncasecmp(v, name, n) == 0)
-			return (1);
-	}
-	return (0);
-}
-
 /* A header the proxy removes: fixed names and those Connection lists. */
 static int
 hp_hopbyhop(const char *name, struct hp_hdr *h, int nh)
@@ -278,7 +257,7 @@ hp_hopbyhop(const char *name, struct hp_hdr *h, int nh)
 	for (i = 0; i < nh; i++)
 		if ((strcasecmp(h[i].hh_name, "Connection") == 0 ||
 		    strcasecmp(h[i].hh_name, "Proxy-Connection") == 0) &&
-		    hp_listed(h[i].hh_value, name))
+		    http_list_has(h[i].hh_value, name))
 			return (1);
 	return (0);
 }

@@ -462,6 +462,8 @@ int		 http_parse_request(struct evbuffer *, struct http_head *);
 int		 http_parse_response(struct evbuffer *, struct http_head *);
 void		 http_head_free(struct http_head *);
 const char	*http_header(const struct http_head *, const char *);
+/* Is token an item of a comma-separated list (case-insensitive)? */
+int		 http_list_has(const char *, const char *);
 /* Does a comma-separated header value contain token (case-insensitive)? */
 int		 http_header_has_token(const struct http_head *, const char *,
 		    const char *);
