@@ -422,8 +422,7 @@ static void
 udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
     const uint8_t *p, size_t len)
 {
-	struct sockaddr_in6	 m6;
-	const struct sockaddr_in *sin;
+	struct sockaddr_storage	 to;
 	const char		*why;
 	uint8_t			 hdr[S5U_HDR_MAX];
 	char			 addr[INET6_ADDRSTRLEN];
@@ -466,21 +465,14 @@ udp_send_to(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t salen,
 		return;
 	}
 	/* An IPv4 target on a dual-stack socket: as a mapped address. */
-	if (ua->ua_family == AF_INET6 && sa->sa_family == AF_INET) {
-		sin = (const struct sockaddr_in *)sa;
-		memset(&m6, 0, sizeof(m6));
-		m6.sin6_family = AF_INET6;
-		m6.sin6_port = sin->sin_port;
-		m6.sin6_addr.s6_addr[10] = 0xff;
-		m6.sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&m6.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
-		sa = (const struct sockaddr *)&m6;
-		salen = sizeof(m6);
-	} else if (ua->ua_family == AF_INET && sa->sa_family != AF_INET) {
+	if (salen > sizeof(to))
+		salen = sizeof(to);
+	memcpy(&to, sa, salen);
+	if (udp_map(ua->ua_family, &to, &salen) == -1) {
 		udp_drop(ua, UDROP_SEND, "no IPv6 on this host");
 		return;
 	}
-	if (sendto(ua->ua_fd, p, len, 0, sa, salen) == -1) {
+	if (sendto(ua->ua_fd, p, len, 0, (struct sockaddr *)&to, salen) == -1) {
 		udp_drop(ua, UDROP_SEND, strerror(errno));
 		return;
 	}
@@ -863,14 +855,16 @@ udp_dial_ready(struct channel *ch)
 		tunnel_flush_msg(t);
 }
 
-/* An address for sendmsg on a socket of family (IPv4 mapped on v6). */
+/*
+ * An address for a socket of family: IPv4 as a mapped address on a
+ * dual-stack socket; -1 for IPv6 on an IPv4 socket.
+ */
 static int
 udp_map(int family, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in	 sin;
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
 
-	udp_unmap(ss, len);
 	if (family == AF_INET6 && ss->ss_family == AF_INET) {
 		memcpy(&sin, ss, sizeof(sin));
 		memset(ss, 0, sizeof(*ss));
@@ -902,6 +896,8 @@ udp_proxied(const struct proxy_result *res, void *arg)
 	ua->ua_ctl = res->pr_bev;
 	memcpy(&ua->ua_relay, &res->pr_bound, sizeof(ua->ua_relay));
 	ua->ua_relaylen = res->pr_boundlen;
+	if (ua->ua_relaylen != 0)
+		udp_unmap(&ua->ua_relay, &ua->ua_relaylen);
 	if (ua->ua_relaylen == 0 || udp_map(ua->ua_family, &ua->ua_relay,
 	    &ua->ua_relaylen) == -1) {
 		ua->ua_relaylen = 0;
