@@ -375,6 +375,8 @@ struct ls_url {
 };
 
 int		 url_parse(const char *, struct ls_url *, char *, size_t);
+/* Host names: letters, digits, '-', '.', '_'. */
+int		 url_host_ok(const char *);
 /* The request target for query auth: /socket?instance=..&reverse=..&token=.. */
 int		 url_auth_target(const struct ls_url *, const char *, int,
 		    const uint8_t *, char *, size_t);

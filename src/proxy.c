@@ -216,13 +216,10 @@ proxy_parse(const char *s, struct ls_proxy *px, char *err, size_t errlen)
 			return (-1);
 		}
 		memcpy(px->px_host, hp, n);
-		for (n = 0; px->px_host[n] != '\0'; n++)
-			if (!isalnum((unsigned char)px->px_host[n]) &&
-			    strchr("-._", px->px_host[n]) == NULL) {
-				snprintf(err, errlen, "invalid host in proxy "
-				    "URL");
-				return (-1);
-			}
+		if (!url_host_ok(px->px_host)) {
+			snprintf(err, errlen, "invalid host in proxy URL");
+			return (-1);
+		}
 	}
 	if (p < end && *p == ':') {
 		n = (size_t)(end - p - 1);

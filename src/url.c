@@ -22,14 +22,13 @@ struct url_param {
 	char	*up_val;	/* decoded */
 };
 
-static int	 url_host_ok(const char *);
 static int	 url_decode(char *, int);
 static int	 url_append(char *, size_t, size_t *, const char *);
 static int	 url_append_escaped(char *, size_t, size_t *, const char *);
 static int	 url_param_cmp(const void *, const void *);
 
 /* Host names: letters, digits, '-', '.', '_'; no empty labels checked. */
-static int
+int
 url_host_ok(const char *h)
 {
 	const unsigned char	*p;
