@@ -66,6 +66,7 @@ static unsigned			 client_rr;
 static struct listen_guard	*client_listener;
 static int			 client_ever_open;
 static int			 client_connector_ok;	/* -c: granted once */
+static SSL_CTX			*client_ctx;	/* built once, in the master */
 
 static SSL_CTX	*client_tls_ctx(char *, size_t);
 static void	client_init(void);
@@ -192,17 +193,17 @@ client_tls_ctx(char *err, size_t errlen)
 
 /*
  * Before the workers start (the master): the TLS files and the
- * environment's proxy must be usable.  0, or -1 with the reason.
+ * environment's proxy must be usable.  0, or -1 with the reason.  The
+ * context built here is the one every worker inherits.
  */
 int
 client_check(char *err, size_t errlen)
 {
 	struct ls_proxy	 px;
-	SSL_CTX		*ctx;
 
-	if ((ctx = client_tls_ctx(err, errlen)) == NULL)
+	if (client_ctx == NULL &&
+	    (client_ctx = client_tls_ctx(err, errlen)) == NULL)
 		return (-1);
-	SSL_CTX_free(ctx);
 	if (!ls_conf->c_no_env_proxy &&
 	    proxy_from_env(&ls_conf->c_wsurl, &px, err, errlen) == -1)
 		return (-1);
@@ -218,8 +219,10 @@ client_init(void)
 
 	front_init(&client_front_ops);
 	/* Redirects may lead to wss:// even from ws://. */
-	if ((ls_worker->w_ssl = client_tls_ctx(err, sizeof(err))) == NULL)
+	if (client_ctx == NULL &&
+	    (client_ctx = client_tls_ctx(err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	ls_worker->w_ssl = client_ctx;
 	/* --threads connections in all, at least one per worker. */
 	n = (c->c_threads + c->c_workers - 1) / c->c_workers;
 	if (n < 1)
