@@ -71,7 +71,7 @@ up() {
 	rm -f "$TMPD/$name.port"
 	ls_bg "$name" "$LINKSOCKS_BIN" client -t "$LS_TOKEN" -u "$url" \
 	    -s 127.0.0.1 -p 0 --port-file "$TMPD/$name.port" --workers 1 -d "$@"
-	ls_register_master
+	ls_mark_master
 	ls_wait_file "$TMPD/$name.port" "$LS_STARTUP" "$LAST_PID" "$name"
 	SOCKS_PORT=$(ls_port_of "$TMPD/$name.port" socks)
 	wait_port 127.0.0.1 "$SOCKS_PORT" "$LS_STARTUP" "$LAST_PID" "$name"
@@ -87,7 +87,7 @@ refused() {
 	ls_bg "$name" "$LINKSOCKS_BIN" client -t "$LS_TOKEN" -u "$url" \
 	    -s 127.0.0.1 -p 0 --workers 1 -d "$@"
 	pid=$LAST_PID
-	ls_register_master
+	ls_mark_master
 	ls_poll 20 "$pid" "$name" "/$pat/ in its log" \
 	    grep -aqE -- "$pat" "$TMPD/$name.log"
 	grep -aqE "tunnel .* ready|authenticated" "$TMPD/$name.log" &&
@@ -95,10 +95,6 @@ refused() {
 	ls_stop "$name"
 	ls_drop_master "$name"
 	ls_say "$name: refused as expected"
-}
-
-ls_register_master() {
-	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
 }
 
 U="wss://127.0.0.1:$NP"

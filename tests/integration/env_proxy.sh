@@ -40,7 +40,7 @@ grep -aq "CONNECT 127.0.0.1:$WS_PORT" "$TMPD/squid.d/access.log" ||
 # Without credentials: 407, named, then the normal retries.
 HTTP_PROXY="http://127.0.0.1:$SQ" ls_bg noauth "$LINKSOCKS_BIN" client \
     -t "$LS_TOKEN" -u "ws://127.0.0.1:$WS_PORT" -p 0 --workers 1 -d
-LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+ls_mark_master
 waitlog noauth "cannot connect to 127\.0\.0\.1:$WS_PORT: proxy http://127\.0\.0\.1:$SQ: HTTP CONNECT failed: 407" \
     "the 407 reported"
 waitlog noauth "waiting [0-9.]+s before retrying" "a retry scheduled"
@@ -62,7 +62,7 @@ done
 no_proxy="localhost" HTTP_PROXY="http://127.0.0.1:$DEAD" \
     ls_bg notlisted "$LINKSOCKS_BIN" client -t "$LS_TOKEN" \
     -u "ws://127.0.0.1:$WS_PORT" -p 0 --workers 1 -d
-LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+ls_mark_master
 waitlog notlisted "connect to proxy http://127\.0\.0\.1:$DEAD: Connection refused" \
     "no_proxy=localhost does not cover 127.0.0.1"
 stop notlisted
@@ -97,7 +97,7 @@ HTTPS_PROXY="ftp://127.0.0.1:21" "$LINKSOCKS_BIN" client -t x \
 # Full jitter: the first wait is at most 1 s, and the waits differ.
 ls_bg jitter "$LINKSOCKS_BIN" client -t x -u "ws://127.0.0.1:$DEAD" -p 0 \
     --workers 1 -T 3
-LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+ls_mark_master
 retries9() {
 	[ "$(grep -ac 'before retrying' "$TMPD/jitter.log")" -ge 9 ]
 }

@@ -37,13 +37,6 @@ ls_say "reference: $REF ($("$REF" version 2>&1 | head -n 1))"
 UNREACH=05040001000000000000
 BULK=10485760
 
-# ref_port: a free TCP port for a reference daemon (it has no port file).
-ref_port() {
-	local p
-	p=$(ls_refused_port 127.0.0.1)
-	[ -n "$p" ] || fail "no free port"
-	echo "$p"
-}
 
 # ref_bg NAME PORT SUBCOMMAND ARGS...: a reference daemon that must end
 # up accepting on 127.0.0.1:PORT (WebSocket or SOCKS port).
@@ -97,17 +90,17 @@ checks() {
 
 # ---- forward: our server, reference client --------------------------------
 ls_start_server server
-P1=$(ref_port)
+P1=$(ls_free_port)
 ref_bg refclient "$P1" client -t "$LS_TOKEN" -u "ws://127.0.0.1:$WS_PORT" \
     -s 127.0.0.1 -p "$P1" "${REFX[@]}"
 checks "$P1" "our server + ref client" refused udp
-P2=$(ref_port)
+P2=$(ls_free_port)
 ref_bg refclientf "$P2" client -t "$LS_TOKEN" \
     -u "ws://127.0.0.1:$WS_PORT/socket/" -s 127.0.0.1 -p "$P2" -f "${REFX[@]}"
 checks "$P2" "our server + ref client -f (Auth message)"
 
 # ---- forward: reference server, our client --------------------------------
-RWS=$(ref_port)
+RWS=$(ls_free_port)
 ref_bg refserver "$RWS" server -t "$LS_TOKEN" -H 127.0.0.1 -P "$RWS"
 WS_PORT=$RWS
 ls_start_client client
@@ -130,8 +123,8 @@ ls_rsocks_port rserver
 checks "$RSOCKS_PORT" "our server -r + ref provider" refused
 
 # ---- reverse: reference server -r, our provider ---------------------------
-RWS=$(ref_port)
-RSP=$(ref_port)
+RWS=$(ls_free_port)
+RSP=$(ls_free_port)
 ref_bg refrserver "$RWS" server -t "$LS_PTOKEN" -H 127.0.0.1 -P "$RWS" -r \
     -s 127.0.0.1 -p "$RSP"
 WS_PORT=$RWS
@@ -144,18 +137,18 @@ ls_start_rserver aserver -c "$LS_CTOKEN"
 ls_bg refaprovider "$REF" provider -t "$LS_PTOKEN" \
     -u "ws://127.0.0.1:$WS_PORT" "${REFX[@]}"
 ls_rsocks_port aserver
-P3=$(ref_port)
+P3=$(ls_free_port)
 ref_bg refconnector "$P3" connector -t "$LS_CTOKEN" \
     -u "ws://127.0.0.1:$WS_PORT" -s 127.0.0.1 -p "$P3" "${REFX[@]}"
 checks "$P3" "our server + ref provider + ref connector" refused
-P4=$(ref_port)
+P4=$(ls_free_port)
 ref_bg refconnectorf "$P4" connector -t "$LS_CTOKEN" \
     -u "ws://127.0.0.1:$WS_PORT/socket/" -s 127.0.0.1 -p "$P4" -f "${REFX[@]}"
 checks "$P4" "our server + ref provider + ref connector -f"
 
 # ---- agent: reference server, our provider + connector --------------------
-RWS=$(ref_port)
-RSP=$(ref_port)
+RWS=$(ls_free_port)
+RSP=$(ls_free_port)
 ref_bg refaserver "$RWS" server -t "$LS_PTOKEN" -c "$LS_CTOKEN" \
     -H 127.0.0.1 -P "$RWS" -r -s 127.0.0.1 -p "$RSP"
 WS_PORT=$RWS
@@ -183,7 +176,7 @@ ls_say "ref server + our connector -f: 40 requests ok"
 # target was reached through it; the HTTP run uses tinyproxy with Basic
 # authentication (the reference: CONNECT with Proxy-Authorization).
 ls_danted dante
-RWS=$(ref_port)
+RWS=$(ls_free_port)
 ref_bg refxserver "$RWS" server -t "$LS_TOKEN" -H 127.0.0.1 -P "$RWS" \
     -x "socks5://127.0.0.1:$DANTE_PORT"
 WS_PORT=$RWS
@@ -192,7 +185,7 @@ checks "$SOCKS_PORT" "ref server -x socks5 + our client" refused
 grep -aq "127.0.0.1.$WEB" "$TMPD/dante.dlog" ||
     fail "ref server -x: Dante logged no connection to port $WEB"
 ls_tinyproxy tp alice secret
-RWS=$(ref_port)
+RWS=$(ls_free_port)
 ref_bg refhserver "$RWS" server -t "$LS_TOKEN" -H 127.0.0.1 -P "$RWS" \
     -x "http://alice:secret@127.0.0.1:$TP_PORT"
 WS_PORT=$RWS
@@ -200,7 +193,7 @@ ls_start_client hclient
 checks "$SOCKS_PORT" "ref server -x http + our client"
 : >"$TMPD/dante.dlog"
 ls_start_server xserver -x "socks5://127.0.0.1:$DANTE_PORT"
-P5=$(ref_port)
+P5=$(ls_free_port)
 ref_bg refxclient "$P5" client -t "$LS_TOKEN" -u "ws://127.0.0.1:$WS_PORT" \
     -s 127.0.0.1 -p "$P5" "${REFX[@]}"
 checks "$P5" "our server -x socks5 + ref client" refused

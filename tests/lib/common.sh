@@ -1148,7 +1148,14 @@ ls_wait_rc() {
 # Each listens on 127.0.0.1 on a port nobody used a moment ago (these
 # daemons cannot take port 0 and report it) and is stopped by PID.
 
-# ls_free_port: a port to give a daemon that cannot report port 0.
+# ls_mark_master: the process ls_bg started last is a linksocks master
+# (its workers are checked and stopped with it).
+ls_mark_master() {
+	LS_MASTERS+=($((${#LS_PIDS[@]} - 1)))
+}
+
+# ls_free_port: a port to give a daemon that cannot report port 0 (a
+# reference daemon, microsocks, squid...).
 ls_free_port() {
 	local p
 	p=$(ls_refused_port)
