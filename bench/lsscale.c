@@ -4,8 +4,8 @@
  *
  *	lsscale serve [--procs N] [--addrs K] --port-file file
  *	lsscale hold --socks host:port --target-port P [--addrs K]
- *	    [--procs N] --count C [--rate R] [--samples S] [--timeout SEC]
- *	    --dir DIR
+ *	    [--procs N] --count C [--rate R] [--inflight I] [--samples S]
+ *	    [--timeout SEC] --dir DIR
  *
  * serve: N processes, each with its own SO_REUSEPORT listeners on
  * 127.0.0.1 and on 127.0.1.1 .. 127.0.1.K, all on the same port, that
@@ -16,8 +16,10 @@
  * hold: N processes open C SOCKS5 connections in all (C/N each) at R
  * connections per second in all, each from its own source address in
  * 127.0.2.0 .. 127.0.(N+1).255 (bind() with port 0 and
- * IP_BIND_ADDRESS_NO_PORT), each to 127.0.1.X:P through the proxy, and
- * confirms each end to end: greeting, CONNECT, one byte out, the same
+ * IP_BIND_ADDRESS_NO_PORT), each to 127.0.1.X:P through the proxy, with
+ * at most I handshakes in flight per process (default 128: a linksocks
+ * worker drops the oldest of more than 256 SOCKS5 sessions still
+ * negotiating), and confirms each end to end: greeting, CONNECT, one byte out, the same
  * byte back.  Then it holds them.  Each child writes DIR/st.I (one line:
  * "held H failed F dropped D first NS last NS", CLOCK_MONOTONIC) once
  * every connection is confirmed or failed, and again on SIGUSR2.  On
@@ -57,7 +59,6 @@
 
 #define NSEC		1000000000LL
 #define SC_MAXEVENTS	1024
-#define SC_INFLIGHT	512		/* handshakes in flight per child */
 #define SC_MAXPROCS	64
 #define SC_LISTENER	(1ULL << 32)
 
@@ -139,8 +140,8 @@ sc_usage(void)
 	    "usage: lsscale serve [--procs N] [--addrs K] --port-file F\n"
 	    "       lsscale hold --socks H:P --target-port P [--addrs K]"
 	    " [--procs N]\n"
-	    "           --count C [--rate R] [--samples S] [--timeout SEC]"
-	    " --dir DIR\n");
+	    "           --count C [--rate R] [--inflight I] [--samples S]\n"
+	    "           [--timeout SEC] --dir DIR\n");
 	exit(2);
 }
 
@@ -357,6 +358,7 @@ struct hold_args {
 	int			 ha_addrs;
 	int			 ha_procs;
 	uint64_t		 ha_count;
+	uint64_t		 ha_inflight;
 	double			 ha_rate;
 	uint64_t		 ha_samples;
 	int64_t			 ha_timeout;
@@ -670,7 +672,7 @@ hold_child(int idx, void *arg)
 		allowed = (uint64_t)(rate * (double)(now - t0) / NSEC) + 1;
 		if (allowed > h.h_share)
 			allowed = h.h_share;
-		while (h.h_opened < allowed && h.h_inflight < SC_INFLIGHT)
+		while (h.h_opened < allowed && h.h_inflight < ha->ha_inflight)
 			hold_open(&h);
 		if (!reported && h.h_opened == h.h_share &&
 		    h.h_inflight == 0) {
@@ -724,6 +726,7 @@ hold_main(int argc, char **argv)
 		{ "procs",	 required_argument, NULL, 'n' },
 		{ "count",	 required_argument, NULL, 'c' },
 		{ "rate",	 required_argument, NULL, 'r' },
+		{ "inflight",	 required_argument, NULL, 'i' },
 		{ "samples",	 required_argument, NULL, 'S' },
 		{ "timeout",	 required_argument, NULL, 't' },
 		{ "dir",	 required_argument, NULL, 'd' },
@@ -738,8 +741,9 @@ hold_main(int argc, char **argv)
 	ha.ha_procs = 1;
 	ha.ha_rate = 5000;
 	ha.ha_samples = 1000;
+	ha.ha_inflight = 128;
 	ha.ha_timeout = 600 * NSEC;
-	while ((ch = getopt_long(argc, argv, "s:p:k:n:c:r:S:t:d:", opts,
+	while ((ch = getopt_long(argc, argv, "s:p:k:n:c:r:i:S:t:d:", opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -770,6 +774,9 @@ hold_main(int argc, char **argv)
 		case 'r':
 			ha.ha_rate = atof(optarg);
 			break;
+		case 'i':
+			ha.ha_inflight = strtoull(optarg, NULL, 10);
+			break;
 		case 'S':
 			ha.ha_samples = strtoull(optarg, NULL, 10);
 			break;
@@ -785,7 +792,7 @@ hold_main(int argc, char **argv)
 	}
 	if (ha.ha_dir == NULL || ha.ha_count == 0 || ha.ha_tport <= 0 ||
 	    ha.ha_procs < 1 || ha.ha_procs > SC_MAXPROCS || ha.ha_rate <= 0 ||
-	    ha.ha_addrs < 0 || ha.ha_addrs > 250 ||
+	    ha.ha_inflight == 0 || ha.ha_addrs < 0 || ha.ha_addrs > 250 ||
 	    ha.ha_socks.sin_port == 0)
 		sc_usage();
 	return (sc_fork(ha.ha_procs, hold_child, &ha));
