@@ -615,7 +615,8 @@ hold_ping(struct hold *h)
 	FILE			*fp;
 	uint8_t			 c;
 
-	n = h->h_args->ha_samples / h->h_args->ha_procs;
+	n = h->h_args->ha_samples / h->h_args->ha_procs +
+	    ((uint64_t)h->h_idx < h->h_args->ha_samples % h->h_args->ha_procs);
 	snprintf(path, sizeof(path), "%s/lat.%d", h->h_args->ha_dir,
 	    h->h_idx);
 	if ((fp = fopen(path, "w")) == NULL)
