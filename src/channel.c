@@ -276,6 +276,49 @@ channel_send_disconnect(struct channel *ch, const char *err)
  * whose channel flushes towards its tunnel (agent.c) enters CH_FLUSHING
  * itself and closes again when done.
  */
+/*
+ * Write what ch's output holds now, when EV_WRITE is off: the output was
+ * empty before these bytes, so nothing queued is overtaken.  What the
+ * socket does not take waits for EV_WRITE as before, and a failed write
+ * leaves the bytes queued, where the bufferevent meets the same error and
+ * reports it.  A token's rate (libevent's group) keeps the queued path.
+ * Always going through EV_WRITE costs each small write an epoll_ctl to
+ * add the event, a wakeup and another epoll_ctl to delete it (doc/
+ * data-path.md).  1: the output is empty now.
+ */
+static int
+channel_write_now(struct channel *ch)
+{
+	struct bufferevent	*bev = ch->ch_bev;
+	struct evbuffer		*out;
+
+	if (bev == NULL)
+		return (0);
+	out = bufferevent_get_output(bev);
+	if (evbuffer_get_length(out) == 0)
+		return (1);
+	if (bufferevent_get_enabled(bev) & EV_WRITE)
+		return (0);
+	if (!ch->ch_rated) {
+		/* A socket bufferevent freezes its output's front. */
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write(out, bufferevent_getfd(bev));
+		evbuffer_freeze(out, 1);
+		if (evbuffer_get_length(out) == 0)
+			return (1);
+	}
+	bufferevent_enable(bev, EV_WRITE);
+	return (0);
+}
+
+/* After bytes went into ch's output: write them, as EV_WRITE would. */
+void
+channel_kick(struct channel *ch)
+{
+	if (channel_write_now(ch) && ch->ch_state == CH_RELAY)
+		channel_write(ch->ch_bev, ch);
+}
+
 void
 channel_close(struct channel *ch, const char *why, int flush)
 {
@@ -296,7 +339,7 @@ channel_close(struct channel *ch, const char *why, int flush)
 		ch->ch_ops->co_close(ch, why);
 	if (ch->ch_tun != NULL)
 		tunnel_remove(ch->ch_tun, ch);
-	if (flush && ch->ch_bev != NULL &&
+	if (flush && ch->ch_bev != NULL && !channel_write_now(ch) &&
 	    (out = bufferevent_get_output(ch->ch_bev)) != NULL &&
 	    evbuffer_get_length(out) > 0 &&
 	    (bufferevent_get_enabled(ch->ch_bev) & EV_WRITE)) {
@@ -569,7 +612,7 @@ channel_read(struct bufferevent *bev, void *arg)
 	 * libevent read 4 KiB at most: take what else is there, within the
 	 * token's rate (its group's bucket counts this read too).
 	 */
-	if (have < CH_READ_MAX &&
+	if (have >= UTIL_EV_READ_MAX && have < CH_READ_MAX &&
 	    (more = limits_read_max(ch, CH_READ_MAX - have)) > 0 &&
 	    (r = util_bev_read(bev, more)) > 0)
 		limits_read_done(ch, (size_t)r);
@@ -684,6 +727,9 @@ channel_write(struct bufferevent *bev, void *arg)
 	size_t		 len = evbuffer_get_length(bufferevent_get_output(bev));
 
 	channel_grant(ch, len);
+	/* Empty: the next write goes straight out (channel_kick). */
+	if (len == 0)
+		bufferevent_disable(bev, EV_WRITE);
 	if ((ch->ch_flags & CHF_PAUSING) && len <= CH_OUT_LOW) {
 		ch->ch_flags &= ~CHF_PAUSING;
 		if (ch->ch_tun != NULL)
@@ -780,6 +826,8 @@ channel_data(struct channel *ch, struct evbuffer *frame, size_t n,
 		return;
 	}
 	channel_data_added(ch, out);
+	if (out != ch->ch_pending)
+		channel_kick(ch);
 }
 
 /*
@@ -838,7 +886,11 @@ channel_start_relay(struct channel *ch)
 		evbuffer_free(ch->ch_pending);
 		ch->ch_pending = NULL;
 	}
-	bufferevent_enable(ch->ch_bev, EV_READ | EV_WRITE);
+	/* EV_WRITE only for what the socket does not take at once. */
+	if (evbuffer_get_length(bufferevent_get_output(ch->ch_bev)) == 0)
+		bufferevent_disable(ch->ch_bev, EV_WRITE);
+	bufferevent_enable(ch->ch_bev, EV_READ);
+	channel_write_now(ch);
 	/*
 	 * A half-close that came during the dial, with nothing to write:
 	 * shut the write side now (our own side has not ended yet, so this
@@ -857,5 +909,5 @@ channel_hold(struct channel *ch)
 {
 	channel_bev_setup(ch);
 	bufferevent_disable(ch->ch_bev, EV_READ);
-	bufferevent_enable(ch->ch_bev, EV_WRITE);
+	channel_write_now(ch);
 }

@@ -123,6 +123,7 @@ front_reply(struct channel *ch, uint8_t rep, const struct sockaddr *sa)
 		front_http_reply(ch, rep, NULL);
 	else
 		socks5_reply(bufferevent_get_output(ch->ch_bev), rep, sa);
+	channel_kick(ch);
 }
 
 /*
@@ -156,6 +157,7 @@ front_http_reply(struct channel *ch, uint8_t rep, const char *why)
 		    "cannot connect to the destination");
 		break;
 	}
+	channel_kick(ch);
 }
 
 static struct channel *
@@ -201,6 +203,8 @@ front_new(evutil_socket_t fd, struct group *g)
 	socks5_init(ch->ch_s5, user != NULL ? copy : NULL,
 	    pass != NULL ? copy + ulen : NULL);
 	bufferevent_setcb(ch->ch_bev, front_read, NULL, front_event, ch);
+	/* A new bufferevent has EV_WRITE on: off until a reply is left. */
+	bufferevent_disable(ch->ch_bev, EV_WRITE);
 	/*
 	 * Small reads while negotiating: what follows the request (early
 	 * data) must fit a hand-off message to another worker.
@@ -246,7 +250,6 @@ front_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
 			return;
 		}
 	}
-	bufferevent_enable(ch->ch_bev, EV_WRITE);
 	log_debug("socks %s: adopted %s:%u from another worker", ch->ch_peer,
 	    log_strz(h->ih_host), h->ih_port);
 	front_request(ch);
@@ -267,7 +270,8 @@ front_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
 		return;
 	util_sockaddr_str(sa, ch->ch_peer, sizeof(ch->ch_peer));
 	preauth_add(&front_preauth, &ch->ch_preauth, front_preauth_drop, ch);
-	bufferevent_enable(ch->ch_bev, EV_READ | EV_WRITE);
+	/* EV_WRITE waits for what a reply leaves behind (channel_kick). */
+	bufferevent_enable(ch->ch_bev, EV_READ);
 	channel_timer(ch, FRONT_HANDSHAKE_TIMEOUT);
 	log_trace("socks %s: accepted", ch->ch_peer);
 }
@@ -299,6 +303,7 @@ front_read(struct bufferevent *bev, void *arg)
 {
 	struct channel	*ch = arg;
 	uint8_t		 c;
+	int		 r;
 
 	/* The first byte decides: 0x05 SOCKS5, a method letter HTTP. */
 	if (!(ch->ch_flags & CHF_HTTP) && ch->ch_s5->s5_state == S5_GREETING &&
@@ -313,8 +318,10 @@ front_read(struct bufferevent *bev, void *arg)
 		front_http_read(ch);
 		return;
 	}
-	switch (socks5_input(ch->ch_s5, bufferevent_get_input(bev),
-	    bufferevent_get_output(bev))) {
+	r = socks5_input(ch->ch_s5, bufferevent_get_input(bev),
+	    bufferevent_get_output(bev));
+	channel_kick(ch);	/* the method or authentication reply */
+	switch (r) {
 	case S5_FAILED:
 		log_ratelimit(&front_rl, LL_INFO, "socks %s: %s", ch->ch_peer,
 		    ch->ch_s5->s5_error ? ch->ch_s5->s5_error :

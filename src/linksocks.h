@@ -848,6 +848,19 @@ void		 log_info(const char *, ...) LS_PRINTF(1, 2);
 void		 log_debug(const char *, ...) LS_PRINTF(1, 2);
 void		 log_trace(const char *, ...) LS_PRINTF(1, 2);
 void		 vlog(int, const char *, va_list) LS_PRINTF(2, 0);
+/*
+ * Below their level debug and trace lines cost one test: their arguments
+ * (log_id, log_strz and the like format into buffers) are not evaluated.
+ */
+extern int	 log_debug_level;	/* 0 info, 1 debug, 2 trace */
+#define log_debug(...)	do {						\
+	if (log_debug_level >= 1)					\
+		(log_debug)(__VA_ARGS__);				\
+} while (0)
+#define log_trace(...)	do {						\
+	if (log_debug_level >= 2)					\
+		(log_trace)(__VA_ARGS__);				\
+} while (0)
 __dead void	 fatal(const char *, ...) LS_PRINTF(1, 2);
 __dead void	 fatalx(const char *, ...) LS_PRINTF(1, 2);
 /*
@@ -1177,6 +1190,12 @@ void		 util_set_nodelay(int);
  * Returns bytes read, 0 at end of file, -1 with errno (EAGAIN: none).
  */
 ssize_t		 util_bev_read(struct bufferevent *, size_t);
+/*
+ * libevent's socket read takes at most this much per callback (its
+ * EVBUFFER_MAX_READ): an input that holds less was read empty, and a
+ * second read (util_bev_read) would only cost an ioctl for nothing.
+ */
+#define UTIL_EV_READ_MAX	4096
 char		*util_xstrdup(const char *);
 int		 util_parse_uuid(const char *, uint8_t *);
 /* Bytes per second: N with k, M, G (1000s) or Ki, Mi, Gi (1024s). */
@@ -1963,6 +1982,7 @@ const char	*channel_msg_error(const struct msg *, char *, size_t);
  * start relaying ch_bev, and the ops they share.
  */
 void		 channel_start_relay(struct channel *);
+void		 channel_kick(struct channel *);
 void		 channel_hold(struct channel *);
 void		 channel_data(struct channel *, struct evbuffer *, size_t,
 		    const struct msg *);

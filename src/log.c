@@ -19,7 +19,7 @@
 
 #define LOG_STR_BUFS	4	/* log_str results usable in one call */
 
-static int	 log_debug_level;	/* 0 info, 1 debug, 2 trace */
+int		 log_debug_level;	/* 0 info, 1 debug, 2 trace */
 static int	 log_use_syslog;
 static char	 log_procname[32] = "linksocks";
 static struct log_rl *log_rl_held;	/* rate limits holding a count */
@@ -189,7 +189,7 @@ log_info(const char *fmt, ...)
 }
 
 void
-log_debug(const char *fmt, ...)
+(log_debug)(const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -201,7 +201,7 @@ log_debug(const char *fmt, ...)
 }
 
 void
-log_trace(const char *fmt, ...)
+(log_trace)(const char *fmt, ...)
 {
 	va_list	ap;
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,11 +79,43 @@ util_siphash(const uint8_t key[16], const void *data, size_t len)
 	return (v0 ^ v1 ^ v2 ^ v3);
 }
 
+/*
+ * Small draws come from a pool refilled 4 KiB at a time: RAND_bytes costs
+ * a getpid(2) per call (its fork check), one per channel ID otherwise.  A
+ * forked child must not hand out its parent's bytes: it empties the pool.
+ */
+static uint8_t	 util_rpool[4096];
+static size_t	 util_rleft;
+static int	 util_ratfork;
+
+static void
+util_random_forked(void)
+{
+	explicit_bzero(util_rpool, sizeof(util_rpool));
+	util_rleft = 0;
+}
+
 void
 util_random(void *buf, size_t len)
 {
-	if (RAND_bytes(buf, (int)len) != 1)
-		fatalx("%s: RAND_bytes failed", __func__);
+	if (!util_ratfork) {
+		if (pthread_atfork(NULL, NULL, util_random_forked) != 0)
+			fatalx("%s: pthread_atfork failed", __func__);
+		util_ratfork = 1;
+	}
+	if (len > 64) {
+		if (RAND_bytes(buf, (int)len) != 1)
+			fatalx("%s: RAND_bytes failed", __func__);
+		return;
+	}
+	if (util_rleft < len) {
+		if (RAND_bytes(util_rpool, sizeof(util_rpool)) != 1)
+			fatalx("%s: RAND_bytes failed", __func__);
+		util_rleft = sizeof(util_rpool);
+	}
+	util_rleft -= len;
+	memcpy(buf, util_rpool + util_rleft, len);
+	explicit_bzero(util_rpool + util_rleft, len);
 }
 
 void

@@ -1134,7 +1134,8 @@ ws_read(struct bufferevent *bev LS_UNUSED, void *arg)
 	case WS_OPEN:
 		/* libevent read 4 KiB at most: take what else is there. */
 		if (!wc->wc_tls && !wc->wc_paused && !wc->wc_eof &&
-		    (room = ws_read_room(wc)) > 0 &&
+		    evbuffer_get_length(bufferevent_get_input(wc->wc_bev)) >=
+		    UTIL_EV_READ_MAX && (room = ws_read_room(wc)) > 0 &&
 		    (n = util_bev_read(wc->wc_bev, room)) == 0) {
 			wc->wc_eof = 1;
 			bufferevent_disable(wc->wc_bev, EV_READ);
