@@ -80,6 +80,8 @@ struct ws_conn {
 	int			 wc_close_sent;
 	struct event		*wc_timer;
 	struct event		*wc_resume;
+	struct event		*wc_push;	/* ws_push: write at batch end */
+	int			 wc_direct;	/* plain socket: ws_push writes */
 	/* receiving */
 	enum ws_rx		 wc_rx;
 	struct ws_frame		 wc_frame;	/* the frame being read */
@@ -119,6 +121,7 @@ static void	 ws_linger_event(struct bufferevent *, short, void *);
 static void	 ws_linger_timer(evutil_socket_t, short, void *);
 static void	 ws_read(struct bufferevent *, void *);
 static void	 ws_write(struct bufferevent *, void *);
+static void	 ws_push(evutil_socket_t, short, void *);
 static void	 ws_event(struct bufferevent *, short, void *);
 static void	 ws_timer(evutil_socket_t, short, void *);
 static void	 ws_resume(evutil_socket_t, short, void *);
@@ -191,9 +194,11 @@ ws_new(struct event_base *base, const struct ws_cb *cb, void *arg,
 	snprintf(wc->wc_peer, sizeof(wc->wc_peer), "?");
 	wc->wc_timer = evtimer_new(base, ws_timer, wc);
 	wc->wc_resume = event_new(base, -1, 0, ws_resume, wc);
+	wc->wc_push = event_new(base, -1, 0, ws_push, wc);
 	wc->wc_extra = evbuffer_new();
 	wc->wc_msg = evbuffer_new();
 	if (wc->wc_timer == NULL || wc->wc_resume == NULL ||
+	    wc->wc_push == NULL ||
 	    wc->wc_extra == NULL || wc->wc_msg == NULL) {
 		ws_destroy(wc);
 		return (NULL);
@@ -219,6 +224,8 @@ ws_destroy(struct ws_conn *wc)
 		event_free(wc->wc_timer);
 	if (wc->wc_resume != NULL)
 		event_free(wc->wc_resume);
+	if (wc->wc_push != NULL)
+		event_free(wc->wc_push);
 	free(wc);
 }
 
@@ -242,6 +249,7 @@ ws_release(struct ws_conn *wc, int linger)
 	ws_set_state(wc, WS_DEAD);
 	event_del(wc->wc_timer);
 	event_del(wc->wc_resume);
+	event_del(wc->wc_push);
 	if (wc->wc_proxy != NULL) {
 		proxy_cancel(wc->wc_proxy);
 		wc->wc_proxy = NULL;
@@ -853,6 +861,16 @@ ws_start(struct ws_conn *wc)
 	log_debug("%s: %s: websocket open", __func__, wc->wc_peer);
 	if (wc->wc_paused)
 		bufferevent_disable(wc->wc_bev, EV_READ);
+	/*
+	 * A plain socket's frames are written by ws_push once the callbacks
+	 * of this loop pass have queued theirs: one writev for the batch, and
+	 * no epoll_ctl to add EV_WRITE and delete it again.  EV_WRITE waits
+	 * only for what the socket does not take.  TLS keeps libevent's path.
+	 */
+	wc->wc_direct = !wc->wc_tls &&
+	    bufferevent_get_underlying(wc->wc_bev) == NULL;
+	if (wc->wc_direct && ws_output_len(wc) == 0)
+		bufferevent_disable(wc->wc_bev, EV_WRITE);
 	if (cb != NULL && cb->ws_open != NULL)
 		cb->ws_open(wc, wc->wc_arg);
 	return (0);
@@ -1063,7 +1081,38 @@ ws_flush(struct ws_conn *wc)
 		return (-1);
 	if (ws_output_len(wc) >= WS_OUT_HIGH)	/* as tunnel_writable() */
 		wc->wc_overhigh = 1;
+	if (wc->wc_direct && wc->wc_state == WS_OPEN &&
+	    !(bufferevent_get_enabled(wc->wc_bev) & EV_WRITE))
+		event_active(wc->wc_push, 0, 0);	/* once, if already */
 	return (0);
+}
+
+/*
+ * The batch's frames, written at once; the rest waits for EV_WRITE.  A
+ * failed write leaves them queued: libevent's write meets the error and
+ * reports it as before.  EV_WRITE is off only while the output is empty
+ * (ws_write), so nothing queued earlier is overtaken.
+ */
+static void
+ws_push(evutil_socket_t fd LS_UNUSED, short ev LS_UNUSED, void *arg)
+{
+	struct ws_conn	*wc = arg;
+	struct evbuffer	*out;
+
+	if (wc->wc_state != WS_OPEN || wc->wc_bev == NULL ||
+	    (bufferevent_get_enabled(wc->wc_bev) & EV_WRITE))
+		return;
+	out = bufferevent_get_output(wc->wc_bev);
+	if (evbuffer_get_length(out) > 0) {
+		/* A socket bufferevent freezes its output's front. */
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write_atmost(out, bufferevent_getfd(wc->wc_bev),
+		    WS_WRITE_MAX);
+		evbuffer_freeze(out, 1);
+		if (evbuffer_get_length(out) > 0)
+			bufferevent_enable(wc->wc_bev, EV_WRITE);
+	}
+	ws_write(wc->wc_bev, wc);
 }
 
 /*
@@ -1161,6 +1210,8 @@ ws_write(struct bufferevent *bev LS_UNUSED, void *arg)
 	if (wc->wc_state != WS_OPEN)
 		return;
 	ws_enter(wc);
+	if (wc->wc_direct && ws_output_len(wc) == 0)
+		bufferevent_disable(wc->wc_bev, EV_WRITE);	/* ws_push */
 	if (wc->wc_overhigh && ws_output_len(wc) <= WS_OUT_LOW) {
 		wc->wc_overhigh = 0;
 		if (cb != NULL && cb->ws_drain != NULL)
