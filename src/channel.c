@@ -153,6 +153,7 @@ channel_alloc(const struct channel_ops *ops, enum channel_state st)
 	ch->ch_state = st;
 	ch->ch_refs = 1;
 	ch->ch_host = channel_nohost;
+	ch->ch_peer = channel_nohost;
 	ls_worker->w_channels++;
 	worker_load_changed();
 	return (ch);
@@ -188,10 +189,34 @@ channel_unref(struct channel *ch)
 static void
 channel_free(void *arg)
 {
-	free(arg);
+	struct channel	*ch = arg;
+
+	if (ch->ch_peer != channel_nohost)
+		free(ch->ch_peer);
+	free(ch->ch_err);
+	free(ch);
 }
 
 char		channel_nohost[] = "";
+
+void
+channel_set_peer(struct channel *ch, const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL)
+		return;		/* logs show "" */
+	if (ch->ch_peer != channel_nohost)
+		free(ch->ch_peer);
+	ch->ch_peer = p;
+}
+
+void
+channel_set_err(struct channel *ch, const char *s)
+{
+	free(ch->ch_err);
+	ch->ch_err = strdup(s);		/* NULL: "no address" in dial.c */
+}
 
 int
 channel_set_host(struct channel *ch, const char *p, size_t len)

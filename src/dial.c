@@ -138,8 +138,7 @@ dial_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	ch->ch_errno = evutil_socket_geterror(bufferevent_getfd(bev));
-	snprintf(ch->ch_err, sizeof(ch->ch_err), "%s",
-	    evutil_socket_error_to_string(ch->ch_errno));
+	channel_set_err(ch, evutil_socket_error_to_string(ch->ch_errno));
 	dial_next(ch);
 }
 
@@ -175,9 +174,9 @@ dial_next(struct channel *ch)
 	if (ai == NULL) {
 		char	err[300];
 
-		snprintf(err, sizeof(err), "connect: %s", ch->ch_err[0] ?
+		snprintf(err, sizeof(err), "connect: %s", ch->ch_err != NULL ?
 		    ch->ch_err : "no address");
-		dial_fail(ch, ch->ch_err[0] ? dial_reason(ch->ch_errno) :
+		dial_fail(ch, ch->ch_err != NULL ? dial_reason(ch->ch_errno) :
 		    ST_CONNECT_RESOLVE, err);
 		return;
 	}
@@ -195,7 +194,7 @@ dial_next(struct channel *ch)
 	if (bufferevent_socket_connect(bev, ai->ai_addr,
 	    (int)ai->ai_addrlen) == -1) {
 		ch->ch_errno = EVUTIL_SOCKET_ERROR();
-		snprintf(ch->ch_err, sizeof(ch->ch_err), "%s",
+		channel_set_err(ch,
 		    evutil_socket_error_to_string(ch->ch_errno));
 		dial_next(ch);
 	}
@@ -403,8 +402,7 @@ static void
 dial_timeout(struct channel *ch)
 {
 	if (ch->ch_state == CH_CONNECTING) {
-		snprintf(ch->ch_err, sizeof(ch->ch_err), "i/o timeout");
-		dial_fail(ch, ST_CONNECT_TIMEOUT, ch->ch_err);
+		dial_fail(ch, ST_CONNECT_TIMEOUT, "i/o timeout");
 		return;
 	}
 	channel_relay_timeout(ch);

@@ -225,7 +225,7 @@ front_adopt(int fd, const struct ipc_handoff *h, const uint8_t *data,
 
 	if ((ch = front_new(fd, g)) == NULL)
 		return;
-	snprintf(ch->ch_peer, sizeof(ch->ch_peer), "%s", h->ih_peer);
+	channel_set_peer(ch, h->ih_peer);
 	ch->ch_flags |= CHF_ADOPTED;
 	ch->ch_s5->s5_state = S5_DONE;
 	ch->ch_s5->s5_cmd = h->ih_cmd;
@@ -260,6 +260,7 @@ front_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
     struct group *g)
 {
 	struct channel	*ch;
+	char		 peer[64];
 
 	if (ls_worker->w_draining) {
 		close(fd);
@@ -268,7 +269,8 @@ front_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
 	util_set_nodelay(fd);
 	if ((ch = front_new(fd, g)) == NULL)
 		return;
-	util_sockaddr_str(sa, ch->ch_peer, sizeof(ch->ch_peer));
+	util_sockaddr_str(sa, peer, sizeof(peer));
+	channel_set_peer(ch, peer);
 	preauth_add(&front_preauth, &ch->ch_preauth, front_preauth_drop, ch);
 	/* EV_WRITE waits for what a reply leaves behind (channel_kick). */
 	bufferevent_enable(ch->ch_bev, EV_READ);

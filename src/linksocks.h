@@ -1901,11 +1901,11 @@ struct channel {
 	struct preauth		 ch_preauth;	/* front: ... counted */
 	char			*ch_host;	/* target name or address */
 	uint16_t		 ch_port;
-	char			 ch_peer[64];
+	char			*ch_peer;	/* front: address:port, or "" */
 	struct evdns_getaddrinfo_request *ch_dnsreq;	/* dial */
 	struct evutil_addrinfo	*ch_ai, *ch_ai_next;	/* dial */
 	struct proxy_conn	*ch_proxy;	/* dial: -x exchange under way */
-	char			 ch_err[64];	/* dial: last connect error */
+	char			*ch_err;	/* dial: last connect error */
 	int			 ch_errno;	/* dial: ... its errno */
 	struct channel		*ch_hnext;	/* chan_table chain */
 	struct group		*ch_group;	/* server SOCKS: token's group */
@@ -1945,6 +1945,9 @@ void		 channel_unref(struct channel *);
  * A new channel's ch_host is channel_nohost (""), never NULL. */
 extern char	 channel_nohost[];
 int		 channel_set_host(struct channel *, const char *, size_t);
+/* Copies kept only while needed: a front's peer, a dial's last error. */
+void		 channel_set_peer(struct channel *, const char *);
+void		 channel_set_err(struct channel *, const char *);
 /*
  * The one teardown, reached by every path: the kind's co_close, off the
  * tunnel, then (flush) keep the local socket until its output is written,
