@@ -44,6 +44,7 @@ enum {
 	OPT_ALLOW_PRIVATE,
 	OPT_MAX_CHANNELS,
 	OPT_MAX_UDP,
+	OPT_MAX_NEGOTIATING,
 	OPT_METRICS_LISTEN,
 	OPT_API_KEEP_CLI,
 	OPT_PORT_POOL,
@@ -97,6 +98,7 @@ static const struct option server_opts[] = {
 	{ "allow-private",	optional_argument, NULL, OPT_ALLOW_PRIVATE },
 	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
 	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
+	{ "max-negotiating",	required_argument, NULL, OPT_MAX_NEGOTIATING },
 	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "api-key",		required_argument, NULL, 'k' },
 	{ "api-keep-cli-tokens", optional_argument, NULL, OPT_API_KEEP_CLI },
@@ -154,6 +156,7 @@ static const struct option client_opts[] = {
 	{ "access-rule",	required_argument, NULL, OPT_ACCESS_RULE },
 	{ "max-channels",	required_argument, NULL, OPT_MAX_CHANNELS },
 	{ "max-udp",		required_argument, NULL, OPT_MAX_UDP },
+	{ "max-negotiating",	required_argument, NULL, OPT_MAX_NEGOTIATING },
 	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
@@ -335,6 +338,7 @@ config_usage(const char *sub, int status)
 "                             addresses (LINKSOCKS_ALLOW_PRIVATE)\n"
 "      --max-channels N       open channels per tunnel (65536; LINKSOCKS_MAX_CHANNELS)\n"
 "      --max-udp N            UDP associations per tunnel (1024; LINKSOCKS_MAX_UDP)\n"
+"      --max-negotiating N    SOCKS5/HTTP sessions negotiating per worker (4096)\n"
 "      --metrics-listen [ADDR:]PORT\n"
 "                             Prometheus GET /metrics here, no key (ADDR\n"
 "                             127.0.0.1 unless given; LINKSOCKS_METRICS_LISTEN)\n"
@@ -420,6 +424,7 @@ config_usage(const char *sub, int status)
 "                             (repeatable; LINKSOCKS_ACCESS_RULE)\n"
 "      --max-channels N       open channels per tunnel (65536; LINKSOCKS_MAX_CHANNELS)\n"
 "      --max-udp N            UDP associations per tunnel (1024; LINKSOCKS_MAX_UDP)\n"
+"      --max-negotiating N    SOCKS5/HTTP sessions negotiating per worker (4096)\n"
 "      --metrics-listen [ADDR:]PORT\n"
 "                             Prometheus GET /metrics here, no key (ADDR\n"
 "                             127.0.0.1 unless given; LINKSOCKS_METRICS_LISTEN)\n"
@@ -807,6 +812,7 @@ config_defaults(struct config *c, enum ls_role role)
 	c->c_udp_timeout = LS_UDP_TIMEOUT;
 	c->c_window = LS_WINDOW;
 	c->c_max_channels = LS_MAX_CHANNELS;
+	c->c_max_negotiating = LS_SOCKS_PREAUTH_MAX;
 	c->c_max_udp = LS_MAX_UDP;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	c->c_workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
@@ -822,6 +828,8 @@ config_defaults(struct config *c, enum ls_role role)
 	    LS_MAX_CHANNELS_LIMIT);
 	config_env_int(&c->c_max_udp, "LINKSOCKS_MAX_UDP", 0,
 	    LS_MAX_UDP_LIMIT);
+	config_env_int(&c->c_max_negotiating, "LINKSOCKS_MAX_NEGOTIATING", 1,
+	    LS_MAX_CHANNELS_LIMIT);
 	config_env_rules(c);
 	if ((v = config_env("LINKSOCKS_METRICS_LISTEN")) != NULL &&
 	    config_parse_listen(v, &c->c_metrics_host, &c->c_metrics_port) ==
@@ -1089,6 +1097,12 @@ config_parse(struct config *c, int argc, char **argv)
 			if (config_parse_int(optarg, 1, LS_MAX_CHANNELS_LIMIT,
 			    &c->c_max_channels))
 				config_die("invalid --max-channels: \"%s\" "
+				    "(1..%d)", optarg, LS_MAX_CHANNELS_LIMIT);
+			break;
+		case OPT_MAX_NEGOTIATING:
+			if (config_parse_int(optarg, 1, LS_MAX_CHANNELS_LIMIT,
+			    &c->c_max_negotiating))
+				config_die("invalid --max-negotiating: \"%s\" "
 				    "(1..%d)", optarg, LS_MAX_CHANNELS_LIMIT);
 			break;
 		case OPT_MAX_UDP:

@@ -96,6 +96,8 @@ front_init(const struct front_ops *fo)
 {
 	front_role = fo;
 	front_preauth.pp_stat = ST_PREAUTH_SOCKS;
+	if (ls_conf->c_max_negotiating > 0)
+		front_preauth.pp_max = (unsigned)ls_conf->c_max_negotiating;
 }
 
 unsigned

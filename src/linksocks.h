@@ -62,7 +62,8 @@
 #define LS_PREAUTH_MSG_MAX	4096	/* a message, reassembled fragments */
 #define LS_PREAUTH_MAX		256	/* tunnel connections not authenticated */
 #define LS_PREAUTH_BYTES	(4u * 1024 * 1024)	/* what they buffer */
-#define LS_SOCKS_PREAUTH_MAX	256	/* SOCKS5 sessions still negotiating */
+#define LS_SOCKS_PREAUTH_MAX	4096	/* SOCKS5 sessions still negotiating
+					 * (default of --max-negotiating) */
 
 /*
  * Failed authentications, counted per source address in each worker
@@ -952,6 +953,7 @@ struct config {
 	struct rules	 c_rules;		/* --access-rule */
 	int		 c_allow_private;	/* --allow-private */
 	int		 c_max_channels;	/* per tunnel */
+	int		 c_max_negotiating;	/* SOCKS5 per worker */
 	int		 c_max_udp;		/* UDP associations per tunnel */
 	struct token_limits c_limits;		/* --limit-*: the CLI tokens */
 	char		*c_metrics_host;	/* --metrics-listen */

@@ -13,8 +13,9 @@
 #     keeps at most 256 (LS_PREAUTH_MAX), dropping the oldest first, with
 #     at most one log line a second; a client still authenticates.
 #  3. 300 SOCKS5 sessions that never finish their greeting, on a
-#     client's port: the same with LS_SOCKS_PREAUTH_MAX, and a transfer
-#     through that port still works.
+#     client's port with --max-negotiating 256: the same, and a transfer
+#     through that port still works; on a client with the default (4096)
+#     none of the 300 is dropped.
 # Without the limits (1) stops at the RSS guard, (2) and (3) drop none.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${TESTS_SRCDIR:-$(dirname "$0")/..}/lib/common.sh"
@@ -32,7 +33,7 @@ ls_start_server server
 W=$(ls_children "$SERVER_PID")
 [ -n "$W" ] && [ "$(echo "$W" | wc -l)" = 1 ] ||
     fail "expected one server worker, have '$W'"
-ls_start_client fwd
+ls_start_client fwd --max-negotiating 256
 ls_check_get "$SOCKS_PORT" "http://127.0.0.1:$WEB/file?size=100000" \
     "before the attack"
 FWD_PORT=$SOCKS_PORT
@@ -93,6 +94,7 @@ ls_say "200 connections streaming; worker RSS $base -> $(rss_now) KiB"
 timed_get during1
 right_token during
 ls_start_client fwd2
+FWD2_PORT=$SOCKS_PORT
 ls_check_get "$SOCKS_PORT" "http://127.0.0.1:$WEB/file?size=100000" \
     "client authenticated during the attack"
 timed_get during2
@@ -160,6 +162,18 @@ nlog=$(grep -c 'preauth: SOCKS5 sessions negotiating: at the cap' \
 [ "$nlog" -ge 1 ] && [ "$nlog" -le 7 ] ||
     fail "socks: $nlog cap log lines in 5 s (expected 1..7)"
 ls_say "3: $(ls_field "$out" closed) of 300 SOCKS5 sessions dropped, $nlog log line(s)"
+
+# ---- 3b. the default cap (4096) takes the same 300 -------------------------
+ls_bg sslow2 timeout 40 python3 "$LS_LIB/abuse.py" slowloris --port "$FWD2_PORT" \
+    --conns 300 --time 5 --socks
+wait "$LAST_PID" || fail "abuse.py slowloris --socks (default cap) exited $?"
+out=$(cat "$TMPD/sslow2.out")
+[ "$(ls_field "$out" opened)" = 300 ] || fail "socks default: not 300 opened"
+[ "$(ls_field "$out" closed)" = 0 ] ||
+    fail "socks default: $(ls_field "$out" closed) of 300 dropped below the default cap"
+grep -q 'preauth: SOCKS5 sessions negotiating: at the cap' "$TMPD/fwd2.log" &&
+    fail "socks default: cap log line in fwd2.log"
+ls_say "3b: 0 of 300 SOCKS5 sessions dropped with the default --max-negotiating"
 
 ls_alive "$SERVER_PID" || fail "server died"
 ls_finish
