@@ -344,6 +344,49 @@ channel_kick(struct channel *ch)
 		channel_write(ch->ch_bev, ch);
 }
 
+/*
+ * Payloads from the tunnel are written once the callbacks of this loop
+ * pass are done (an event made active runs after those already queued),
+ * so the messages of one tunnel read go out in one writev per socket, as
+ * EV_WRITE wrote them, and the application wakes once for them.
+ */
+static struct channel	*channel_kick_head;
+static struct event	*channel_kick_ev;
+
+static void
+channel_kick_run(evutil_socket_t fd LS_UNUSED, short ev LS_UNUSED,
+    void *arg LS_UNUSED)
+{
+	struct channel	*ch;
+
+	while ((ch = channel_kick_head) != NULL) {
+		channel_kick_head = ch->ch_kick_next;
+		ch->ch_kick_next = NULL;
+		ch->ch_kick_queued = 0;
+		if (!channel_dead(ch) && ch->ch_state != CH_FLUSHING)
+			channel_kick(ch);
+		channel_unref(ch);
+	}
+}
+
+static void
+channel_kick_later(struct channel *ch)
+{
+	if (ch->ch_kick_queued ||
+	    (bufferevent_get_enabled(ch->ch_bev) & EV_WRITE))
+		return;		/* queued, or EV_WRITE writes it */
+	if (channel_kick_ev == NULL && (channel_kick_ev = event_new(
+	    ls_worker->w_base, -1, 0, channel_kick_run, NULL)) == NULL) {
+		channel_kick(ch);
+		return;
+	}
+	channel_ref(ch);
+	ch->ch_kick_queued = 1;
+	ch->ch_kick_next = channel_kick_head;
+	channel_kick_head = ch;
+	event_active(channel_kick_ev, 0, 0);
+}
+
 void
 channel_close(struct channel *ch, const char *why, int flush)
 {
@@ -764,7 +807,9 @@ channel_write(struct bufferevent *bev, void *arg)
 	if (len == 0 && (ch->ch_flags & CHF_REMOTE_EOF) &&
 	    !(ch->ch_flags & CHF_SHUTWR)) {
 		ch->ch_flags |= CHF_SHUTWR;
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		/* Our side ended too: the close that follows sends the FIN. */
+		if (!(ch->ch_flags & CHF_LOCAL_EOF))
+			shutdown(bufferevent_getfd(bev), SHUT_WR);
 		channel_maybe_done(ch);
 	}
 }
@@ -852,7 +897,7 @@ channel_data(struct channel *ch, struct evbuffer *frame, size_t n,
 	}
 	channel_data_added(ch, out);
 	if (out != ch->ch_pending)
-		channel_kick(ch);
+		channel_kick_later(ch);
 }
 
 /*

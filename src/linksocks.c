@@ -25,6 +25,7 @@ linksocks_main(int argc, char **argv)
 		config_free(c);
 		return (2);
 	}
+	util_tune_memory();
 	/* A client on wss:// (the server's TLS does this in master.c). */
 	if (c->c_role != ROLE_SERVER && c->c_wsurl.u_tls)
 		tls_tune_memory();

@@ -1192,6 +1192,7 @@ void		 util_set_nodelay(int);
  * Returns bytes read, 0 at end of file, -1 with errno (EAGAIN: none).
  */
 ssize_t		 util_bev_read(struct bufferevent *, size_t);
+void		 util_tune_memory(void);	/* malloc for the data path */
 /*
  * libevent's socket read takes at most this much per callback (its
  * EVBUFFER_MAX_READ): an input that holds less was read empty, and a
@@ -1917,6 +1918,8 @@ struct channel {
 	struct udp_assoc	*ch_udp;	/* udp */
 	struct token_use	*ch_use;	/* counted against a token */
 	int			 ch_rated;	/* ch_bev in its rate group */
+	int			 ch_kick_queued;	/* on channel_kick_head */
+	struct channel		*ch_kick_next;
 	/* Credit (t_credit): what we may send, and what the peer may. */
 	int64_t			 ch_tx_credit;
 	uint64_t		 ch_rx_added;	/* payload bytes received */
