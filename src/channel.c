@@ -324,7 +324,8 @@ channel_write_now(struct channel *ch)
 		return (1);
 	if (bufferevent_get_enabled(bev) & EV_WRITE)
 		return (0);
-	if (!ch->ch_rated) {
+	/* No socket yet (dial.c's queue for early data): it waits there. */
+	if (!ch->ch_rated && bufferevent_getfd(bev) != -1) {
 		/* A socket bufferevent freezes its output's front. */
 		evbuffer_unfreeze(out, 1);
 		(void)evbuffer_write(out, bufferevent_getfd(bev));
