@@ -314,27 +314,9 @@ channel_send_disconnect(struct channel *ch, const char *err)
 static int
 channel_write_now(struct channel *ch)
 {
-	struct bufferevent	*bev = ch->ch_bev;
-	struct evbuffer		*out;
-
-	if (bev == NULL)
-		return (0);
-	out = bufferevent_get_output(bev);
-	if (evbuffer_get_length(out) == 0)
-		return (1);
-	if (bufferevent_get_enabled(bev) & EV_WRITE)
-		return (0);
-	/* No socket yet (dial.c's queue for early data): it waits there. */
-	if (!ch->ch_rated && bufferevent_getfd(bev) != -1) {
-		/* A socket bufferevent freezes its output's front. */
-		evbuffer_unfreeze(out, 1);
-		(void)evbuffer_write(out, bufferevent_getfd(bev));
-		evbuffer_freeze(out, 1);
-		if (evbuffer_get_length(out) == 0)
-			return (1);
-	}
-	bufferevent_enable(bev, EV_WRITE);
-	return (0);
+	/* Without a socket yet (dial.c's queue for early data) it waits. */
+	return (ch->ch_bev != NULL &&
+	    util_bev_write_now(ch->ch_bev, !ch->ch_rated, -1));
 }
 
 /* After bytes went into ch's output: write them, as EV_WRITE would. */
@@ -408,10 +390,9 @@ channel_close(struct channel *ch, const char *why, int flush)
 		ch->ch_ops->co_close(ch, why);
 	if (ch->ch_tun != NULL)
 		tunnel_remove(ch->ch_tun, ch);
-	if (flush && ch->ch_bev != NULL && !channel_write_now(ch) &&
-	    (out = bufferevent_get_output(ch->ch_bev)) != NULL &&
-	    evbuffer_get_length(out) > 0 &&
-	    (bufferevent_get_enabled(ch->ch_bev) & EV_WRITE)) {
+	/* What the socket does not take now waits for EV_WRITE. */
+	if (flush && ch->ch_bev != NULL && !channel_write_now(ch)) {
+		out = bufferevent_get_output(ch->ch_bev);
 		channel_set_state(ch, CH_FLUSHING);
 		bufferevent_disable(ch->ch_bev, EV_READ);
 		bufferevent_setwatermark(ch->ch_bev, EV_WRITE, 0, 0);
@@ -681,7 +662,7 @@ channel_read(struct bufferevent *bev, void *arg)
 	 * libevent read 4 KiB at most: take what else is there, within the
 	 * token's rate (its group's bucket counts this read too).
 	 */
-	if (have >= UTIL_EV_READ_MAX && have < CH_READ_MAX &&
+	if (have < CH_READ_MAX &&
 	    (more = limits_read_max(ch, CH_READ_MAX - have)) > 0 &&
 	    (r = util_bev_read(bev, more)) > 0)
 		limits_read_done(ch, (size_t)r);

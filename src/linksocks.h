@@ -1189,16 +1189,18 @@ void		 util_set_nodelay(int);
 /*
  * libevent 2.1 reads at most 4 KiB per callback: read what else the
  * socket of a plain bufferevent holds, up to max bytes, into its input.
- * Returns bytes read, 0 at end of file, -1 with errno (EAGAIN: none).
+ * Returns bytes read, 0 at end of file, -1 with errno (EAGAIN: none, or
+ * libevent's read took less than 4 KiB and so emptied the socket).
  */
 ssize_t		 util_bev_read(struct bufferevent *, size_t);
-void		 util_tune_memory(void);	/* malloc for the data path */
 /*
- * libevent's socket read takes at most this much per callback (its
- * EVBUFFER_MAX_READ): an input that holds less was read empty, and a
- * second read (util_bev_read) would only cost an ioctl for nothing.
+ * For a plain socket bufferevent whose EV_WRITE is off (its output was
+ * empty before these bytes): write up to max bytes of the output now
+ * (-1: all), or none if !direct; EV_WRITE on for what remains.  1: the
+ * output is empty now.  See doc/data-path.md.
  */
-#define UTIL_EV_READ_MAX	4096
+int		 util_bev_write_now(struct bufferevent *, int, ev_ssize_t);
+void		 util_tune_memory(void);	/* malloc for the data path */
 char		*util_xstrdup(const char *);
 int		 util_parse_uuid(const char *, uint8_t *);
 /* Bytes per second: N with k, M, G (1000s) or Ki, Mi, Gi (1024s). */

@@ -366,6 +366,9 @@ util_parse_uuid(const char *s, uint8_t *out)
 	return (n == LS_CHANNEL_ID_LEN && hi < 0 ? 0 : -1);
 }
 
+/* libevent's socket read takes at most this much (EVBUFFER_MAX_READ). */
+#define UTIL_EV_READ_MAX	4096
+
 ssize_t
 util_bev_read(struct bufferevent *bev, size_t max)
 {
@@ -378,6 +381,11 @@ util_bev_read(struct bufferevent *bev, size_t max)
 
 	if (fd == -1) {
 		errno = EBADF;
+		return (-1);
+	}
+	/* libevent's read took less than it could: the socket is empty. */
+	if (evbuffer_get_length(in) < UTIL_EV_READ_MAX) {
+		errno = EAGAIN;
 		return (-1);
 	}
 	/* Only what is there: no large chain for a few bytes. */
@@ -446,6 +454,32 @@ util_parse_rate(const char *s, uint64_t *out)
 	    (n > 0 && sfx[i].mul > (uint64_t)INT64_MAX / n))
 		return (-1);
 	*out = n * sfx[i].mul;
+	return (0);
+}
+
+int
+util_bev_write_now(struct bufferevent *bev, int direct, ev_ssize_t max)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	int		 fd = bufferevent_getfd(bev);
+
+	if (evbuffer_get_length(out) == 0)
+		return (1);
+	if (bufferevent_get_enabled(bev) & EV_WRITE)
+		return (0);
+	if (direct && fd != -1) {
+		/*
+		 * A socket bufferevent freezes its output's front.  A failed
+		 * write leaves the bytes queued: libevent's write meets the
+		 * same error and reports it.
+		 */
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write_atmost(out, fd, max);
+		evbuffer_freeze(out, 1);
+		if (evbuffer_get_length(out) == 0)
+			return (1);
+	}
+	bufferevent_enable(bev, EV_WRITE);
 	return (0);
 }
 

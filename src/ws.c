@@ -1097,21 +1097,11 @@ static void
 ws_push(evutil_socket_t fd LS_UNUSED, short ev LS_UNUSED, void *arg)
 {
 	struct ws_conn	*wc = arg;
-	struct evbuffer	*out;
 
 	if (wc->wc_state != WS_OPEN || wc->wc_bev == NULL ||
 	    (bufferevent_get_enabled(wc->wc_bev) & EV_WRITE))
 		return;
-	out = bufferevent_get_output(wc->wc_bev);
-	if (evbuffer_get_length(out) > 0) {
-		/* A socket bufferevent freezes its output's front. */
-		evbuffer_unfreeze(out, 1);
-		(void)evbuffer_write_atmost(out, bufferevent_getfd(wc->wc_bev),
-		    WS_WRITE_MAX);
-		evbuffer_freeze(out, 1);
-		if (evbuffer_get_length(out) > 0)
-			bufferevent_enable(wc->wc_bev, EV_WRITE);
-	}
+	(void)util_bev_write_now(wc->wc_bev, 1, WS_WRITE_MAX);
 	ws_write(wc->wc_bev, wc);
 }
 
@@ -1183,8 +1173,7 @@ ws_read(struct bufferevent *bev LS_UNUSED, void *arg)
 	case WS_OPEN:
 		/* libevent read 4 KiB at most: take what else is there. */
 		if (!wc->wc_tls && !wc->wc_paused && !wc->wc_eof &&
-		    evbuffer_get_length(bufferevent_get_input(wc->wc_bev)) >=
-		    UTIL_EV_READ_MAX && (room = ws_read_room(wc)) > 0 &&
+		    (room = ws_read_room(wc)) > 0 &&
 		    (n = util_bev_read(wc->wc_bev, room)) == 0) {
 			wc->wc_eof = 1;
 			bufferevent_disable(wc->wc_bev, EV_READ);
